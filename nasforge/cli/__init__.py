@@ -1,0 +1,1 @@
+"""The ``nasforge`` command line. Library code never parses arguments or exits; this package does."""

@@ -1,0 +1,60 @@
+"""Entry point of the ``nasforge`` command: builds the subcommand parsers and turns user errors into exit 2.
+
+Each subcommand lives in its own module under ``nasforge.cli`` and exposes ``register(subparsers)``;
+the parser it adds sets ``func`` (called with the parsed arguments, returning an exit code or None).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+from nasforge.cli._common import EXIT_USAGE, ArgumentParser
+from nasforge.errors import NasforgeError
+
+# Subcommand modules, in the order ``nasforge --help`` lists them.
+SUBCOMMAND_MODULES = (
+    "nasforge.cli.space",
+    "nasforge.cli.bench",
+    "nasforge.cli.train",
+    "nasforge.cli.search",
+    "nasforge.cli.darts",
+    "nasforge.cli.viz",
+)
+
+
+def build_parser() -> ArgumentParser:
+    from nasforge import __version__
+
+    parser = ArgumentParser(prog="nasforge", description="Neural architecture search: spaces, benchmarks, search.")
+    parser.add_argument("--version", action="version", version=f"nasforge {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=ArgumentParser)
+    subparsers.required = True
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a missing dependency inside the module is a real error
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except NasforgeError as exc:
+        print(f"nasforge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("nasforge: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""The exceptions nasforge raises for problems a user can fix.
+
+Every user-facing error derives from :class:`NasforgeError`. The CLI prints such an error as one
+line and exits with code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class NasforgeError(Exception):
+    """A problem with the user's input, files or configuration; the message says how to fix it."""
+
+
+class ArchError(NasforgeError, ValueError):
+    """An architecture, op name, arch string or index that is not valid in its search space."""
+
+
+class DataError(NasforgeError, ValueError):
+    """A missing, truncated or malformed data file or data directory."""
+
+
+class BenchmarkError(DataError):
+    """A benchmark store or benchmark source file that cannot be used, or a query it cannot answer."""
+
+
+class StudyError(NasforgeError):
+    """A study (search run) that cannot be created, resumed or read."""
+
+
+class ConfigError(NasforgeError, ValueError):
+    """An option value outside its valid range (budget <= 0, fraction outside (0, 1], ...)."""
+
+
+class TrainingDivergedError(RuntimeError):
+    """The training loss became NaN or infinite; a search records the trial as FAIL."""

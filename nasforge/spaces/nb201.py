@@ -1,0 +1,320 @@
+"""The NAS-Bench-201 cell search space as plain values (no torch).
+
+A cell is a DAG on nodes 0..3 with one op on each of the six edges i→j (i < j); 5 ops give
+5**6 = 15,625 cells. :class:`NB201Arch` is the one value that travels through nasforge: it parses and
+prints NB201's arch string, converts to and from the official NB201 index, a ConfigSpace
+configuration and a networkx graph, and computes the isomorphism-aware canonical forms.
+
+>>> arch = NB201Arch.parse(
+...     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+... )
+>>> arch.op(2, 3), arch.op_code
+('nor_conv_3x3', '333133')
+>>> NB201Arch.from_index(arch.index) == arch
+True
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from nasforge.errors import ArchError
+
+if TYPE_CHECKING:
+    import networkx as nx
+    from ConfigSpace import ConfigurationSpace
+
+OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+"""NB201's op names, in NB201's order (the digit of an op in :attr:`NB201Arch.op_code`)."""
+
+EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+"""The six edges (from, to) in arch-string order."""
+
+NUM_NODES = 4
+NUM_ARCHS = len(OPS) ** len(EDGES)  # 15,625
+
+CanonicalKind = Literal["nb201", "functional"]
+CANONICAL_KINDS: tuple[CanonicalKind, ...] = ("nb201", "functional")
+
+
+def edge_name(edge: tuple[int, int]) -> str:
+    """The config-space name of an edge, e.g. ``edge_0-1``."""
+    return f"edge_{edge[0]}-{edge[1]}"
+
+
+@dataclass(frozen=True, order=True)
+class NB201Arch:
+    """One NB201 cell: the op on each edge, in :data:`EDGES` order. Frozen, hashable, ordered."""
+
+    ops: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        ops = tuple(self.ops)
+        object.__setattr__(self, "ops", ops)
+        if len(ops) != len(EDGES):
+            raise ArchError(f"an NB201 cell has {len(EDGES)} edges, got {len(ops)} ops: {ops}")
+        for op in ops:
+            if op not in OPS:
+                raise ArchError(f"unknown NB201 op {op!r}; valid ops: {', '.join(OPS)}")
+
+    # --- the NB201 arch string ---------------------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, text: str) -> NB201Arch:
+        """Parse NB201's string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``."""
+        groups = text.strip().split("+")
+        if len(groups) != NUM_NODES - 1:
+            raise ArchError(
+                f"malformed NB201 arch string {text!r}: expected {NUM_NODES - 1} node groups joined by '+', "
+                f"got {len(groups)}; example: {EXAMPLE_STRING}"
+            )
+        ops: list[str] = []
+        for node, group in enumerate(groups, start=1):
+            if len(group) < 2 or group[0] != "|" or group[-1] != "|":
+                raise ArchError(
+                    f"malformed NB201 arch string {text!r}: node group {group!r} must start and end with '|'"
+                )
+            entries = group[1:-1].split("|")
+            if len(entries) != node:
+                raise ArchError(
+                    f"malformed NB201 arch string {text!r}: node {node} needs {node} edges, group {group!r} has "
+                    f"{len(entries)}"
+                )
+            for source, entry in enumerate(entries):
+                op, sep, index = entry.partition("~")
+                if not sep or index != str(source):
+                    raise ArchError(
+                        f"malformed NB201 arch string {text!r}: entry {entry!r} of node {node} must be 'op~{source}'"
+                    )
+                ops.append(op)
+        return cls(tuple(ops))
+
+    def to_string(self) -> str:
+        """NB201's canonical arch string."""
+        parts, k = [], 0
+        for node in range(1, NUM_NODES):
+            parts.append("|" + "|".join(f"{self.ops[k + i]}~{i}" for i in range(node)) + "|")
+            k += node
+        return "+".join(parts)
+
+    __str__ = to_string
+
+    @classmethod
+    def from_any(cls, text: str) -> NB201Arch:
+        """An arch from an arch string, an official index (``"6111"``) or a 6-digit op code (``"op:333133"``)."""
+        text = text.strip()
+        if text.startswith("op:"):
+            return cls.from_op_code(text[3:])
+        if text.lstrip("-").isdigit():
+            return cls.from_index(int(text))
+        return cls.parse(text)
+
+    # --- integer encodings ---------------------------------------------------------------------------------------
+
+    @property
+    def op_indices(self) -> tuple[int, ...]:
+        """The position of each edge's op in :data:`OPS`."""
+        return tuple(OPS.index(op) for op in self.ops)
+
+    @property
+    def op_code(self) -> str:
+        """Six digits, one per edge in arch-string order (``0=none ... 4=avg_pool_3x3``), e.g. ``'333133'``."""
+        return "".join(str(i) for i in self.op_indices)
+
+    @classmethod
+    def from_op_code(cls, code: str) -> NB201Arch:
+        if len(code) != len(EDGES) or any(c not in "01234" for c in code):
+            raise ArchError(f"invalid NB201 op code {code!r}: expected 6 digits 0-4 (0={OPS[0]} ... 4={OPS[4]})")
+        return cls(tuple(OPS[int(c)] for c in code))
+
+    @property
+    def code(self) -> int:
+        """The op code read as a base-5 number (0..15624); not the official index."""
+        return int(self.op_code, len(OPS))
+
+    @classmethod
+    def from_code(cls, code: int) -> NB201Arch:
+        if not 0 <= code < NUM_ARCHS:
+            raise ArchError(f"NB201 code {code} out of range 0..{NUM_ARCHS - 1}")
+        return cls(tuple(OPS[int(d)] for d in np.base_repr(code, len(OPS)).zfill(len(EDGES))))
+
+    @property
+    def index(self) -> int:
+        """The official NB201 / NATS-Bench (tss) architecture index."""
+        return int(_code_to_index()[self.code])
+
+    @classmethod
+    def from_index(cls, index: int) -> NB201Arch:
+        if not 0 <= index < NUM_ARCHS:
+            raise ArchError(f"NB201 index {index} out of range: valid indices are 0..{NUM_ARCHS - 1}")
+        return cls.from_code(int(_index_to_code()[index]))
+
+    # --- other views ---------------------------------------------------------------------------------------------
+
+    def op(self, source: int, target: int) -> str:
+        """The op on edge ``source → target``."""
+        try:
+            return self.ops[EDGES.index((source, target))]
+        except ValueError:
+            raise ArchError(f"({source}, {target}) is not an NB201 edge; edges: {EDGES}") from None
+
+    def to_config(self) -> dict[str, str]:
+        """The configuration (edge name → op) in :func:`config_space`."""
+        return {edge_name(e): op for e, op in zip(EDGES, self.ops)}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, str]) -> NB201Arch:
+        """The arch of a configuration of :func:`config_space` (a ConfigSpace ``Configuration`` or a dict)."""
+        missing = [edge_name(e) for e in EDGES if edge_name(e) not in config]
+        if missing:
+            raise ArchError(f"configuration lacks {', '.join(missing)}; it needs one op per edge: {_edge_names()}")
+        return cls(tuple(str(config[edge_name(e)]) for e in EDGES))
+
+    def to_graph(self) -> nx.DiGraph:
+        """A ``networkx.DiGraph`` on nodes 0..3 whose edges carry ``op``."""
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        graph.add_nodes_from(range(NUM_NODES))
+        for (i, j), op in zip(EDGES, self.ops):
+            graph.add_edge(i, j, op=op)
+        return graph
+
+    def neighbors(self) -> list[NB201Arch]:
+        """The 24 archs that differ from this one on exactly one edge."""
+        return [
+            NB201Arch(self.ops[:k] + (op,) + self.ops[k + 1 :])
+            for k in range(len(EDGES))
+            for op in OPS
+            if op != self.ops[k]
+        ]
+
+    def canonical(self, kind: CanonicalKind = "nb201") -> str:
+        """The isomorphism-aware canonical form; two archs with equal forms compute the same function.
+
+        ``"nb201"`` is NB201's own (``to_unique_str(consider_zero=True)``): a skip passes its input's
+        expression through, an op on a zero input (or ``none``) yields the placeholder ``#``, and each
+        node's terms are sorted; it has 6,466 classes. ``"functional"`` drops zero terms entirely and
+        merges each node's terms as a flat multiset, so e.g. a dead branch no longer counts.
+        """
+        if kind == "nb201":
+            return _nb201_form(self.ops)
+        if kind == "functional":
+            return _functional_form(self.ops)
+        raise ArchError(f"unknown canonical form {kind!r}; valid: {', '.join(CANONICAL_KINDS)}")
+
+    def representative(self, kind: CanonicalKind = "nb201") -> NB201Arch:
+        """The arch with the lowest official index in this arch's canonical class."""
+        return NB201Arch.from_index(int(_representatives(kind)[self.index]))
+
+    def to_dict(self) -> dict[str, object]:
+        return {"arch": self.to_string(), "index": self.index, "op_code": self.op_code}
+
+
+EXAMPLE_STRING = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+def _edge_names() -> str:
+    return ", ".join(edge_name(e) for e in EDGES)
+
+
+# --- the whole space ----------------------------------------------------------------------------------------------
+
+
+def all_archs() -> Iterator[NB201Arch]:
+    """All 15,625 archs in official-index order."""
+    for code in _index_to_code():
+        yield NB201Arch.from_code(int(code))
+
+
+def sample(rng: np.random.Generator) -> NB201Arch:
+    """A uniformly random arch."""
+    return NB201Arch.from_code(int(rng.integers(NUM_ARCHS)))
+
+
+def config_space(seed: int | None = None) -> ConfigurationSpace:
+    """A ConfigSpace space with one categorical hyperparameter per edge (``edge_0-1`` ... ``edge_2-3``)."""
+    from ConfigSpace import ConfigurationSpace
+
+    return ConfigurationSpace(name="nb201", seed=seed, space={edge_name(e): list(OPS) for e in EDGES})
+
+
+def canonical_classes(kind: CanonicalKind = "nb201") -> dict[str, list[int]]:
+    """Canonical form → the official indices of its members, ascending (the first is the representative)."""
+    classes: dict[str, list[int]] = {}
+    for index, code in enumerate(_index_to_code()):
+        classes.setdefault(NB201Arch.from_code(int(code)).canonical(kind), []).append(index)
+    return classes
+
+
+# --- canonical forms ----------------------------------------------------------------------------------------------
+
+
+def _inputs(ops: tuple[str, ...], node: int) -> list[tuple[str, int]]:
+    return [(op, i) for (i, j), op in zip(EDGES, ops) if j == node]
+
+
+def _nb201_form(ops: tuple[str, ...]) -> str:
+    # NB201's CellStructure.to_unique_str(consider_zero=True), term for term.
+    nodes = {0: "0"}
+    for node in range(1, NUM_NODES):
+        terms = []
+        for op, source in _inputs(ops, node):
+            if op == "none" or nodes[source] == "#":
+                terms.append("#")
+            elif op == "skip_connect":
+                terms.append(nodes[source])
+            else:
+                terms.append(f"({nodes[source]})@{op}")
+        nodes[node] = "+".join(sorted(terms))
+    return nodes[NUM_NODES - 1]
+
+
+def _functional_form(ops: tuple[str, ...]) -> str:
+    # Each node is a multiset of terms; zero is the empty multiset, so it vanishes from every sum.
+    nodes: dict[int, tuple[str, ...]] = {0: ("x",)}
+    for node in range(1, NUM_NODES):
+        terms: list[str] = []
+        for op, source in _inputs(ops, node):
+            if op == "none" or not nodes[source]:
+                continue
+            if op == "skip_connect":
+                terms.extend(nodes[source])
+            else:
+                terms.append(f"{op}({'+'.join(nodes[source])})")
+        nodes[node] = tuple(sorted(terms))
+    return "+".join(nodes[NUM_NODES - 1]) or "0"
+
+
+# --- the official index (a permutation shipped with the package) ------------------------------------------------
+
+
+@functools.cache
+def _index_to_code() -> np.ndarray:
+    data = resources.files("nasforge.spaces").joinpath("nb201_index.bin").read_bytes()
+    table = np.frombuffer(data, dtype="<u2").astype(np.int64)
+    table.setflags(write=False)
+    return table
+
+
+@functools.cache
+def _code_to_index() -> np.ndarray:
+    inverse = np.empty(NUM_ARCHS, dtype=np.int64)
+    inverse[_index_to_code()] = np.arange(NUM_ARCHS)
+    inverse.setflags(write=False)
+    return inverse
+
+
+@functools.cache
+def _representatives(kind: CanonicalKind) -> np.ndarray:
+    rep = np.empty(NUM_ARCHS, dtype=np.int64)
+    for members in canonical_classes(kind).values():
+        rep[members] = members[0]
+    rep.setflags(write=False)
+    return rep

@@ -1,0 +1,34 @@
+"""Fixtures shared by the whole suite. Real-data tests skip, with the reason, only when the data is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# The shared data directory sits beside the repository on the project's machines; CI exports NASFORGE_DATA.
+_DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _real_data_dir() -> Path | None:
+    value = os.environ.get("NASFORGE_DATA")
+    path = Path(value) if value else _DEFAULT_SHARED
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The real data directory (NASFORGE_DATA, else ../shared/data); skips the test when it is absent."""
+    path = _real_data_dir()
+    if path is None:
+        pytest.skip("real data directory absent: set NASFORGE_DATA to the shared data folder to run this test")
+    return path
+
+
+@pytest.fixture(scope="session")
+def nb201_csv(real_data_dir: Path) -> Path:
+    path = real_data_dir / "nb201" / "nb201_final.csv.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} absent: the real NB201 table is needed for this test")
+    return path
