@@ -147,13 +147,13 @@ class NB201Arch:
     @property
     def index(self) -> int:
         """The official NB201 / NATS-Bench (tss) architecture index."""
-        return int(_code_to_index()[self.code])
+        return int(code_to_index_table()[self.code])
 
     @classmethod
     def from_index(cls, index: int) -> NB201Arch:
         if not 0 <= index < NUM_ARCHS:
             raise ArchError(f"NB201 index {index} out of range: valid indices are 0..{NUM_ARCHS - 1}")
-        return cls.from_code(int(_index_to_code()[index]))
+        return cls.from_code(int(index_to_code_table()[index]))
 
     # --- other views ---------------------------------------------------------------------------------------------
 
@@ -229,7 +229,7 @@ def _edge_names() -> str:
 
 def all_archs() -> Iterator[NB201Arch]:
     """All 15,625 archs in official-index order."""
-    for code in _index_to_code():
+    for code in index_to_code_table():
         yield NB201Arch.from_code(int(code))
 
 
@@ -248,7 +248,7 @@ def config_space(seed: int | None = None) -> ConfigurationSpace:
 def canonical_classes(kind: CanonicalKind = "nb201") -> dict[str, list[int]]:
     """Canonical form → the official indices of its members, ascending (the first is the representative)."""
     classes: dict[str, list[int]] = {}
-    for index, code in enumerate(_index_to_code()):
+    for index, code in enumerate(index_to_code_table()):
         classes.setdefault(NB201Arch.from_code(int(code)).canonical(kind), []).append(index)
     return classes
 
@@ -296,7 +296,8 @@ def _functional_form(ops: tuple[str, ...]) -> str:
 
 
 @functools.cache
-def _index_to_code() -> np.ndarray:
+def index_to_code_table() -> np.ndarray:
+    """Read-only array: official index -> base-5 code (:attr:`NB201Arch.code`)."""
     data = resources.files("nasforge.spaces").joinpath("nb201_index.bin").read_bytes()
     table = np.frombuffer(data, dtype="<u2").astype(np.int64)
     table.setflags(write=False)
@@ -304,9 +305,10 @@ def _index_to_code() -> np.ndarray:
 
 
 @functools.cache
-def _code_to_index() -> np.ndarray:
+def code_to_index_table() -> np.ndarray:
+    """Read-only array: base-5 code -> official index; the inverse of :func:`index_to_code_table`."""
     inverse = np.empty(NUM_ARCHS, dtype=np.int64)
-    inverse[_index_to_code()] = np.arange(NUM_ARCHS)
+    inverse[index_to_code_table()] = np.arange(NUM_ARCHS)
     inverse.setflags(write=False)
     return inverse
 

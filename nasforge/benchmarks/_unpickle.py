@@ -1,0 +1,103 @@
+"""The one restricted unpickler nasforge uses for downloaded benchmark pickles.
+
+A pickle is a program: ``pickle.load`` calls whatever callable the file names, so a file from the
+internet could run ``os.system``. The benchmark formats we read (NASLib's ``nb201_*_full_training.pickle``,
+NATS-Bench's ``*.pickle.pbz2``) only need plain containers, numbers and numpy arrays/scalars, so this
+unpickler resolves exactly those globals from a fixed table and refuses every other one *before*
+anything is called.
+"""
+
+from __future__ import annotations
+
+import _codecs
+import bz2
+import collections
+import gzip
+import io
+import lzma
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nasforge.errors import BenchmarkError
+
+# (module, name) -> the object to use. numpy 2 pickles name ``numpy._core``; numpy 1 files name ``numpy.core``.
+_ALLOWED: dict[tuple[str, str], Any] = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "complex"): complex,
+    ("builtins", "bytearray"): bytearray,
+    ("_codecs", "encode"): _codecs.encode,  # protocol-2 pickles spell bytes as encode(str, 'latin1')
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+for _core in ("numpy.core", "numpy._core"):
+    _ALLOWED[(f"{_core}.multiarray", "_reconstruct")] = np._core.multiarray._reconstruct
+    _ALLOWED[(f"{_core}.multiarray", "scalar")] = np._core.multiarray.scalar
+    _ALLOWED[(f"{_core}.numeric", "_frombuffer")] = np._core.numeric._frombuffer
+
+ALLOWED_GLOBALS: tuple[str, ...] = tuple(sorted(f"{m}.{n}" for m, n in _ALLOWED))
+"""What a benchmark pickle may reference, as ``module.name``."""
+
+
+class _Refused(pickle.UnpicklingError):
+    """A global outside the allow-list; raised before anything is called."""
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        module = {"__builtin__": "builtins"}.get(module, module)  # protocol 0-2 files written by Python 2
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise _Refused(f"{module}.{name}") from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError(f"persistent id {pid!r}")
+
+
+def safe_loads(data: bytes, *, source: str = "<bytes>") -> Any:
+    """Unpickle ``data`` allowing only containers, numbers and numpy arrays/scalars.
+
+    Raises :class:`BenchmarkError` naming the refused global (nothing it names is ever called) or
+    saying the data is not a readable pickle.
+    """
+    try:
+        return _RestrictedUnpickler(io.BytesIO(data)).load()
+    except _Refused as exc:
+        raise BenchmarkError(
+            f"{source}: refused to unpickle: the file references {exc}, which a benchmark file never "
+            f"needs (it could run code); only {', '.join(sorted({m for m, _ in _ALLOWED}))} objects are "
+            "allowed. Use the original benchmark file."
+        ) from None
+    except pickle.UnpicklingError as exc:
+        raise BenchmarkError(f"{source}: not a readable pickle ({exc}); the file is corrupt or not a pickle") from None
+    except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError, OverflowError) as exc:
+        raise BenchmarkError(
+            f"{source}: not a readable pickle ({type(exc).__name__}: {exc}); the file is truncated or corrupt"
+        ) from None
+
+
+def read_maybe_compressed(path: str | os.PathLike) -> bytes:
+    """The bytes of ``path``, decompressed when it is gzip, bz2 or xz (recognised by magic bytes)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BenchmarkError(f"cannot read {path}: {exc.strerror or exc}") from None
+    opener = {b"\x1f\x8b": gzip.decompress, b"BZ": bz2.decompress, b"\xfd7": lzma.decompress}.get(raw[:2])
+    if opener is None:
+        return raw
+    try:
+        return opener(raw)
+    except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:
+        raise BenchmarkError(f"{path}: corrupt or truncated compressed file ({exc}); download it again") from None
+
+
+def safe_load_file(path: str | os.PathLike) -> Any:
+    """:func:`safe_loads` of a (possibly gzip/bz2/xz-compressed) pickle file."""
+    return safe_loads(read_maybe_compressed(path), source=str(path))

@@ -1,0 +1,95 @@
+"""Finding (or building once) the NB201 store: :func:`load_nb201` and :func:`build_nb201_store`.
+
+Resolution order: an explicit ``store`` path → ``$NASFORGE_STORE`` → ``<data_dir>/nb201/store`` →
+a store built automatically from ``<data_dir>/nb201/`` (the CSV tables, curves and NATS files) into
+the cache directory (``$NASFORGE_CACHE``, default ``~/.cache/nasforge``), keyed by the sources' names,
+sizes and mtimes so that a changed source rebuilds. The data directory itself is never written to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from nasforge.benchmarks import importers
+from nasforge.benchmarks.builder import StoreBuilder
+from nasforge.benchmarks.store import BenchmarkStore, open_store
+from nasforge.errors import BenchmarkError
+from nasforge.paths import data_dir as _data_dir
+
+STORE_ENV = "NASFORGE_STORE"
+CACHE_ENV = "NASFORGE_CACHE"
+CSV_NAME = "nb201_final.csv.gz"
+LATENCY_NAME = "nb201_hw_latency_help.csv.gz"
+CURVES_CSV = "curves/nb201_curves_c10valid_arch0-199_seedmean.csv.gz"
+NATS_DIR = "curves/raw"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "nasforge").expanduser()
+
+
+def nb201_sources(nb201_dir: Path) -> list[Path]:
+    """The source files :func:`build_nb201_store` uses from an ``nb201/`` data folder (the CSV first)."""
+    sources = [nb201_dir / CSV_NAME]
+    sources += [p for p in (nb201_dir / LATENCY_NAME, nb201_dir / CURVES_CSV) if p.is_file()]
+    if (nb201_dir / NATS_DIR).is_dir():
+        sources += importers.nats_files([nb201_dir / NATS_DIR]) if any((nb201_dir / NATS_DIR).iterdir()) else []
+    return sources
+
+
+def build_nb201_store(nb201_dir: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Import everything in an ``nb201/`` data folder into one store at ``out`` (atomically)."""
+    nb201_dir = Path(nb201_dir)
+    if not (nb201_dir / CSV_NAME).is_file():
+        raise BenchmarkError(f"{nb201_dir / CSV_NAME} not found: point --data-dir at the folder holding nb201/")
+    builder = StoreBuilder()
+    importers.import_table(builder, nb201_dir / CSV_NAME, importers.NB201_FINAL_MAPPING, name="nb201-csv")
+    if (nb201_dir / LATENCY_NAME).is_file():
+        importers.import_table(builder, nb201_dir / LATENCY_NAME, importers.help_latency_mapping(), name="help-latency")
+    if (nb201_dir / CURVES_CSV).is_file():
+        importers.import_curves_csv(builder, nb201_dir / CURVES_CSV)
+    nats = [p for p in nb201_sources(nb201_dir) if p.name.endswith((".pickle.pbz2", ".pickle"))]
+    if nats:
+        importers.import_nats(builder, nats)
+    return builder.write(out, overwrite=overwrite)
+
+
+def _cache_key(sources: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for p in sources:
+        stat = p.stat()
+        digest.update(f"{p.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def load_nb201(data_dir: str | os.PathLike | None = None, store: str | os.PathLike | None = None) -> BenchmarkStore:
+    """The NB201 benchmark store (see the module docstring for where it is looked for)."""
+    if store is not None:
+        return open_store(store)
+    if os.environ.get(STORE_ENV):
+        return open_store(os.environ[STORE_ENV])
+    root = _data_dir(data_dir)
+    looked = [f"${STORE_ENV} (unset)"]
+    if root is not None:
+        nb201 = root / "nb201"
+        if (nb201 / "store").is_dir():
+            return open_store(nb201 / "store")
+        looked.append(str(nb201 / "store"))
+        if (nb201 / CSV_NAME).is_file():
+            target = cache_dir() / f"nb201-{_cache_key(nb201_sources(nb201))}"
+            if not (target / "manifest.json").is_file():
+                try:
+                    build_nb201_store(nb201, target, overwrite=target.exists())
+                except FileExistsError:
+                    pass  # another process finished the same build first
+            return open_store(target)
+        looked.append(str(nb201 / CSV_NAME))
+    else:
+        looked.append("no data directory (--data-dir / $NASFORGE_DATA unset)")
+    raise BenchmarkError(
+        f"no NB201 benchmark store found (looked in: {'; '.join(looked)}); build one with "
+        "'nasforge bench import nb201 --data-dir DATA -o STORE' (or 'nasforge bench import nb201-csv "
+        "DATA/nb201/nb201_final.csv.gz -o STORE') and pass --store STORE or set NASFORGE_STORE=STORE"
+    )

@@ -1,0 +1,583 @@
+"""The benchmark store: a directory of ``.npy`` arrays plus a JSON manifest, opened memory-mapped.
+
+Layout (schema version 1)::
+
+    manifest.json                      format, schema_version, space, num_archs, provenance, datasets, files
+    scalars/<dataset>.npy              float64 (n_metrics, num_archs); NaN = not recorded
+    seeds/<dataset>/<metric>.npy       float64 (num_archs, n_slots); per-seed final values, ascending seed order
+    seeds/<dataset>/<metric>.ids.npy   int32 (num_archs, n_slots); the real seed id of each slot, 0 = unknown
+    curves/<dataset>/<metric>.rows.npy int32 (num_archs,); the row of each arch in the curve array, -1 = no curve
+    curves/<dataset>/<metric>.npy      float64 (n_covered, 1 + n_slots, n_epochs); slot 0 = seed mean
+    curves/<dataset>/<metric>.ids.npy  int32 (n_covered, n_slots); seed id per slot, 0 = unknown
+
+Archs are rows by official NB201 index. Opening parses the manifest and checks that every file exists
+with its recorded size (cheap, so a store opens in about a millisecond); each file's sha256 is checked
+the first time the file is used (``checksums="lazy"``), at open (``"eager"``) or never (``"off"``).
+The metric names, datasets and seed semantics are defined in :mod:`nasforge.benchmarks.metrics`.
+Stores are never modified in place: :class:`~nasforge.benchmarks.builder.StoreBuilder` writes a new
+directory and renames it over the old one, so a process that has a store open keeps reading consistent
+(unlinked) files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import itertools
+import json
+import math
+import os
+import struct
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import numpy as np
+
+from nasforge.errors import ArchError, BenchmarkError
+from nasforge.spaces.nb201 import EDGES, OPS, NB201Arch
+
+FORMAT = "nasforge-benchmark-store"
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+
+ArchLike = NB201Arch | str | int
+Checksums = Literal["lazy", "eager", "off"]
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    with open(path, "rb") as f:
+        return _sha256_stream(f)
+
+
+def _sha256_stream(f: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: f.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+_unpack_f8 = struct.Struct("<d").unpack
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns)
+
+
+@functools.cache
+def _ops_to_index() -> dict[tuple[str, ...], int]:
+    """NB201Arch.ops → official index for all 15,625 cells (a 5 ms table that makes arch queries a dict lookup)."""
+    from nasforge.spaces.nb201 import code_to_index_table  # the official permutation, shipped with the space
+
+    # itertools.product enumerates op tuples in base-5 code order (first edge most significant), as NB201Arch.code.
+    return dict(zip(itertools.product(OPS, repeat=len(EDGES)), code_to_index_table().tolist()))
+
+
+def _metric_list(metrics: Iterable[str]) -> str:
+    """Metric names for an error line, with the many ``latency_<device>`` names folded into one entry."""
+    metrics = list(metrics)
+    devices = [m for m in metrics if m.startswith("latency_")]
+    rest = [m for m in metrics if not m.startswith("latency_")]
+    return ", ".join(rest + ([f"latency_<device> ({len(devices)} devices, e.g. {devices[0]})"] if devices else []))
+
+
+def _names(items: Iterable[Any], limit: int = 12) -> str:
+    items = list(items)
+    text = ", ".join(str(x) for x in items[:limit])
+    return text + (f", ... ({len(items)} in all)" if len(items) > limit else "") if items else "none"
+
+
+class BenchmarkStore:
+    """A read-only, memory-mapped tabular benchmark. Open with :func:`open_store`.
+
+    >>> store = open_store("nb201-store")                                      # doctest: +SKIP
+    >>> store.query(6111, "cifar10", "test_acc")                                # doctest: +SKIP
+    94.37333333333333
+    >>> store.query_many(np.arange(15625), "cifar10-valid", "valid_acc").max()  # doctest: +SKIP
+    91.60666665039064
+    """
+
+    def __init__(self, path: str | os.PathLike, *, checksums: Checksums = "lazy") -> None:
+        if checksums not in ("lazy", "eager", "off"):
+            raise ValueError(f"checksums must be 'lazy', 'eager' or 'off', not {checksums!r}")
+        self.path = Path(path)
+        self._checksums = checksums
+        self._manifest_id = _file_id(self.path / MANIFEST)
+        self.manifest = _read_manifest(self.path)
+        self.num_archs: int = self.manifest["num_archs"]
+        self._datasets: dict[str, dict[str, Any]] = self.manifest["datasets"]
+        self._files: dict[str, dict[str, Any]] = self.manifest["files"]
+        # Per-instance caches (never module level): opened arrays, resolved columns, arch -> index.
+        self._arrays: dict[str, np.ndarray] = {}
+        self._columns: dict[tuple[str, str], np.ndarray] = {}
+        self._arch_index: dict[Any, int] = {}
+        self._fds: dict[str, tuple[int, int]] = {}  # curve files kept open for point reads: fd, data offset
+        for rel, entry in self._files.items():
+            file = self.path / rel
+            try:
+                size = file.stat().st_size
+            except OSError:
+                raise BenchmarkError(f"store {self.path} is incomplete: {rel} is missing; re-import it") from None
+            if size != entry["bytes"]:
+                raise BenchmarkError(
+                    f"store {self.path}: {rel} has {size} bytes, the manifest says {entry['bytes']}; the store is "
+                    "corrupt, re-import it"
+                )
+        if checksums == "eager":
+            self.verify()
+
+    def __repr__(self) -> str:
+        return f"BenchmarkStore({str(self.path)!r}, datasets={list(self.datasets)})"
+
+    # --- what the store holds -------------------------------------------------------------------------------
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return tuple(self._datasets)
+
+    def metrics(self, dataset: str) -> tuple[str, ...]:
+        """Every metric name ``dataset`` has (final values, per-seed values or curves), sorted."""
+        d = self._dataset(dataset)
+        return tuple(sorted(set(d["scalars"]["metrics"]) | set(d["seeds"]) | set(d["curves"])))
+
+    @property
+    def provenance(self) -> list[dict[str, Any]]:
+        return list(self.manifest["provenance"])
+
+    def coverage(self, dataset: str, metric: str) -> dict[str, Any]:
+        """How many archs have a final value, per-seed values and a curve for ``metric``."""
+        d = self._dataset(dataset)
+        self._check_metric(dataset, metric)
+        out: dict[str, Any] = {"final": 0, "seeds": 0, "seed_slots": 0, "curves": 0, "epochs": 0}
+        if metric in d["scalars"]["metrics"]:
+            out["final"] = int(np.count_nonzero(~np.isnan(self._column(dataset, metric))))
+        if metric in d["seeds"]:
+            values = self._array(d["seeds"][metric]["values"])
+            out["seeds"] = int(np.count_nonzero((~np.isnan(values)).any(axis=1)))
+            out["seed_slots"] = int(values.shape[1])
+        if metric in d["curves"]:
+            out["curves"] = int(self._array(d["curves"][metric]["values"]).shape[0])
+            out["epochs"] = int(self._array(d["curves"][metric]["values"]).shape[2])
+        return out
+
+    def curve_archs(self, dataset: str, metric: str) -> np.ndarray:
+        """The indices of the archs that have a ``metric`` curve on ``dataset``."""
+        rows = self._curve_table(dataset, metric)[0]
+        return np.flatnonzero(rows >= 0)
+
+    def info(self) -> dict[str, Any]:
+        """Everything ``nasforge bench info`` prints: datasets, metrics with coverage, provenance."""
+        return {
+            "path": str(self.path),
+            "schema_version": self.manifest["schema_version"],
+            "space": self.manifest["space"],
+            "num_archs": self.num_archs,
+            "datasets": {ds: {m: self.coverage(ds, m) for m in self.metrics(ds)} for ds in self.datasets},
+            "provenance": self.provenance,
+        }
+
+    # --- queries ---------------------------------------------------------------------------------------------
+
+    def query(
+        self, arch: ArchLike, dataset: str, metric: str, *, epoch: int | None = None, seed: int | None = None
+    ) -> float:
+        """One value: the final seed mean, or one seed's value (``seed=``), or a curve point (``epoch=``).
+
+        ``arch`` is an :class:`NB201Arch`, an arch string or an official index. Anything the store does
+        not hold raises :class:`BenchmarkError` (or :class:`ArchError`) naming what exists.
+        """
+        index = self._index(arch)
+        if epoch is None and seed is None:
+            column = self._columns.get((dataset, metric))
+            if column is None:
+                column = self._column(dataset, metric)
+            value = column[index]
+            if value != value:  # NaN: not recorded for this arch
+                raise self._missing_final(index, dataset, metric)
+            return float(value)
+        if epoch is None:
+            return self._seed_value(index, dataset, metric, seed)
+        return self._curve_value(index, dataset, metric, epoch, seed)
+
+    def query_many(
+        self,
+        archs: Sequence[ArchLike] | np.ndarray,
+        dataset: str,
+        metric: str,
+        *,
+        epoch: int | None = None,
+        seed: int | None = None,
+        missing: Literal["raise", "nan"] = "raise",
+    ) -> np.ndarray:
+        """Vectorized :meth:`query` over many archs (an integer ndarray of indices is fastest).
+
+        With ``missing="nan"`` archs without a value give NaN instead of raising.
+        """
+        indices = self._indices(archs)
+        if epoch is None and seed is None:
+            values = self._column(dataset, metric)[indices]
+        elif epoch is None:
+            values = self._seed_values(indices, dataset, metric, seed, missing)
+        else:
+            values = self._curve_values(indices, dataset, metric, epoch, seed, missing)
+        if missing == "raise":
+            nan = np.isnan(values)
+            if nan.any():
+                first = int(indices[int(np.argmax(nan))])
+                if epoch is None and seed is None:
+                    raise self._missing_final(first, dataset, metric, count=int(nan.sum()))
+                self.query(first, dataset, metric, epoch=epoch, seed=seed)  # raises the precise error
+        return np.array(values, dtype=np.float64)
+
+    def train_cost(self, arch: ArchLike, dataset: str, epochs: int, schedule: str = "200") -> float:
+        """Simulated training seconds: NB201's recorded per-epoch ``train_time`` × ``epochs``.
+
+        NB201 records one per-epoch time estimate per arch and dataset, identical for its 200- and
+        12-epoch schedules (the NATS files repeat it for both), so ``schedule`` only bounds ``epochs``.
+        """
+        length = {"200": 200, "12": 12}.get(str(schedule))
+        if length is None:
+            raise BenchmarkError(f"unknown schedule {schedule!r}; NB201 schedules: '200', '12'")
+        if not (isinstance(epochs, (int, np.integer)) and 0 <= epochs <= length):
+            raise BenchmarkError(f"epochs={epochs!r} is outside 0..{length} for the {length}-epoch schedule")
+        return float(self.query(arch, dataset, "train_time")) * int(epochs)
+
+    def curve(self, arch: ArchLike, dataset: str, metric: str, *, seed: int | None = None) -> np.ndarray:
+        """The per-epoch values (seed mean, or one seed) of ``metric``; an error when the arch has no curve."""
+        index = self._index(arch)
+        rows, values, ids = self._curve_table(dataset, metric)
+        row = int(rows[index])
+        if row < 0:
+            raise self._no_curve(index, dataset, metric)
+        slot = 0 if seed is None else 1 + self._slot(values[row, 1:, -1], ids[row], seed, index, dataset, metric)
+        curve = np.array(values[row, slot])
+        if np.isnan(curve).all():
+            raise BenchmarkError(f"arch {index} has no {metric} curve values for that seed on {dataset}")
+        return curve
+
+    def seeds(self, arch: ArchLike, dataset: str, metric: str, *, curve: bool = False) -> list[int]:
+        """The seeds present for ``arch``: real seed ids where recorded, else positions 0..n-1."""
+        index = self._index(arch)
+        if curve:
+            rows, values, ids = self._curve_table(dataset, metric)
+            row = int(rows[index])
+            if row < 0:
+                raise self._no_curve(index, dataset, metric)
+            present, seed_ids = ~np.isnan(values[row, 1:]).all(axis=1), ids[row]
+        else:
+            table_values, table_ids = self._seed_table(dataset, metric)
+            present, seed_ids = ~np.isnan(table_values[index]), table_ids[index]
+        slots = np.flatnonzero(present)
+        if len(slots) and (seed_ids[slots] > 0).all():
+            return [int(seed_ids[s]) for s in slots]
+        return [int(s) for s in range(len(slots))]
+
+    def index(self, arch: ArchLike) -> int:
+        """The official index of ``arch`` (an :class:`NB201Arch`, arch string, ``op:CODE`` or index)."""
+        return self._index(arch)
+
+    def verify(self) -> None:
+        """Check every file's sha256 against the manifest (raises :class:`BenchmarkError`)."""
+        for rel in self._files:
+            self._verify_file(rel)
+
+    # --- internals: arch resolution ------------------------------------------------------------------------
+
+    def _index(self, arch: ArchLike) -> int:
+        if type(arch) is int or isinstance(arch, np.integer):
+            index = int(arch)
+            if 0 <= index < self.num_archs:
+                return index
+            raise ArchError(f"arch index {index} out of range: this store holds indices 0..{self.num_archs - 1}")
+        if isinstance(arch, NB201Arch):
+            return _ops_to_index()[arch.ops]
+        index = self._arch_index.get(arch)
+        if index is None:
+            if isinstance(arch, str):
+                index = NB201Arch.from_any(arch).index
+            else:
+                raise ArchError(f"cannot use {arch!r} as an NB201 arch: give an NB201Arch, an arch string or an index")
+            self._arch_index[arch] = index
+        return index
+
+    def _indices(self, archs: Sequence[ArchLike] | np.ndarray) -> np.ndarray:
+        if isinstance(archs, np.ndarray) and archs.dtype.kind in "iu":
+            indices = archs.astype(np.intp, copy=False)
+            if indices.size and (indices.min() < 0 or indices.max() >= self.num_archs):
+                raise ArchError(f"indices must be in 0..{self.num_archs - 1}; got {indices.min()}..{indices.max()}")
+            return indices
+        return np.fromiter((self._index(a) for a in archs), dtype=np.intp)
+
+    # --- internals: tables -----------------------------------------------------------------------------------
+
+    def _dataset(self, dataset: str) -> dict[str, Any]:
+        try:
+            return self._datasets[dataset]
+        except (KeyError, TypeError):
+            raise BenchmarkError(
+                f"unknown dataset {dataset!r}; this store has {_names(self._datasets)} "
+                "(NB201 split semantics: see nasforge.benchmarks.metrics)"
+            ) from None
+
+    def _check_metric(self, dataset: str, metric: str) -> None:
+        if metric not in self.metrics(dataset):
+            elsewhere = [ds for ds in self.datasets if metric in self.metrics(ds)]
+            hint = f" ({metric} exists on {', '.join(elsewhere)})" if elsewhere else ""
+            known = _metric_list(self.metrics(dataset))
+            raise BenchmarkError(f"unknown metric {metric!r} for {dataset}{hint}; {dataset} has {known}")
+
+    def _column(self, dataset: str, metric: str) -> np.ndarray:
+        column = self._columns.get((dataset, metric))
+        if column is not None:
+            return column
+        scalars = self._dataset(dataset)["scalars"]
+        if metric not in scalars["metrics"]:
+            self._check_metric(dataset, metric)
+            raise BenchmarkError(
+                f"{metric} on {dataset} has no final values in this store, only per-epoch curves: pass epoch= "
+                "or query another metric"
+            )
+        column = self._array(scalars["file"])[scalars["metrics"].index(metric)]
+        self._columns[(dataset, metric)] = column
+        return column
+
+    def _seed_table(self, dataset: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        seeds = self._dataset(dataset)["seeds"]
+        if metric not in seeds:
+            self._check_metric(dataset, metric)
+            raise BenchmarkError(
+                f"{metric} on {dataset} has no per-seed values; metrics with per-seed values there: {_names(seeds)}"
+            )
+        return self._array(seeds[metric]["values"]), self._array(seeds[metric]["ids"])
+
+    def _curve_table(self, dataset: str, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        curves = self._dataset(dataset)["curves"]
+        if metric not in curves:
+            self._check_metric(dataset, metric)
+            raise BenchmarkError(
+                f"{metric} on {dataset} has no per-epoch curves in this store; metrics with curves there: "
+                f"{_names(curves)}. Query the final value without epoch="
+            )
+        entry = curves[metric]
+        return self._array(entry["rows"]), self._array(entry["values"], keep_fd=True), self._array(entry["ids"])
+
+    def _array(self, rel: str, *, keep_fd: bool = False) -> np.ndarray:
+        array = self._arrays.get(rel)
+        if array is None:
+            array = self._map(rel, keep_fd)
+        return array
+
+    def _map(self, rel: str, keep_fd: bool) -> np.ndarray:
+        # One open file serves the checksum, the map and (for curves) point reads, so all three see the same
+        # file even if the store is replaced meanwhile.
+        try:
+            fd = os.open(self.path / rel, os.O_RDONLY)
+        except OSError as exc:
+            raise BenchmarkError(
+                f"store {self.path}: cannot open {rel} ({exc.strerror}); re-import the store"
+            ) from None
+        try:
+            with os.fdopen(os.dup(fd), "rb") as f:
+                if self._checksums == "lazy":
+                    self._verify_digest(rel, _sha256_stream(f))
+                    f.seek(0)
+                version = np.lib.format.read_magic(f)
+                read_header = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
+                shape, fortran, dtype = read_header(f)
+                offset = f.tell()
+                if dtype.hasobject:
+                    raise ValueError("object arrays are not allowed in a store")
+                if math.prod(shape) == 0:
+                    mapped = np.empty(shape, dtype)
+                else:
+                    order = "F" if fortran else "C"
+                    mapped = np.memmap(f, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
+        except (OSError, ValueError) as exc:
+            os.close(fd)
+            if isinstance(exc, BenchmarkError):
+                raise
+            raise BenchmarkError(f"store {self.path}: cannot read {rel} ({exc}); re-import the store") from None
+        if keep_fd and dtype == np.dtype("<f8"):
+            self._fds[rel] = (fd, offset)
+        else:
+            os.close(fd)
+        # A plain ndarray view of the map: indexing a np.memmap subclass costs microseconds per call.
+        array = mapped.view(np.ndarray)
+        self._arrays[rel] = array
+        return array
+
+    def _read_float(self, rel: str, flat: int) -> float:
+        """Element ``flat`` of a float64 array, read with one pread: single queries do not map pages into memory."""
+        entry = self._fds.get(rel)
+        if entry is None:
+            return float(self._arrays[rel].reshape(-1)[flat])
+        return _unpack_f8(os.pread(entry[0], 8, entry[1] + 8 * flat))[0]
+
+    def close(self) -> None:
+        """Release the open files (maps stay valid until the arrays are garbage-collected)."""
+        for fd, _ in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+        self._arrays.clear()
+        self._columns.clear()
+
+    def __enter__(self) -> BenchmarkStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def _verify_file(self, rel: str) -> None:
+        try:
+            with open(self.path / rel, "rb") as f:
+                digest = _sha256_stream(f)
+        except OSError as exc:
+            raise BenchmarkError(
+                f"store {self.path}: cannot read {rel} ({exc.strerror}); re-import the store"
+            ) from None
+        self._verify_digest(rel, digest)
+
+    def _verify_digest(self, rel: str, actual: str) -> None:
+        expected = self._files.get(rel, {}).get("sha256")
+        if actual != expected:
+            if _file_id(self.path / MANIFEST) != self._manifest_id:
+                raise BenchmarkError(f"store {self.path} was replaced (re-imported) after it was opened: open it again")
+            raise BenchmarkError(
+                f"store {self.path}: checksum mismatch in {rel} (sha256 {actual[:12]}..., manifest {str(expected)[:12]}"
+                "...); the store was modified or corrupted, re-import it"
+            )
+
+    # --- internals: per-seed and per-epoch values -------------------------------------------------------------
+
+    def _slot(self, row: np.ndarray, ids: np.ndarray, seed: int, index: int, dataset: str, metric: str) -> int:
+        """The slot of ``seed`` (a position among present seeds, or a real seed id) in one arch's row."""
+        slots = np.flatnonzero(~np.isnan(row))
+        known = [int(ids[s]) for s in slots if ids[s] > 0]
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            if 0 <= seed < len(row):
+                if seed < len(slots):
+                    return int(slots[seed])
+            else:
+                for s in slots:
+                    if int(ids[s]) == seed:
+                        return int(s)
+        where = f"arch {index} {metric} on {dataset}"
+        if not len(slots):
+            with_seeds = [m for m in self._dataset(dataset)["seeds"] if m != metric]
+            other = f"; metrics with per-seed values there: {', '.join(with_seeds)}" if with_seeds else ""
+            raise BenchmarkError(f"{where} has no per-seed values (sources recorded them for other archs){other}")
+        ids = f"seed ids {', '.join(map(str, known))}" if len(known) == len(slots) else "seed ids not recorded"
+        raise BenchmarkError(
+            f"{where}: no seed {seed!r}; it has {len(slots)} seeds, positions 0..{len(slots) - 1} ({ids})"
+        )
+
+    def _seed_value(self, index: int, dataset: str, metric: str, seed: int | None) -> float:
+        values, ids = self._seed_table(dataset, metric)
+        return float(values[index, self._slot(values[index], ids[index], seed, index, dataset, metric)])
+
+    def _seed_values(self, indices: np.ndarray, dataset: str, metric: str, seed: int, missing: str) -> np.ndarray:
+        values, ids = self._seed_table(dataset, metric)
+        out = np.full(len(indices), np.nan)
+        for k, index in enumerate(indices):
+            try:
+                out[k] = values[index, self._slot(values[index], ids[index], seed, int(index), dataset, metric)]
+            except BenchmarkError:
+                if missing == "raise":
+                    raise
+        return out
+
+    def _curve_value(self, index: int, dataset: str, metric: str, epoch: int, seed: int | None) -> float:
+        rows, values, ids = self._curve_table(dataset, metric)
+        self._check_epoch(epoch, values.shape[2], dataset, metric)
+        row = int(rows[index])
+        if row < 0:
+            raise self._no_curve(index, dataset, metric)
+        n_slots, n_epochs = values.shape[1], values.shape[2]
+        rel = self._dataset(dataset)["curves"][metric]["values"]
+        if seed is None:
+            slot = 0
+        else:
+            at_epoch = [self._read_float(rel, (row * n_slots + k) * n_epochs + epoch) for k in range(1, n_slots)]
+            slot = 1 + self._slot(np.array(at_epoch), ids[row], seed, index, dataset, metric)
+        value = self._read_float(rel, (row * n_slots + slot) * n_epochs + epoch)
+        if value != value:
+            raise BenchmarkError(f"arch {index} {metric} on {dataset} has no value at epoch {epoch}")
+        return value
+
+    def _curve_values(
+        self, indices: np.ndarray, dataset: str, metric: str, epoch: int, seed: int | None, missing: str
+    ) -> np.ndarray:
+        rows, values, ids = self._curve_table(dataset, metric)
+        self._check_epoch(epoch, values.shape[2], dataset, metric)
+        if seed is None:
+            row = rows[indices]
+            out = np.full(len(indices), np.nan)
+            has = row >= 0
+            out[has] = values[row[has], 0, epoch]
+            return out
+        out = np.full(len(indices), np.nan)
+        for k, index in enumerate(indices):
+            try:
+                out[k] = self._curve_value(int(index), dataset, metric, epoch, seed)
+            except BenchmarkError:
+                if missing == "raise":
+                    raise
+        return out
+
+    @staticmethod
+    def _check_epoch(epoch: int, n_epochs: int, dataset: str, metric: str) -> None:
+        if not (isinstance(epoch, (int, np.integer)) and not isinstance(epoch, bool) and 0 <= epoch < n_epochs):
+            raise BenchmarkError(f"epoch {epoch!r} out of range for {metric} on {dataset}: epochs 0..{n_epochs - 1}")
+
+    def _no_curve(self, index: int, dataset: str, metric: str) -> BenchmarkError:
+        covered = self.curve_archs(dataset, metric)
+        return BenchmarkError(
+            f"arch {index} has no {metric} curve on {dataset}; curves exist for {len(covered)} archs "
+            f"(indices {_names(covered, 8)}). Query the final value without epoch="
+        )
+
+    def _missing_final(self, index: int, dataset: str, metric: str, count: int = 1) -> BenchmarkError:
+        more = f" ({count} of the requested archs lack it)" if count > 1 else ""
+        have = int(np.count_nonzero(~np.isnan(self._column(dataset, metric))))
+        return BenchmarkError(
+            f"{metric} on {dataset} is not recorded for arch {index}{more}; the store has it for {have} of "
+            f"{self.num_archs} archs"
+        )
+
+
+def open_store(path: str | os.PathLike, *, checksums: Checksums = "lazy") -> BenchmarkStore:
+    """Open a benchmark store directory read-only (memory-mapped; milliseconds)."""
+    return BenchmarkStore(path, checksums=checksums)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    file = path / MANIFEST
+    if not file.is_file():
+        what = "does not exist" if not path.exists() else f"has no {MANIFEST}"
+        raise BenchmarkError(f"{path} {what}: it is not a benchmark store; build one with 'nasforge bench import ...'")
+    try:
+        manifest = json.loads(file.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BenchmarkError(f"{file} is not valid JSON ({exc}); the store is corrupt, re-import it") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BenchmarkError(f"{file} is not a nasforge benchmark store manifest")
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise BenchmarkError(
+            f"{path} has store schema version {version!r}; this nasforge reads version {SCHEMA_VERSION}: re-import it"
+        )
+    for key, kind in (("num_archs", int), ("datasets", dict), ("files", dict), ("provenance", list), ("space", str)):
+        if not isinstance(manifest.get(key), kind):
+            raise BenchmarkError(f"{file}: field {key!r} is missing or malformed; the store is corrupt, re-import it")
+    return manifest

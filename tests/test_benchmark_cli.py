@@ -1,0 +1,128 @@
+"""``nasforge bench ...``: imports that merge, --json output, and one-line errors with exit 2 and no store."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import pytest
+from _benchmark_fixtures import CSV_ARCHS, NATS_INDEX, CodeRunner, csv_cell, nats_acc, write_nats_file, write_nb201_csv
+
+from nasforge.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("NASFORGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("NASFORGE_STORE", raising=False)
+    monkeypatch.delenv("NASFORGE_DATA", raising=False)
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def store(tmp_path, capsys):
+    out = tmp_path / "store"
+    assert (
+        run(capsys, "bench", "import", "nb201-csv", str(write_nb201_csv(tmp_path / "t.csv.gz")), "-o", str(out))[0] == 0
+    )
+    (tmp_path / "nats").mkdir()
+    write_nats_file(tmp_path / "nats")
+    assert run(capsys, "bench", "import", "nats", str(tmp_path / "nats"), "-o", str(out), "--merge")[0] == 0
+    return out
+
+
+def test_import_merge_then_query_json(store, capsys):
+    code, out, _ = run(capsys, "bench", "query", str(CSV_ARCHS[2]), "--dataset", "cifar100", "--metric", "test_acc",
+                       "--store", str(store), "--json")  # fmt: skip
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["value"] == float(csv_cell(2, "c100_test_acc_200")) and payload["index"] == CSV_ARCHS[2]
+    argv = ["bench", "query", str(NATS_INDEX), "--dataset", "cifar10-valid", "--metric", "valid_acc"]
+    code, out, _ = run(
+        capsys, *argv, "--epoch", "5", "--seed", "888", "--cost-epochs", "12", "--store", str(store), "--json"
+    )
+    payload = json.loads(out)
+    assert payload["value"] == nats_acc("cifar10-valid", "x-valid", 888, 5) and payload["train_cost_s"] == 12 * 7.5
+
+
+def test_info_lists_datasets_coverage_and_provenance(store, capsys):
+    code, out, _ = run(capsys, "bench", "info", "--store", str(store), "--json", "--verify")
+    info = json.loads(out)
+    assert code == 0 and list(info["datasets"]) == ["cifar10-valid", "cifar10", "cifar100", "ImageNet16-120"]
+    assert info["datasets"]["cifar10-valid"]["valid_acc"]["curves"] == 1
+    assert info["datasets"]["cifar10-valid"]["valid_acc"]["final"] == len(set(CSV_ARCHS) | {NATS_INDEX})
+    assert [p["importer"] for p in info["provenance"]] == ["nb201-csv", "nats"]
+    code, out, _ = run(capsys, "bench", "info", "--store", str(store))
+    assert code == 0 and "curves 1 x 200 epochs" in out
+
+
+def test_curves_and_plots_write_images(store, tmp_path, capsys):
+    png = tmp_path / "c.png"
+    code, out, _ = run(capsys, "bench", "curves", str(NATS_INDEX), "-o", str(png), "--store", str(store), "--json")
+    assert code == 0 and png.read_bytes()[:4] == b"\x89PNG"
+    assert json.loads(out)["curves"]["valid_acc"]["seeds"] == [777, 888, 999]
+    code, out, _ = run(capsys, "bench", "plot", "pareto", "--dataset", "cifar100", "--cost", "params",
+                       "-o", str(tmp_path / "p.png"), "--store", str(store), "--json")  # fmt: skip
+    # NATS arch 11: params 0.25, test 46.79; CSV rows r: params 100 r + 28.25, test 100 r + 20.25. So arch 11
+    # is cheapest and beats row 0; rows 1 and 2 each beat everything cheaper.
+    front = [p["index"] for p in json.loads(out)["front"]]
+    assert code == 0 and front == [NATS_INDEX, CSV_ARCHS[1], CSV_ARCHS[2]]
+    code, out, _ = run(capsys, "bench", "plot", "rank-12-200", "--dataset", "cifar100", "-o",
+                       str(tmp_path / "r.png"), "--store", str(store), "--json")  # fmt: skip
+    # valid_acc_12ep vs valid_acc on cifar100: rows 0..2 (32.25/19.25, 132.25/119.25, 232.25/219.25) and arch 11
+    # (24.211/43.788): arch 11 and row 0 swap ranks, the rest agree -> rho = 1 - 6*(1+1)/(4*15) = 0.8.
+    assert code == 0 and json.loads(out)["spearman"] == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("kind", ["nb201-csv", "naslib-pickle", "nats", "latency"])
+@pytest.mark.parametrize("content", ["random", "truncated", "code"])
+def test_bad_files_give_one_line_exit_2_and_no_store(tmp_path, capsys, kind, content):
+    path = tmp_path / ("000001.pickle.pbz2" if kind == "nats" else "bad.file")
+    if content == "random":
+        path.write_bytes(os.urandom(4096))
+    elif content == "truncated":
+        path.write_bytes(write_nb201_csv(tmp_path / "t.csv.gz").read_bytes()[:300])
+    else:
+        path.write_bytes(pickle.dumps(CodeRunner(tmp_path / "pwned")))
+    code, out, err = run(capsys, "bench", "import", kind, str(path), "-o", str(tmp_path / "store"))
+    assert code == 2 and err.startswith("nasforge: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "store").exists() and not (tmp_path / "pwned").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".store")]  # no temp directory left behind
+
+
+def test_a_failed_merge_keeps_the_old_store(store, tmp_path, capsys):
+    before = (store / "manifest.json").read_text()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("arch_str,c10_val_acc_200\n")
+    code, _, err = run(capsys, "bench", "import", "nb201-csv", str(bad), "-o", str(store), "--merge")
+    assert code == 2 and "no data rows" in err
+    assert (store / "manifest.json").read_text() == before
+
+
+def test_existing_store_needs_merge_or_overwrite(store, tmp_path, capsys):
+    code, _, err = run(capsys, "bench", "import", "nb201-csv", str(tmp_path / "t.csv.gz"), "-o", str(store))
+    assert code == 2 and "already exists: pass --merge" in err
+
+
+def test_checksum_failure_via_cli(store, capsys):
+    target = store / "scalars" / "cifar100.npy"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    code, _, err = run(capsys, "bench", "info", "--store", str(store), "--verify")
+    assert code == 2 and "checksum mismatch in scalars/cifar100.npy" in err
+
+
+def test_unknown_metric_and_missing_store(store, tmp_path, capsys):
+    code, _, err = run(
+        capsys, "bench", "query", "0", "--dataset", "cifar10", "--metric", "valid_acc", "--store", str(store)
+    )
+    assert code == 2 and "(valid_acc exists on cifar10-valid, cifar100, ImageNet16-120)" in err
+    code, _, err = run(capsys, "bench", "info", "--data-dir", str(tmp_path / "nothing"))
+    assert code == 2 and "nasforge bench import" in err and err.count("\n") == 1
