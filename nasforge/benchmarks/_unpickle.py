@@ -1,4 +1,4 @@
-"""The one restricted unpickler nasforge uses for downloaded benchmark pickles.
+"""The one restricted unpickler nasforge uses for downloaded pickles (benchmark files, CIFAR-10 batches).
 
 A pickle is a program: ``pickle.load`` calls whatever callable the file names, so a file from the
 internet could run ``os.system``. The benchmark formats we read (NASLib's ``nb201_*_full_training.pickle``,
@@ -60,19 +60,20 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"persistent id {pid!r}")
 
 
-def safe_loads(data: bytes, *, source: str = "<bytes>") -> Any:
+def safe_loads(data: bytes, *, source: str = "<bytes>", encoding: str = "ASCII") -> Any:
     """Unpickle ``data`` allowing only containers, numbers and numpy arrays/scalars.
 
-    Raises :class:`BenchmarkError` naming the refused global (nothing it names is ever called) or
-    saying the data is not a readable pickle.
+    ``encoding`` is how Python 2 ``str`` objects are decoded (``"bytes"`` keeps them bytes, which the
+    official CIFAR-10 batches need). Raises :class:`BenchmarkError` naming the refused global (nothing it
+    names is ever called) or saying the data is not a readable pickle.
     """
     try:
-        return _RestrictedUnpickler(io.BytesIO(data)).load()
+        return _RestrictedUnpickler(io.BytesIO(data), encoding=encoding).load()
     except _Refused as exc:
         raise BenchmarkError(
-            f"{source}: refused to unpickle: the file references {exc}, which a benchmark file never "
+            f"{source}: refused to unpickle: the file references {exc}, which a data file never "
             f"needs (it could run code); only {', '.join(sorted({m for m, _ in _ALLOWED}))} objects are "
-            "allowed. Use the original benchmark file."
+            "allowed. Use the original file."
         ) from None
     except pickle.UnpicklingError as exc:
         raise BenchmarkError(f"{source}: not a readable pickle ({exc}); the file is corrupt or not a pickle") from None

@@ -1,0 +1,140 @@
+"""``nasforge train``: train one NB201 architecture on real data and write its learning curves.
+
+nasforge train 6111 --dataset cifar10 --epochs 10 --fraction 0.05 --data-dir DATA
+nasforge train '|nor_conv_3x3~0|+|...|' --dataset mnist --epochs 1 --fraction 0.1     # embedded MNIST, offline
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from nasforge.cli._common import (
+    add_data_dir,
+    add_json_flag,
+    emit,
+    fraction,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
+
+DATASETS = ("cifar10", "mnist")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train one NB201 architecture on CIFAR-10 or MNIST and write its curves",
+        description="Train one NB201 architecture (the seed's protocol by default: 5% of the training set, "
+        "10 epochs) and write curves.json and curves.png to --out.",
+    )
+    p.add_argument("arch", help="NB201 arch string, official index (0-15624) or op:CODE")
+    p.add_argument("--dataset", choices=DATASETS, default="cifar10")
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--fraction", type=fraction, default=0.05, help="class-balanced share of the training split")
+    p.add_argument(
+        "--eval-size",
+        type=nonnegative_int,
+        default=1000,
+        help="class-balanced test images evaluated after each epoch (0 = the whole test split)",
+    )
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: 0.05 SGD, 1e-3 Adam)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data subset, weights and batches")
+    p.add_argument("--C", type=positive_int, default=16, help="channels of the first stage (NB201: 16)")
+    p.add_argument("--N", type=positive_int, default=5, help="cells per stage (NB201: 5)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (default: torch's)")
+    p.add_argument(
+        "--out", default=None, metavar="DIR", help="output directory (default: nasforge-train/DATASET-INDEX-seedSEED)"
+    )
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    add_data_dir(p)
+    add_json_flag(p)
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    # torch and the data stack load here, not at CLI start-up, so `nasforge --help` stays fast.
+    import torch
+
+    from nasforge.data import class_balanced_subset, load_dataset
+    from nasforge.spaces.nb201 import NB201Arch
+    from nasforge.train import TrainConfig, train
+    from nasforge.train.models import build_nb201
+    from nasforge.viz.training import plot_training_curves
+
+    arch = NB201Arch.from_any(args.arch)
+    lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 0.05)
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=lr,
+        weight_decay=5e-4 if args.optimizer == "sgd" else 0.0,
+        seed=args.seed,
+        device=args.device,
+    )
+    full_train = load_dataset(args.dataset, "train", args.data_dir)
+    test = load_dataset(args.dataset, "test", args.data_dir)
+    train_set = class_balanced_subset(full_train, args.fraction, args.seed)
+    eval_set = (
+        test
+        if args.eval_size == 0 or args.eval_size >= len(test)
+        else (class_balanced_subset(test, args.eval_size / len(test), args.seed))
+    )
+    out = Path(args.out) if args.out else Path("nasforge-train") / f"{args.dataset}-{arch.index}-seed{args.seed}"
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    log = sys.stderr if args.json else sys.stdout
+    print(f"arch {arch.index} {arch.to_string()}", file=log)
+    print(f"train: {len(train_set):,} images from {full_train.source}", file=log)
+    print(f"eval:  {len(eval_set):,} test images from {test.source}", file=log)
+    model = build_nb201(arch, args.dataset, C=args.C, N=args.N, seed=args.seed)
+
+    def on_epoch(r) -> None:  # noqa: ANN001 - an EpochRecord
+        print(
+            f"epoch {r.epoch:3d}/{config.epochs}  lr {r.lr:.4f}  train loss {r.train_loss:.4f} acc {r.train_acc:6.2f}%"
+            f"  test loss {r.valid_loss:.4f} acc {r.valid_acc:6.2f}%  {r.seconds:6.1f}s",
+            file=log,
+            flush=True,
+        )
+
+    result = train(model, train_set, eval_set, config, checkpoint_dir=out, resume=args.resume, on_epoch=on_epoch)
+    payload = {
+        "arch": arch.to_string(),
+        "index": arch.index,
+        "dataset": args.dataset,
+        "train_source": train_set.source,
+        "eval_source": eval_set.source,
+        "eval_split": "test",
+        "C": args.C,
+        "N": args.N,
+        "final_train_acc": result.train_acc,
+        "final_test_acc": result.valid_acc,
+        **result.to_dict(),
+    }
+    from nasforge._io import atomic_write_text
+
+    atomic_write_text(out / "curves.json", json.dumps(payload, indent=2, allow_nan=False) + "\n")
+    plot_training_curves(
+        result.records,
+        out / "curves.png",
+        eval_label="test",
+        title=f"NB201 arch {arch.index} on {args.dataset} ({len(train_set):,} training images)",
+    )
+    payload["curves_json"] = str(out / "curves.json")
+    payload["curves_png"] = str(out / "curves.png")
+    emit(
+        args,
+        payload,
+        lambda: (
+            f"final: train acc {result.train_acc:.2f}%, test acc {result.valid_acc:.2f}% "
+            f"({result.seconds / 60:.1f} min on {result.device})\nwrote {out / 'curves.json'} and {out / 'curves.png'}"
+        ),
+    )
+    return 0

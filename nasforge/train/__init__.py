@@ -1,0 +1,19 @@
+"""The training engine: train any classifier on an ImageDataset with per-epoch records, checkpoints, resume.
+
+See :func:`nasforge.train.train`; the configuration is a frozen :class:`TrainConfig`.
+"""
+
+from nasforge.train.config import AUGMENTED_DATASETS, EpochRecord, TrainConfig, TrainResult
+from nasforge.train.engine import CHECKPOINT_NAME, evaluate, seeded, select_device, train
+
+__all__ = [
+    "AUGMENTED_DATASETS",
+    "CHECKPOINT_NAME",
+    "EpochRecord",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "seeded",
+    "select_device",
+    "train",
+]

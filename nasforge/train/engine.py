@@ -1,0 +1,258 @@
+"""The training engine: one function that trains any ``nn.Module`` classifier on an :class:`ImageDataset`.
+
+>>> import torch
+>>> from torch import nn
+>>> from nasforge.data import ImageDataset
+>>> images = torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8)
+>>> ds = ImageDataset(images, torch.arange(40) % 10, "mnist", "random pixels")
+>>> with seeded(0):
+...     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+>>> result = train(model, ds, ds, TrainConfig(epochs=2, batch_size=16), progress=False)
+>>> [r.epoch for r in result.records]
+[1, 2]
+
+Same seed, same model initialization and same data give the same numbers on CPU: every random draw
+(batch order, crops, flips, dropout) comes from generators seeded by ``config.seed``, and the caller's
+global torch RNG is left untouched. With ``checkpoint_dir`` the full state (weights, optimizer, step, RNG
+states, records) is written atomically after every epoch; ``resume=True`` continues from it and gives
+the same records as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nasforge._io import atomic_write_bytes
+from nasforge.data import BatchLoader, ImageDataset
+from nasforge.errors import ConfigError, TrainingDivergedError
+from nasforge.train.config import EpochRecord, TrainConfig, TrainResult
+
+CHECKPOINT_NAME = "checkpoint.pt"
+EVAL_BATCH_SIZE = 500
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``"auto"`` picks CUDA, then Apple MPS, then CPU; any other name is passed to ``torch.device``."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; expected auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device auto or cpu")
+    return device
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run the block (e.g. building a model) with torch's global RNG seeded, then restore the caller's RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def evaluate(
+    model: nn.Module, dataset: ImageDataset, batch_size: int = EVAL_BATCH_SIZE, device: torch.device | str = "cpu"
+) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (percent) of ``model`` on ``dataset``, in eval mode, no augmentation."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    try:
+        with torch.no_grad():
+            for x, y in BatchLoader(dataset, batch_size, shuffle=False, augment=False):
+                x, y = x.to(device), y.to(device)
+                logits = model(x)
+                loss_sum += float(nn.functional.cross_entropy(logits.float(), y, reduction="sum"))
+                correct += int((logits.argmax(1) == y).sum())
+    finally:
+        model.train(was_training)
+    n = max(len(dataset), 1)
+    return loss_sum / n, 100.0 * correct / n
+
+
+def train(
+    model: nn.Module,
+    train_set: ImageDataset,
+    valid_set: ImageDataset | None,
+    config: TrainConfig,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on ``train_set`` and evaluate on ``valid_set`` (if given) after each epoch.
+
+    Raises :class:`TrainingDivergedError` as soon as a batch loss is NaN or infinite.
+    """
+    device = select_device(config.device)
+    use_amp = config.amp and device.type == "cuda"
+    model.to(device)
+    loader_gen = torch.Generator().manual_seed(config.seed)
+    loader = BatchLoader(
+        train_set, config.batch_size, shuffle=True, augment=config.augment_for(train_set.name), generator=loader_gen
+    )
+    optimizer = _make_optimizer(model, config)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    total_steps = config.epochs * len(loader)
+    records: list[EpochRecord] = []
+    step = 0
+    # Model-internal randomness (dropout, drop-path) draws from the global RNG: fork it so the caller's state
+    # is untouched and the run is reproducible from config.seed alone.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(config.seed)
+        ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+        if resume and ckpt_path is not None and ckpt_path.is_file():
+            records, step = _load_checkpoint(ckpt_path, model, optimizer, scaler, loader_gen, config, device)
+        for epoch in range(len(records) + 1, config.epochs + 1):
+            start = time.perf_counter()
+            first_lr = _lr_at(config, step, total_steps)
+            model.train()
+            loss_sum = torch.zeros((), dtype=torch.float64)
+            correct = torch.zeros((), dtype=torch.int64)
+            seen = 0
+            for x, y in _bar(loader, progress, f"epoch {epoch}/{config.epochs}"):
+                lr = _lr_at(config, step, total_steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                with torch.autocast(device.type, enabled=use_amp):
+                    logits = model(x)
+                    loss = criterion(logits, y)
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
+                    raise TrainingDivergedError(
+                        f"training loss became {loss_value} at epoch {epoch}, step {step + 1} (lr {lr:g}); "
+                        "lower the learning rate or set grad_clip"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
+                loss_sum += loss_value * y.shape[0]
+                correct += (logits.detach().argmax(1) == y).sum().cpu()
+                seen += y.shape[0]
+            valid_loss = valid_acc = None
+            if valid_set is not None:
+                valid_loss, valid_acc = evaluate(model, valid_set, EVAL_BATCH_SIZE, device)
+            record = EpochRecord(
+                epoch=epoch,
+                train_loss=float(loss_sum) / seen,
+                train_acc=100.0 * int(correct) / seen,
+                valid_loss=valid_loss,
+                valid_acc=valid_acc,
+                seconds=time.perf_counter() - start,
+                lr=first_lr,
+            )
+            records.append(record)
+            if ckpt_path is not None:
+                _save_checkpoint(ckpt_path, model, optimizer, scaler, loader_gen, config, records, step)
+            if on_epoch is not None:
+                on_epoch(record)
+    return TrainResult(tuple(records), config, str(device), len(train_set), len(valid_set) if valid_set else 0)
+
+
+def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ConfigError("the model has no trainable parameters")
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay
+    )
+
+
+def _lr_at(config: TrainConfig, step: int, total_steps: int) -> float:
+    """Cosine annealing from ``lr`` to 0 over all steps (per step, so short runs still anneal smoothly)."""
+    if config.schedule == "constant":
+        return config.lr
+    return 0.5 * config.lr * (1.0 + math.cos(math.pi * step / total_steps))
+
+
+def _bar(loader: BatchLoader, enabled: bool, desc: str) -> Any:
+    if not enabled:
+        return loader
+    from tqdm import tqdm
+
+    # disable=None: draw only when stderr is a terminal, so logs and pipes stay clean.
+    return tqdm(loader, total=len(loader), desc=desc, disable=None, leave=False)
+
+
+# --- checkpoints ----------------------------------------------------------------------------------------------
+
+
+def _save_checkpoint(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    loader_gen: torch.Generator,
+    config: TrainConfig,
+    records: list[EpochRecord],
+    step: int,
+) -> None:
+    state = {
+        "format": 1,
+        "config": config.to_dict(),
+        "records": [r.to_dict() for r in records],
+        "step": step,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(),
+        "loader_rng": loader_gen.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _load_checkpoint(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    loader_gen: torch.Generator,
+    config: TrainConfig,
+    device: torch.device,
+) -> tuple[list[EpochRecord], int]:
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged zip/pickle; all mean the same to the user
+        raise ConfigError(f"{path}: unreadable checkpoint ({type(exc).__name__}); delete it to start over") from None
+    saved = TrainConfig.from_dict(state["config"])
+    if saved != config:
+        diff = [k for k, v in config.to_dict().items() if state["config"].get(k) != v]
+        raise ConfigError(
+            f"{path} was written with a different training config ({', '.join(diff)} differ); "
+            "resume with the same settings or use a new checkpoint directory"
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    loader_gen.set_state(state["loader_rng"].cpu())
+    torch.set_rng_state(state["torch_rng"].cpu())
+    return [EpochRecord(**r) for r in state["records"]], int(state["step"])
