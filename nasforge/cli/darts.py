@@ -1,0 +1,262 @@
+"""``nasforge darts`` (differentiable architecture search) and ``nasforge train-genotype`` (retrain its result).
+
+nasforge darts --space darts-mnist --epochs 1 --out logs/                 # embedded MNIST, about a minute
+nasforge darts --space darts-mnist --dataset mnist --epochs 5 --out logs/ --data-dir DATA
+nasforge darts --space nb201 --dataset cifar10 --epochs 10 --out logs-nb201/ --data-dir DATA
+nasforge train-genotype logs/ --dataset mnist --epochs 10 --data-dir DATA
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nasforge.cli._common import add_data_dir, add_json_flag, check, emit, fraction, positive_float, positive_int
+
+SPACES = ("darts-mnist", "darts", "nb201")
+DATASETS = ("mnist", "cifar10")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "darts",
+        help="DARTS: differentiable architecture search (MNIST seed space, DARTS CNN space, NB201)",
+        description="Bilevel DARTS search. Writes to --out: search.log, search.jsonl (per epoch: losses, "
+        "accuracies, softmax(alpha) per edge, genotype), genotype.json and checkpoint.pt (for --resume). "
+        "On nb201 with CIFAR-10 every epoch's derived arch is looked up in the NB201 benchmark.",
+    )
+    p.add_argument("--space", choices=SPACES, default="darts-mnist")
+    p.add_argument("--dataset", choices=DATASETS, default="mnist")
+    p.add_argument("--epochs", type=positive_int, default=5)
+    p.add_argument("--out", default="logs", metavar="DIR", help="log directory (default: logs)")
+    p.add_argument("--order", type=int, choices=(1, 2), default=1, help="1: first-order (default), 2: unrolled")
+    p.add_argument("--resume", action="store_true", help="continue the search in --out after its last epoch")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, initialization and batches")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument(
+        "--C",
+        type=positive_int,
+        default=None,
+        help="initial channels (default: darts-mnist 8, darts 16, nb201 8; NB201's own: 16)",
+    )
+    p.add_argument(
+        "--layers",
+        type=positive_int,
+        default=None,
+        help="cells (darts: 8) or, for nb201, cells per stage N (default 1; NB201's own: 5)",
+    )
+    p.add_argument("--fraction", type=fraction, default=1.0, help="class-balanced share of the training split")
+    p.add_argument("--device", default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="CPU threads for torch (default: torch's; 1 when the load average exceeds the cores)",
+    )
+    add_data_dir(p)
+    add_json_flag(p)
+    p.set_defaults(func=cmd_darts)
+
+    t = subparsers.add_parser(
+        "train-genotype",
+        help="train the discrete network of a genotype found by 'nasforge darts'",
+        description="Build the discrete network of LOGDIR/genotype.json and train it on the full training "
+        "split; reports the test accuracy.",
+    )
+    t.add_argument("logdir", help="log directory of 'nasforge darts' (or a genotype.json file)")
+    t.add_argument("--dataset", choices=DATASETS, default="mnist")
+    t.add_argument("--epochs", type=positive_int, default=10)
+    t.add_argument("--C", type=positive_int, default=16, help="initial channels of the retrained network")
+    t.add_argument("--batch-size", type=positive_int, default=64)
+    t.add_argument("--lr", type=positive_float, default=0.05)
+    t.add_argument("--fraction", type=fraction, default=1.0, help="class-balanced share of the training split")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto")
+    t.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="CPU threads for torch (default: torch's; 1 when the load average exceeds the cores)",
+    )
+    t.add_argument("--out", default=None, metavar="DIR", help="checkpoint directory (default: LOGDIR/retrain)")
+    t.add_argument("--resume", action="store_true")
+    add_data_dir(t)
+    add_json_flag(t)
+    t.set_defaults(func=cmd_train_genotype)
+
+
+def _set_threads(threads: int | None) -> None:
+    """``--threads``, else torch's default, except on a machine already busier than its cores.
+
+    There torch's OpenMP workers wait at every op's barrier for a descheduled sibling: on the 2-core project
+    machine at load 8, one thread ran the one-epoch embedded search in 13 s and two threads in 350 s.
+    """
+    import os
+
+    import torch
+
+    if threads is None and os.getloadavg()[0] >= (os.cpu_count() or 1):
+        threads = 1
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
+def _load_train_split(dataset: str, data_dir: str | None, share: float, seed: int):
+    from nasforge.data import class_balanced_subset, load_dataset
+
+    ds = load_dataset(dataset, "train", data_dir)
+    return ds if share >= 1.0 else class_balanced_subset(ds, share, seed)
+
+
+def _benchmark_lookup(space: str, dataset: str, data_dir: str | None):
+    """For nb201 on CIFAR-10: arch -> its true NB201 numbers; None when the benchmark cannot be found."""
+    if space != "nb201" or dataset != "cifar10":
+        return None, None
+    from nasforge.benchmarks import load_nb201
+    from nasforge.errors import NasforgeError
+
+    try:
+        store = load_nb201(data_dir)
+    except NasforgeError as exc:
+        return None, f"NB201 benchmark unavailable, derived archs are not looked up: {exc}"
+
+    def lookup(arch) -> dict[str, float]:
+        return {
+            "cifar10_test_acc": store.query(arch, "cifar10", "test_acc"),
+            "cifar10_rank_pct": _rank(store, arch),
+        }
+
+    return lookup, None
+
+
+def _rank(store, arch) -> float:
+    # Share of the 15,625 archs that are at least as good: puts a lookup in context (0 = best).
+    from nasforge.benchmarks.analysis import whole_space
+
+    values = whole_space(store, "cifar10", "test_acc")
+    value = store.query(arch, "cifar10", "test_acc")
+    return float(100.0 * (values > value).mean())
+
+
+def cmd_darts(args: argparse.Namespace) -> int:
+    import sys
+
+    from nasforge.oneshot.search import SearchConfig, search
+
+    _set_threads(args.threads)
+    check(
+        not (args.space == "darts-mnist" and args.dataset != "mnist"),
+        "the darts-mnist space is built for 28x28 grey digits; use --dataset mnist or --space darts/nb201",
+    )
+    config = SearchConfig(
+        space=args.space,
+        dataset=args.dataset,
+        epochs=args.epochs,
+        order=args.order,
+        batch_size=args.batch_size,
+        C=args.C,
+        layers=args.layers,
+        seed=args.seed,
+        device=args.device,
+    )
+    dataset = _load_train_split(args.dataset, args.data_dir, args.fraction, args.seed)
+    lookup, warning = _benchmark_lookup(args.space, args.dataset, args.data_dir)
+    if warning:
+        print(f"nasforge: warning: {warning}", file=sys.stderr)
+    if not args.json:
+        print(
+            f"DARTS search: space {args.space}, {dataset.source}, {args.epochs} epoch(s), order {args.order}, "
+            f"logs in {args.out}",
+            flush=True,
+        )
+
+    def report(record) -> None:
+        if args.json:
+            return
+        bench = ""
+        if record.benchmark:
+            bench = f"  NB201 test acc {record.benchmark['cifar10_test_acc']:.2f}%"
+        print(
+            f"epoch {record.epoch}: train acc {record.train_acc:.2f}%  valid acc {record.valid_acc:.2f}%  "
+            f"({record.seconds:.1f}s)  {record.genotype}{bench}",
+            flush=True,
+        )
+
+    result = search(
+        config, dataset, out_dir=args.out, resume=args.resume, progress=not args.json, lookup=lookup, on_epoch=report
+    )
+    payload = result.to_dict()
+    payload["out"] = str(Path(args.out))
+    emit(
+        args,
+        payload,
+        lambda: (
+            f"found: {result.arch}\n{result.seconds:.1f}s of search; genotype in {Path(args.out) / 'genotype.json'}"
+        ),
+    )
+    return 0
+
+
+def cmd_train_genotype(args: argparse.Namespace) -> int:
+
+    from nasforge.data import load_dataset
+    from nasforge.errors import ConfigError
+    from nasforge.oneshot.search import load_genotype
+    from nasforge.oneshot.supernet import darts_macro
+    from nasforge.spaces.darts_model import DartsNetwork
+    from nasforge.spaces.nb201 import NB201Arch
+    from nasforge.train import TrainConfig, seeded, train
+
+    _set_threads(args.threads)
+    doc, arch = load_genotype(args.logdir)
+    if isinstance(arch, NB201Arch):
+        raise ConfigError(
+            f"{args.logdir} holds an NB201 arch ({arch.to_string()}); its trained accuracy is in the "
+            "benchmark: nasforge bench query, or train it with nasforge train"
+        )
+    check(
+        not (doc["space"] == "darts-mnist" and args.dataset != "mnist"),
+        "a darts-mnist genotype is built for 28x28 grey digits; use --dataset mnist",
+    )
+    macro = darts_macro(doc["space"], args.dataset, args.C, doc.get("layers"))
+    with seeded(args.seed):
+        model = DartsNetwork(arch, macro)
+    train_set = _load_train_split(args.dataset, args.data_dir, args.fraction, args.seed)
+    test_set = load_dataset(args.dataset, "test", args.data_dir)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device)
+    out = Path(args.out) if args.out else Path(args.logdir if Path(args.logdir).is_dir() else ".") / "retrain"
+    if not args.json:
+        params = sum(p.numel() for p in model.parameters())
+        print(f"training {arch} (C={macro.C}, {params:,} parameters) on {train_set.source}", flush=True)
+    result = train(
+        model,
+        train_set,
+        test_set,
+        config,
+        checkpoint_dir=out,
+        resume=args.resume,
+        progress=not args.json,
+        on_epoch=None
+        if args.json
+        else lambda r: print(
+            f"epoch {r.epoch}: train acc {r.train_acc:.2f}%  test acc {r.valid_acc:.2f}%  ({r.seconds:.1f}s)",
+            flush=True,
+        ),
+    )
+    payload = {
+        "genotype": str(arch),
+        "space": doc["space"],
+        "C": macro.C,
+        "test_acc": result.valid_acc,
+        "test_size": len(test_set),
+        "train": result.to_dict(),
+    }
+    emit(
+        args,
+        payload,
+        lambda: (
+            f"test accuracy {result.valid_acc:.2f}% on {len(test_set):,} test images "
+            f"after {args.epochs} epoch(s) ({result.seconds:.0f}s)"
+        ),
+    )
+    return 0

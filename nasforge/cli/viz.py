@@ -1,0 +1,79 @@
+"""``nasforge viz``: drawings of search results (matplotlib only, no graphviz binary).
+
+nasforge viz genotype logs/ -o figs/     # figs/normal.pdf, figs/reduction.pdf (+ .png)
+nasforge viz alphas logs/ -o figs/       # figs/alphas_normal.pdf, ... softmax(alpha) over the epochs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from nasforge.cli._common import ArgumentParser, add_json_flag, emit
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("viz", help="draw search results: DARTS cells, alpha over epochs")
+    inner = p.add_subparsers(title="drawings", metavar="DRAWING", parser_class=ArgumentParser)
+    inner.required = True
+
+    g = inner.add_parser(
+        "genotype",
+        help="draw the normal and reduction cell of a DARTS genotype",
+        description="Writes normal.pdf and reduction.pdf (and PNGs) to -o.",
+    )
+    g.add_argument("logdir", help="log directory of 'nasforge darts' (or its genotype.json)")
+    g.add_argument("-o", "--out", default="figs", metavar="DIR", help="output directory (default: figs)")
+    add_json_flag(g)
+    g.set_defaults(func=cmd_genotype)
+
+    a = inner.add_parser(
+        "alphas",
+        help="plot softmax(alpha) of every edge over the search epochs",
+        description="Reads LOGDIR/search.jsonl; writes alphas_<normal|reduce|cell>.pdf/.png (and, for NB201 "
+        "searches, benchmark.pdf/.png with the derived archs' true accuracy).",
+    )
+    a.add_argument("logdir", help="log directory of 'nasforge darts'")
+    a.add_argument("-o", "--out", default="figs", metavar="DIR", help="output directory (default: figs)")
+    add_json_flag(a)
+    a.set_defaults(func=cmd_alphas)
+
+
+def cmd_genotype(args: argparse.Namespace) -> int:
+    from nasforge.errors import ConfigError
+    from nasforge.oneshot.search import load_genotype
+    from nasforge.spaces.nb201 import NB201Arch
+    from nasforge.viz.genotype import draw_genotype
+
+    doc, arch = load_genotype(args.logdir)
+    if isinstance(arch, NB201Arch):
+        raise ConfigError(
+            f"{args.logdir} holds an NB201 cell ({arch.to_string()}), not a DARTS genotype; "
+            "'viz genotype' draws DARTS cells"
+        )
+    paths = draw_genotype(arch, args.out)
+    emit(args, {"genotype": str(arch), "files": [str(p) for p in paths]}, lambda: "\n".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_alphas(args: argparse.Namespace) -> int:
+    from nasforge.errors import StudyError
+    from nasforge.oneshot.search import RECORDS_NAME
+    from nasforge.oneshot.supernet import get_space, space_edge_names
+    from nasforge.viz.genotype import plot_alphas
+
+    path = Path(args.logdir) / RECORDS_NAME
+    if not path.is_file():
+        raise StudyError(f"{path} not found: give a log directory written by 'nasforge darts'")
+    try:
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        space = json.loads((Path(args.logdir) / "genotype.json").read_text(encoding="utf-8"))["space"]
+        ops = get_space(space).ops
+        if not records or any(len(row) != len(ops) for r in records for rows in r["alphas"].values() for row in rows):
+            raise ValueError("no epochs or rows of the wrong length")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StudyError(f"{args.logdir} holds no readable search records ({exc}); rerun 'nasforge darts'") from None
+    paths = plot_alphas(records, ops, args.out, space_edge_names(space))
+    emit(args, {"epochs": len(records), "files": [str(p) for p in paths]}, lambda: "\n".join(str(p) for p in paths))
+    return 0

@@ -1,0 +1,169 @@
+"""The continuous relaxation: mixed ops, x_j = Σ_{i<j} Σ_o softmax(α^{(i,j)})_o · o(x_i).
+
+The straightforward way (DARTS' ``sum(w * op(x) for w, op in zip(weights, self._ops))`` on every edge)
+repeats work that is the same on every edge leaving a state. :class:`MixedEdges` evaluates all the
+mixed edges that read one state together:
+
+* parameter-free ops (pools with their affine-free BatchNorm, identity) are computed once per state
+  and shared by all its outgoing edges: their outputs are identical on every edge, BatchNorm
+  statistics included, so this is exact, not an approximation;
+* ``none`` contributes exactly zero, so it is never computed (its α still gets its softmax gradient);
+* the ReLU-Conv-BN ops of all outgoing edges run as one convolution with ``n_edges * C`` output
+  channels (one ReLU, one conv, one BatchNorm call instead of one per edge);
+* every node is one fused weighted sum (:func:`weighted_sum`): no product temporaries in the
+  forward pass and no stacked copy of the candidates.
+
+:class:`MixedOp` is the single-edge case, with the seed's ``forward(x, weights)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from nasforge.errors import ArchError
+from nasforge.spaces.darts_model import FactorizedReduce, make_op
+
+# --- the fused weighted sum -----------------------------------------------------------------------------------
+
+
+class _WeightedSum(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weights: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        coefficients = weights.tolist()
+        out = torch.mul(tensors[0], coefficients[0])
+        for w, t in zip(coefficients[1:], tensors[1:], strict=True):
+            out.add_(t, alpha=w)
+        ctx.save_for_backward(weights, *tensors)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        weights, *tensors = ctx.saved_tensors
+        grad_weights = None
+        if ctx.needs_input_grad[0]:
+            grad_weights = torch.stack([torch.mul(grad, t).sum() for t in tensors])
+        # Tensor (not float) coefficients keep the backward itself differentiable (double backward).
+        grads = [grad * weights[k] if need else None for k, need in enumerate(ctx.needs_input_grad[1:])]
+        return (grad_weights, *grads)
+
+
+def weighted_sum(weights: torch.Tensor, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Σ_k weights[k] · tensors[k] (same shapes), differentiable in both, in one output buffer."""
+    if weights.shape != (len(tensors),):
+        raise ValueError(f"need one weight per tensor, got weights of shape {tuple(weights.shape)} for {len(tensors)}")
+    return _WeightedSum.apply(weights, *tensors)
+
+
+# --- how each op is computed in a supernet --------------------------------------------------------------------
+
+OpKind = Literal["zero", "shared", "conv", "module"]
+
+
+@dataclass(frozen=True)
+class SearchOp:
+    """How a supernet evaluates one op: skipped (zero), once per state (shared), fused conv, or per edge."""
+
+    kind: OpKind
+    build: Callable[[int], nn.Module] | None = None  # shared / module: C -> module
+    kernel: int = 0  # conv: ReLU → Conv(kernel, 'same' padding) → BatchNorm(affine=False)
+
+
+def darts_search_op(name: str, stride: int) -> SearchOp:
+    """The search-time form of a DARTS op: affine-free BatchNorm, pools followed by BatchNorm (as DARTS)."""
+    if name == "none":
+        return SearchOp("zero")
+    if name == "skip_connect":
+        if stride == 1:
+            return SearchOp("shared", lambda C: nn.Identity())
+        return SearchOp("module", lambda C: FactorizedReduce(C, C, affine=False))
+    if name in ("max_pool_3x3", "avg_pool_3x3"):
+        return SearchOp("shared", lambda C: nn.Sequential(make_op(name, C, stride), nn.BatchNorm2d(C, affine=False)))
+    if name == "conv_3x3":
+        return SearchOp("conv", kernel=3)
+    return SearchOp("module", lambda C: make_op(name, C, stride, affine=False))
+
+
+def nb201_search_op(name: str, stride: int) -> SearchOp:
+    """The search-time form of an NB201 op (NB201's pooling has no BatchNorm)."""
+    if stride != 1:
+        raise ArchError("NB201 cell ops never change the resolution (stride 1)")
+    kinds = {
+        "none": SearchOp("zero"),
+        "skip_connect": SearchOp("shared", lambda C: nn.Identity()),
+        "avg_pool_3x3": SearchOp("shared", lambda C: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)),
+        "nor_conv_1x1": SearchOp("conv", kernel=1),
+        "nor_conv_3x3": SearchOp("conv", kernel=3),
+    }
+    if name not in kinds:
+        raise ArchError(f"unknown NB201 op {name!r}; valid ops: {', '.join(kinds)}")
+    return kinds[name]
+
+
+OpResolver = Callable[[str, int], SearchOp]
+
+
+# --- mixed edges ----------------------------------------------------------------------------------------------
+
+
+class MixedEdges(nn.Module):
+    """All ``n_edges`` mixed edges that read the same state ``x``.
+
+    ``forward(x)`` returns, per edge, the candidate outputs of the live ops (every op but ``none``), in
+    the order of :attr:`live_ops` (indices into ``ops``). Weighting is left to the node that sums them.
+    """
+
+    def __init__(
+        self, C: int, stride: int, ops: Sequence[str], n_edges: int = 1, resolve: OpResolver = darts_search_op
+    ) -> None:
+        super().__init__()
+        self.ops, self.n_edges = tuple(ops), n_edges
+        kinds = {name: resolve(name, stride) for name in self.ops}
+        self.live_ops = tuple(i for i, name in enumerate(self.ops) if kinds[name].kind != "zero")
+        self.shared = nn.ModuleDict()
+        self.convs = nn.ModuleDict()
+        self.per_edge = nn.ModuleDict()
+        for name, op in kinds.items():
+            if op.kind == "shared":
+                self.shared[name] = op.build(C)
+            elif op.kind == "conv":
+                conv = nn.Conv2d(C, n_edges * C, op.kernel, stride=stride, padding=op.kernel // 2, bias=False)
+                self.convs[name] = nn.Sequential(conv, nn.BatchNorm2d(n_edges * C, affine=False))
+            elif op.kind == "module":
+                self.per_edge[name] = nn.ModuleList(op.build(C) for _ in range(n_edges))
+
+    def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
+        outputs: dict[str, list[torch.Tensor]] = {}
+        for name, module in self.shared.items():
+            y = x if isinstance(module, nn.Identity) else module(x)
+            outputs[name] = [y] * self.n_edges
+        if self.convs:
+            relu = torch.relu(x)  # one ReLU for every fused conv of every edge
+            for name, module in self.convs.items():
+                outputs[name] = list(module(relu).chunk(self.n_edges, dim=1))
+        for name, modules in self.per_edge.items():
+            outputs[name] = [m(x) for m in modules]
+        return [[outputs[self.ops[i]][e] for i in self.live_ops] for e in range(self.n_edges)]
+
+
+class MixedOp(nn.Module):
+    """One mixed edge: ``forward(x, weights) = Σ_o weights[o] · o(x)`` (weights = softmax(α) of the edge).
+
+    >>> import torch
+    >>> op = MixedOp(4, 1, ("conv_3x3", "max_pool_3x3", "avg_pool_3x3", "skip_connect"))
+    >>> op(torch.randn(2, 4, 8, 8), torch.softmax(torch.zeros(4), 0)).shape
+    torch.Size([2, 4, 8, 8])
+    """
+
+    def __init__(self, C: int, stride: int, ops: Sequence[str], resolve: OpResolver = darts_search_op) -> None:
+        super().__init__()
+        self.edges = MixedEdges(C, stride, ops, 1, resolve)
+        self.register_buffer("_live", torch.tensor(self.edges.live_ops, dtype=torch.long), persistent=False)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        (candidates,) = self.edges(x)
+        return weighted_sum(weights[self._live], candidates)

@@ -1,0 +1,442 @@
+"""The DARTS search loop: bilevel steps, per-epoch evaluation and records, a log directory, resume.
+
+Per step (DARTS' Algorithm 1): an α update on a batch of the search-valid half (Adam, lr 3e-4,
+betas (0.5, 0.999), weight decay 1e-3), then a weight update on a batch of the search-train half
+(SGD, lr 0.025 cosine-annealed per epoch to 0.001, momentum 0.9, weight decay 3e-4, gradient norm
+clipped at 5). The training set is split 50/50 (class-balanced, seeded) into the two halves.
+
+The log directory holds ``search.log`` (human-readable), ``search.jsonl`` (one record per epoch:
+losses, accuracies, softmax(α) per edge, the genotype), ``genotype.json`` (rewritten atomically each
+epoch) and ``checkpoint.pt`` (everything needed to continue after the last finished epoch).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from nasforge._io import atomic_write_bytes, atomic_write_text
+from nasforge.data import BatchLoader, ImageDataset, train_valid_split
+from nasforge.errors import ArchError, ConfigError, NasforgeError, StudyError, TrainingDivergedError
+from nasforge.oneshot.architect import ARCH_BETAS, ARCH_LR, ARCH_WEIGHT_DECAY, Architect
+from nasforge.oneshot.supernet import SPACES, Supernet, build_supernet, darts_macro, get_space
+from nasforge.spaces.darts import Genotype
+from nasforge.spaces.nb201 import NB201Arch
+from nasforge.train import select_device
+
+LOG_NAME = "search.log"
+RECORDS_NAME = "search.jsonl"
+GENOTYPE_NAME = "genotype.json"
+CHECKPOINT_NAME = "checkpoint.pt"
+AUGMENTED = frozenset({"cifar10"})  # DARTS searches CIFAR-10 with crop + flip; digits are never flipped
+
+Lookup = Callable[[NB201Arch], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything that defines a search run (a resumed run must match it exactly)."""
+
+    space: str = "darts-mnist"
+    dataset: str = "mnist"
+    epochs: int = 5
+    order: int = 1
+    batch_size: int = 64
+    C: int | None = None
+    layers: int | None = None
+    w_lr: float = 0.025
+    w_lr_min: float = 0.001
+    w_momentum: float = 0.9
+    w_weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    a_lr: float = ARCH_LR
+    a_betas: tuple[float, float] = ARCH_BETAS
+    a_weight_decay: float = ARCH_WEIGHT_DECAY
+    valid_fraction: float = 0.5
+    seed: int = 0
+    device: str = "auto"
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        get_space(self.space)
+        object.__setattr__(self, "a_betas", tuple(self.a_betas))
+        if self.order not in (1, 2):
+            raise ConfigError(f"order must be 1 (first-order) or 2 (second-order), got {self.order}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError(f"epochs and batch size must be >= 1, got {self.epochs} and {self.batch_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["a_betas"] = list(self.a_betas)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def lr_at(self, epoch: int) -> float:
+        """DARTS' per-epoch cosine schedule (``epoch`` counted from 0)."""
+        return self.w_lr_min + 0.5 * (self.w_lr - self.w_lr_min) * (1 + math.cos(math.pi * epoch / self.epochs))
+
+
+@dataclass(frozen=True)
+class SearchRecord:
+    """One search epoch. Accuracies in percent; ``alphas`` = softmax(α) per cell kind, one row per edge."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    arch_loss: float
+    valid_loss: float
+    valid_acc: float
+    lr: float
+    seconds: float
+    genotype: str
+    alphas: dict[str, list[list[float]]]
+    benchmark: dict[str, float] | None = None  # NB201: the derived arch's true benchmark numbers
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    config: SearchConfig
+    records: tuple[SearchRecord, ...]
+    arch: Any  # Genotype or NB201Arch
+    device: str
+    train_size: int
+    valid_size: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.seconds for r in self.records)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "arch": str(self.arch),
+            "device": self.device,
+            "train_size": self.train_size,
+            "valid_size": self.valid_size,
+            "seconds": self.seconds,
+            "records": [r.to_dict() for r in self.records],
+        }
+
+
+def search(
+    config: SearchConfig,
+    dataset: ImageDataset,
+    *,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    lookup: Lookup | None = None,
+    on_epoch: Callable[[SearchRecord], None] | None = None,
+) -> SearchResult:
+    """Run a DARTS search on the training split ``dataset`` (split into search-train / search-valid here)."""
+    if dataset.name != config.dataset:
+        raise ConfigError(f"config is for dataset {config.dataset!r} but {dataset.name!r} images were given")
+    device = select_device(config.device)
+    search_train, search_valid = train_valid_split(dataset, config.valid_fraction, config.seed)
+    model = build_supernet(config.space, config.dataset, C=config.C, layers=config.layers, seed=config.seed).to(device)
+    architect = Architect(
+        model, order=config.order, lr=config.a_lr, betas=config.a_betas, weight_decay=config.a_weight_decay
+    )
+    w_optimizer = torch.optim.SGD(
+        model.weight_parameters(), lr=config.w_lr, momentum=config.w_momentum, weight_decay=config.w_weight_decay
+    )
+    augment = config.dataset in AUGMENTED
+    train_gen = torch.Generator().manual_seed(config.seed)
+    valid_gen = torch.Generator().manual_seed(config.seed + 1)
+    train_loader = BatchLoader(
+        search_train, config.batch_size, shuffle=True, augment=augment, generator=train_gen, drop_last=True
+    )
+    valid_loader = BatchLoader(
+        search_valid, config.batch_size, shuffle=True, augment=augment, generator=valid_gen, drop_last=True
+    )
+    if len(train_loader) == 0 or len(valid_loader) == 0:
+        raise ConfigError(
+            f"{len(dataset)} images give no full batch of {config.batch_size} per search half; "
+            "use a smaller --batch-size or more data"
+        )
+    out = Path(out_dir) if out_dir is not None else None
+    records: list[SearchRecord] = []
+    valid_batches = _BatchStream(valid_loader)
+    if resume and out is not None and (out / CHECKPOINT_NAME).is_file():
+        records = _load_checkpoint(
+            out / CHECKPOINT_NAME, config, model, architect, w_optimizer, train_gen, valid_batches
+        )
+    elif out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / LOG_NAME, "")
+    for epoch in range(len(records), config.epochs):
+        record = _epoch(
+            config,
+            epoch,
+            model,
+            architect,
+            w_optimizer,
+            train_loader,
+            valid_batches,
+            search_valid,
+            device,
+            progress,
+            lookup,
+        )
+        records.append(record)
+        if out is not None:
+            _write_epoch(out, config, records, model, architect, w_optimizer, train_gen, valid_batches)
+        if on_epoch is not None:
+            on_epoch(record)
+    return SearchResult(config, tuple(records), model.derive(), str(device), len(search_train), len(search_valid))
+
+
+class _BatchStream:
+    """Endless batches of the search-valid half, pass after pass, with a position a checkpoint can restore.
+
+    The two halves need not give the same number of batches, so an epoch can end in the middle of a
+    valid pass; resuming there (not at a new pass) makes a resumed search repeat the uninterrupted one.
+    """
+
+    def __init__(self, loader: BatchLoader) -> None:
+        self.loader = loader
+        self.pass_state: torch.Tensor | None = None
+        self.consumed = 0
+        self._batches: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._batches is None:
+            self._start()
+        try:
+            batch = next(self._batches)
+        except StopIteration:
+            self._start()
+            batch = next(self._batches)
+        self.consumed += 1
+        return batch
+
+    def _start(self) -> None:
+        self.pass_state, self.consumed = self.loader.generator.get_state(), 0
+        self._batches = iter(self.loader)
+
+    def state(self) -> dict[str, Any]:
+        return {"pass_state": self.pass_state, "consumed": self.consumed}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if state["pass_state"] is None:
+            return
+        self.loader.generator.set_state(state["pass_state"])
+        self._start()
+        for _ in range(state["consumed"]):
+            next(self._batches)
+        self.consumed = state["consumed"]
+
+
+def _epoch(
+    config,
+    epoch,
+    model: Supernet,
+    architect,
+    w_optimizer,
+    train_loader,
+    valid_batches,
+    search_valid,
+    device,
+    progress,
+    lookup,
+) -> SearchRecord:
+    start = time.perf_counter()
+    lr = config.lr_at(epoch)
+    for group in w_optimizer.param_groups:
+        group["lr"] = lr
+    model.train()
+    loss_sum = arch_sum = 0.0
+    correct = seen = 0
+    for x, y in _bar(train_loader, progress, f"search {epoch + 1}/{config.epochs}"):
+        x, y = x.to(device), y.to(device)
+        xv, yv = (t.to(device) for t in next(valid_batches))
+        arch_sum += architect.step((xv, yv), (x, y), w_optimizer)
+        value, logits = weight_step(model, w_optimizer, (x, y), config.grad_clip)
+        if not math.isfinite(value):
+            raise TrainingDivergedError(f"search loss became {value} at epoch {epoch + 1}; lower the weight lr")
+        loss_sum += value * len(y)
+        correct += int((logits.detach().argmax(1) == y).sum())
+        seen += len(y)
+    valid_loss, valid_acc = evaluate(model, search_valid, config.eval_batch_size, device)
+    arch = model.derive()
+    return SearchRecord(
+        epoch=epoch + 1,
+        train_loss=loss_sum / seen,
+        train_acc=100.0 * correct / seen,
+        arch_loss=arch_sum / len(train_loader),
+        valid_loss=valid_loss,
+        valid_acc=valid_acc,
+        lr=lr,
+        seconds=time.perf_counter() - start,
+        genotype=arch.to_string() if isinstance(arch, NB201Arch) else str(arch),
+        alphas=model.alpha_weights(),
+        benchmark=lookup(arch) if lookup is not None and isinstance(arch, NB201Arch) else None,
+    )
+
+
+def weight_step(
+    model: Supernet, optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, torch.Tensor], grad_clip: float
+) -> tuple[float, torch.Tensor]:
+    """One SGD step of the weights on a training batch (α untouched); returns the loss and the logits."""
+    x, y = batch
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    weights = model.weight_parameters()
+    # Gradients for the weights only: α needs none here, and the optimizer never sees it.
+    for p, g in zip(weights, torch.autograd.grad(loss, weights), strict=True):
+        p.grad = g
+    torch.nn.utils.clip_grad_norm_(weights, grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach()), logits.detach()
+
+
+def evaluate(
+    model: torch.nn.Module, dataset: ImageDataset, batch_size: int, device: torch.device
+) -> tuple[float, float]:
+    """Mean loss and accuracy (percent) in eval mode; inference mode and large batches, since nothing is learned."""
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    with torch.inference_mode():
+        for x, y in BatchLoader(dataset, batch_size, shuffle=False, augment=False):
+            x, y = x.to(device), y.to(device)
+            logits = model(x)
+            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+    model.train()
+    return loss_sum / len(dataset), 100.0 * correct / len(dataset)
+
+
+def _bar(loader: BatchLoader, enabled: bool, desc: str) -> Any:
+    if not enabled:
+        return loader
+    from tqdm import tqdm
+
+    return tqdm(loader, total=len(loader), desc=desc, disable=None, leave=False)
+
+
+# --- the log directory ----------------------------------------------------------------------------------------
+
+
+def genotype_document(config: SearchConfig, arch: Any, epoch: int) -> dict[str, Any]:
+    """What ``genotype.json`` holds: the space, its macro options and the arch (DARTS dict or NB201 string)."""
+    doc: dict[str, Any] = {
+        "space": config.space,
+        "dataset": config.dataset,
+        "C": config.C,
+        "layers": config.layers,
+        "epoch": epoch,
+    }
+    if isinstance(arch, NB201Arch):
+        doc["arch"] = arch.to_string()
+    else:
+        doc["genotype"] = arch.to_dict()
+        doc["printable"] = str(arch)
+    return doc
+
+
+def load_genotype(path: str | Path) -> tuple[dict[str, Any], Any]:
+    """Read ``genotype.json`` (or a log directory holding one): the document and its Genotype / NB201Arch.
+
+    Raises :class:`ArchError` naming the file for anything malformed, or ops foreign to the recorded space.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / GENOTYPE_NAME
+    if not path.is_file():
+        raise StudyError(f"{path} not found: give a log directory written by 'nasforge darts' or its {GENOTYPE_NAME}")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArchError(f"{path} is not valid JSON ({exc}); rerun 'nasforge darts' to rewrite it") from None
+    if not isinstance(doc, dict) or doc.get("space") not in SPACES:
+        raise ArchError(f"{path} names no known space (expected 'space': one of {', '.join(SPACES)})")
+    try:
+        if doc["space"] == "nb201":
+            arch: Any = NB201Arch.parse(str(doc["arch"]))
+        else:
+            arch = Genotype.from_dict(doc["genotype"])
+            arch.check_space(doc["space"])
+            macro = darts_macro(doc["space"], doc.get("dataset", "mnist"), None, doc.get("layers"))
+            if (arch.n_inputs, arch.steps) != (macro.n_inputs, macro.steps):
+                raise ArchError(
+                    f"its cells have {arch.n_inputs} input(s) and {arch.steps} nodes, but {doc['space']} "
+                    f"cells have {macro.n_inputs} and {macro.steps}"
+                )
+    except KeyError as exc:
+        raise ArchError(f"{path} lacks the field {exc}; rerun 'nasforge darts' to rewrite it") from None
+    except NasforgeError as exc:
+        raise ArchError(f"{path}: {exc}") from None
+    return doc, arch
+
+
+def _write_epoch(out: Path, config, records, model, architect, w_optimizer, train_gen, valid_batches) -> None:
+    r = records[-1]
+    line = (
+        f"epoch {r.epoch}/{config.epochs}  lr {r.lr:.5f}  train loss {r.train_loss:.4f} acc {r.train_acc:.2f}%  "
+        f"valid loss {r.valid_loss:.4f} acc {r.valid_acc:.2f}%  ({r.seconds:.1f}s)\n  genotype {r.genotype}\n"
+    )
+    if r.benchmark:
+        line += "  benchmark " + ", ".join(f"{k} {v:.2f}" for k, v in r.benchmark.items()) + "\n"
+    with open(out / LOG_NAME, "a", encoding="utf-8") as f:
+        f.write(line)
+    atomic_write_text(out / RECORDS_NAME, "".join(json.dumps(rec.to_dict()) + "\n" for rec in records))
+    atomic_write_text(
+        out / GENOTYPE_NAME, json.dumps(genotype_document(config, model.derive(), r.epoch), indent=2) + "\n"
+    )
+    state = {
+        "config": config.to_dict(),
+        "model": model.state_dict(),
+        "w_optimizer": w_optimizer.state_dict(),
+        "a_optimizer": architect.optimizer.state_dict(),
+        "train_gen": train_gen.get_state(),
+        "valid_stream": valid_batches.state(),
+        "records": [rec.to_dict() for rec in records],
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(out / CHECKPOINT_NAME, buffer.getvalue())
+
+
+def _load_checkpoint(path: Path, config, model, architect, w_optimizer, train_gen, valid_batches) -> list[SearchRecord]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        saved = SearchConfig.from_dict(state["config"])
+    except Exception as exc:  # a truncated or foreign file: say so in one line
+        raise StudyError(
+            f"cannot resume from {path}: not a readable search checkpoint ({type(exc).__name__}); "
+            "start afresh without --resume or use another --out directory"
+        ) from None
+    if saved != config:
+        diff = ", ".join(
+            f"{k} {getattr(saved, k)!r} -> {getattr(config, k)!r}"
+            for k in saved.to_dict()
+            if getattr(saved, k) != getattr(config, k)
+        )
+        raise StudyError(
+            f"cannot resume {path.parent}: it holds a search with another configuration ({diff}); "
+            "repeat the original options or use another --out directory"
+        )
+    model.load_state_dict(state["model"])
+    w_optimizer.load_state_dict(state["w_optimizer"])
+    architect.optimizer.load_state_dict(state["a_optimizer"])
+    train_gen.set_state(state["train_gen"])
+    valid_batches.restore(state["valid_stream"])
+    return [SearchRecord(**rec) for rec in state["records"]]

@@ -1,0 +1,268 @@
+"""Supernets: search cells of mixed edges, the networks stacking them, and the registry of one-shot spaces.
+
+A supernet keeps its architecture parameters apart from its weights: :meth:`arch_parameters`
+(``alpha_normal``, ``alpha_reduce``; one ``alpha`` for NB201) and :meth:`weight_parameters`
+(everything else). Edges are numbered node after node, inputs ascending (row ``k`` of an α matrix),
+which for NB201 is exactly the arch-string edge order (0→1), (0→2), (1→2), (0→3), (1→3), (2→3).
+
+>>> net = build_supernet("darts-mnist", "mnist", C=4)
+>>> [tuple(a.shape) for a in net.arch_parameters()]
+[(3, 4), (3, 4)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasforge.datasets import dataset_spec
+from nasforge.errors import ConfigError
+from nasforge.oneshot.mixed import MixedEdges, OpResolver, darts_search_op, nb201_search_op, weighted_sum
+from nasforge.spaces.darts import DARTS_OPS, MNIST_OPS, Genotype, derive_genotype
+from nasforge.spaces.darts_model import CellShape, DartsNetwork, Macro, cell_layout, preprocess
+from nasforge.spaces.nb201 import OPS as NB201_OPS
+from nasforge.spaces.nb201 import NB201Arch
+from nasforge.spaces.nb201_model import ResNetBasicblock
+
+CHANNELS_LAST = torch.channels_last
+"""Supernets run in NHWC: PyTorch's CPU pooling and BatchNorm kernels are several times faster on it
+(max-pool 3x3 about 10x) and the convolutions are no slower."""
+
+# --- the search cell ------------------------------------------------------------------------------------------
+
+
+class SearchCell(nn.Module):
+    """``n_inputs`` input states, ``steps`` intermediate nodes each fed by every earlier state.
+
+    Output: the concatenation of the intermediate nodes (``output="concat"``, DARTS) or the last node
+    (``"last"``, NB201). In a reduction cell the edges from the inputs have stride 2.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        steps: int,
+        C: int,
+        ops: Sequence[str],
+        *,
+        reduction: bool = False,
+        resolve: OpResolver = darts_search_op,
+        output: str = "concat",
+    ) -> None:
+        super().__init__()
+        self.n_inputs, self.steps, self.output = n_inputs, steps, output
+        self.fans = nn.ModuleList()
+        node_terms: list[list[tuple[int, int]]] = [[] for _ in range(steps)]  # (alpha row, op column) per term
+        for src in range(n_inputs + steps - 1):
+            targets = [j for j in range(steps) if src < n_inputs + j]
+            fan = MixedEdges(C, 2 if reduction and src < n_inputs else 1, ops, len(targets), resolve)
+            self.fans.append(fan)
+            for j in targets:
+                row = edge_row(n_inputs, j, src)
+                node_terms[j].extend((row, col) for col in fan.live_ops)
+        for j, terms in enumerate(node_terms):
+            self.register_buffer(f"_rows{j}", torch.tensor([r for r, _ in terms]), persistent=False)
+            self.register_buffer(f"_cols{j}", torch.tensor([c for _, c in terms]), persistent=False)
+
+    def forward(self, inputs: Sequence[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+        states = list(inputs)
+        pending: list[list[torch.Tensor]] = [[] for _ in range(self.steps)]
+        for src, fan in enumerate(self.fans):
+            if src >= self.n_inputs:
+                states.append(self._node(src - self.n_inputs, weights, pending))
+            first = max(0, src - self.n_inputs + 1)
+            for j, candidates in enumerate(fan(states[src]), start=first):
+                pending[j].extend(candidates)
+        states.append(self._node(self.steps - 1, weights, pending))
+        return torch.cat(states[self.n_inputs :], dim=1) if self.output == "concat" else states[-1]
+
+    def _node(self, j: int, weights: torch.Tensor, pending: list[list[torch.Tensor]]) -> torch.Tensor:
+        coefficients = weights[getattr(self, f"_rows{j}"), getattr(self, f"_cols{j}")]
+        return weighted_sum(coefficients, pending[j])
+
+
+def edge_row(n_inputs: int, node: int, src: int) -> int:
+    """Row of edge ``src → node`` (``node`` counted among the intermediate nodes) in an α matrix."""
+    return sum(n_inputs + j for j in range(node)) + src
+
+
+def edge_names(n_inputs: int, steps: int) -> list[str]:
+    """``"src→dst"`` of every α row, states numbered inputs first (NB201: 0→1, 0→2, 1→2, 0→3, 1→3, 2→3)."""
+    return [f"{src}→{n_inputs + j}" for j in range(steps) for src in range(n_inputs + j)]
+
+
+def space_edge_names(space: str) -> list[str]:
+    return edge_names(1, 3) if space == "nb201" else edge_names(*((1, 2) if space == "darts-mnist" else (2, 4)))
+
+
+def num_edges(n_inputs: int, steps: int) -> int:
+    return edge_row(n_inputs, steps, 0)
+
+
+# --- supernets ------------------------------------------------------------------------------------------------
+
+
+class Supernet(nn.Module):
+    """Common interface: ``forward(x) -> logits``, α apart from weights, ``derive()`` the current discrete arch."""
+
+    space: str
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [p for name, p in self.named_parameters() if name.startswith("alpha")]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return [p for name, p in self.named_parameters() if not name.startswith("alpha")]
+
+    def alpha_weights(self) -> dict[str, list[list[float]]]:
+        """softmax(α) per cell kind, one row per edge."""
+        return {
+            name: F.softmax(p.detach(), dim=-1).tolist()
+            for name, p in self.named_parameters()
+            if name.startswith("alpha")
+        }
+
+    def derive(self) -> Genotype | NB201Arch:
+        raise NotImplementedError
+
+
+def _init_alpha(rows: int, cols: int, generator: torch.Generator) -> nn.Parameter:
+    # DARTS initializes α to 1e-3 · N(0, 1): near-uniform mixing with ties broken at random.
+    return nn.Parameter(1e-3 * torch.randn(rows, cols, generator=generator))
+
+
+class DartsSupernet(Supernet):
+    """Stem, search cells stacked as in ``macro`` (normal cells share α_normal, reduction ones α_reduce), classifier."""
+
+    def __init__(self, space: str, ops: Sequence[str], macro: Macro, generator: torch.Generator) -> None:
+        super().__init__()
+        self.space, self.ops, self.macro = space, tuple(ops), macro
+        stem, shapes = cell_layout(macro)
+        self.stem = nn.Sequential(nn.Conv2d(macro.in_channels, stem, 3, padding=1, bias=False), nn.BatchNorm2d(stem))
+        self.cells = nn.ModuleList(self._cell(shape) for shape in shapes)
+        self.reductions = tuple(shape.reduction for shape in shapes)
+        self.classifier = nn.Linear(macro.steps * shapes[-1].C, macro.num_classes)
+        k = num_edges(macro.n_inputs, macro.steps)
+        self.alpha_normal = _init_alpha(k, len(self.ops), generator)
+        self.alpha_reduce = _init_alpha(k, len(self.ops), generator)
+
+    def _cell(self, shape: CellShape) -> nn.Module:
+        cell = SearchCell(self.macro.n_inputs, self.macro.steps, shape.C, self.ops, reduction=shape.reduction)
+        cell.preprocess = nn.ModuleList(preprocess(ch, shape.C, before, affine=False) for ch, before in shape.inputs)
+        return cell
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w_normal, w_reduce = F.softmax(self.alpha_normal, dim=-1), F.softmax(self.alpha_reduce, dim=-1)
+        states = [self.stem(x).contiguous(memory_format=CHANNELS_LAST)] * self.macro.n_inputs
+        for cell, reduction in zip(self.cells, self.reductions, strict=True):
+            inputs = [pre(s) for pre, s in zip(cell.preprocess, states[-self.macro.n_inputs :], strict=True)]
+            states.append(cell(inputs, w_reduce if reduction else w_normal))
+        return self.classifier(states[-1].mean(dim=(2, 3)))
+
+    def derive(self) -> Genotype:
+        w = self.alpha_weights()
+        return derive_genotype(w["alpha_normal"], w["alpha_reduce"], self.ops, self.macro.n_inputs, self.macro.steps)
+
+    def discrete(self, genotype: Genotype, C: int | None = None) -> DartsNetwork:
+        """The discrete network of ``genotype`` on this supernet's macro (optionally another width ``C``)."""
+        genotype.check_space(self.space)
+        return DartsNetwork(genotype, self.macro if C is None else self.macro.with_(C=C))
+
+
+class NB201Supernet(Supernet):
+    """NB201's macro (stem, 3 stages of N cells, ResNet reductions) with a MixedOp on each of the 6 cell edges."""
+
+    def __init__(self, C: int, N: int, num_classes: int, in_channels: int, generator: torch.Generator) -> None:
+        super().__init__()
+        self.space, self.ops = "nb201", NB201_OPS
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+        cells: list[nn.Module] = []
+        for stage, width in enumerate((C, 2 * C, 4 * C)):
+            if stage:
+                cells.append(ResNetBasicblock(width // 2, width))
+            cells.extend(SearchCell(1, 3, width, NB201_OPS, resolve=nb201_search_op, output="last") for _ in range(N))
+        self.cells = nn.ModuleList(cells)
+        self.lastact = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU())
+        self.classifier = nn.Linear(4 * C, num_classes)
+        self.alpha = _init_alpha(6, len(NB201_OPS), generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = F.softmax(self.alpha, dim=-1)
+        x = self.stem(x).contiguous(memory_format=CHANNELS_LAST)
+        for cell in self.cells:
+            x = cell([x], weights) if isinstance(cell, SearchCell) else cell(x)
+        return self.classifier(self.lastact(x).mean(dim=(2, 3)))
+
+    def derive(self) -> NB201Arch:
+        """The argmax op of every edge (``none`` included, as NB201's DARTS baseline derives it)."""
+        return NB201Arch(tuple(NB201_OPS[int(i)] for i in self.alpha.detach().argmax(dim=-1)))
+
+
+# --- registry -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OneShotSpace:
+    """A registered one-shot space: its ops, default macro and what it searches on."""
+
+    name: str
+    ops: tuple[str, ...]
+    description: str
+    default_C: int
+    default_layers: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ops": list(self.ops), "description": self.description}
+
+
+SPACES: dict[str, OneShotSpace] = {
+    s.name: s
+    for s in (
+        OneShotSpace("darts-mnist", MNIST_OPS, "seed MNIST space: 1 input, 2 nodes, cells reduce-normal-reduce", 8, 3),
+        OneShotSpace("darts", DARTS_OPS, "original DARTS CNN space: 2 inputs, 4 nodes, 8 cells", 16, 8),
+        OneShotSpace(
+            "nb201", NB201_OPS, "NAS-Bench-201 cell (6 edges, 5 ops) in NB201's macro; N cells per stage", 8, 1
+        ),
+    )
+}
+
+
+def get_space(name: str) -> OneShotSpace:
+    try:
+        return SPACES[name]
+    except KeyError:
+        raise ConfigError(f"unknown one-shot space {name!r}; valid spaces: {', '.join(SPACES)}") from None
+
+
+def darts_macro(space: str, dataset: str, C: int | None = None, layers: int | None = None) -> Macro:
+    """The macro of a DARTS-style space on ``dataset`` (``layers`` only applies to the ``darts`` space)."""
+    spec, info = dataset_spec(dataset), get_space(space)
+    C = info.default_C if C is None else C
+    if space == "darts-mnist":
+        return Macro((True, False, True), 1, 2, C, 1, spec.channels, spec.num_classes)
+    if space == "darts":
+        n = info.default_layers if layers is None else layers
+        reductions = tuple(k in (n // 3, 2 * n // 3) for k in range(n))
+        return Macro(reductions, 2, 4, C, 3, spec.channels, spec.num_classes)
+    raise ConfigError(f"space {space!r} is not a DARTS cell space; DARTS cell spaces: darts-mnist, darts")
+
+
+def build_supernet(
+    space: str, dataset: str, *, C: int | None = None, layers: int | None = None, seed: int = 0
+) -> Supernet:
+    """The supernet of ``space`` for ``dataset``; weights and α initialized from ``seed`` (global RNG untouched)."""
+    info, spec = get_space(space), dataset_spec(dataset)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # nn.Module initializers draw from the global RNG; keep that draw local
+        if space == "nb201":
+            C = info.default_C if C is None else C
+            N = info.default_layers if layers is None else layers
+            if C < 1 or N < 1:
+                raise ConfigError(f"nb201 supernet needs C >= 1 and N >= 1, got C={C}, N={N}")
+            return NB201Supernet(C, N, spec.num_classes, spec.channels, generator)
+        return DartsSupernet(space, info.ops, darts_macro(space, dataset, C, layers), generator)

@@ -1,0 +1,224 @@
+"""``nasforge darts``, ``train-genotype`` and ``viz`` end to end on a tiny MNIST written in the real IDX format."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nasforge.cli.main import main
+from nasforge.oneshot.search import SearchConfig, search
+from nasforge.spaces.darts import MNIST_OPS, Genotype
+
+TINY = ["--batch-size", "16", "--C", "4", "--threads", "1"]
+
+
+def _write_idx(path: Path, array: np.ndarray, magic: int) -> None:
+    header = struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape)
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+
+
+@pytest.fixture(scope="module")
+def tiny_mnist(tmp_path_factory) -> Path:
+    """MNIST-format files: 128 train / 40 test digits whose class is drawn as a bright row (learnable)."""
+    root = tmp_path_factory.mktemp("data")
+    (root / "mnist").mkdir()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 128), ("t10k", 40)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 60, size=(n, 28, 28))
+        for i, c in enumerate(labels):
+            images[i, 2 + 2 * c : 4 + 2 * c, 4:24] = 255
+        _write_idx(root / "mnist" / f"{split}-images-idx3-ubyte.gz", images, 2051)
+        _write_idx(root / "mnist" / f"{split}-labels-idx1-ubyte.gz", labels, 2049)
+    return root
+
+
+@pytest.fixture(scope="module")
+def search_logs(tiny_mnist, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "logs"
+    code = main(
+        [
+            "darts",
+            "--space",
+            "darts-mnist",
+            "--dataset",
+            "mnist",
+            "--epochs",
+            "2",
+            "--out",
+            str(out),
+            "--data-dir",
+            str(tiny_mnist),
+            "--json",
+            *TINY,
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_search_writes_the_log_directory(search_logs, capsys):
+    records = [json.loads(line) for line in (search_logs / "search.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for r in records:
+        assert set(r["alphas"]) == {"alpha_normal", "alpha_reduce"}
+        for rows in r["alphas"].values():
+            assert len(rows) == 3 and all(len(row) == len(MNIST_OPS) for row in rows)
+            assert all(abs(sum(row) - 1) < 1e-5 for row in rows)  # softmax rows
+        assert 0 <= r["valid_acc"] <= 100 and r["train_loss"] > 0
+    doc = json.loads((search_logs / "genotype.json").read_text())
+    genotype = Genotype.from_dict(doc["genotype"])
+    assert str(genotype) == records[-1]["genotype"] == doc["printable"]
+    genotype.check_space("darts-mnist")
+    assert "epoch 2/2" in (search_logs / "search.log").read_text()
+    # α moved during the second epoch's α steps (4 Adam steps of lr 3e-4 shift α by up to ~1e-3).
+    first, last = (np.array(r["alphas"]["alpha_normal"]) for r in records)
+    assert np.abs(first - last).max() > 1e-5
+
+
+def test_resume_continues_an_interrupted_search_to_the_same_result(tiny_mnist, search_logs, tmp_path):
+    from nasforge.data import load_dataset
+
+    class Stop(Exception):
+        pass
+
+    def stop(record):
+        raise Stop
+
+    config = SearchConfig(epochs=2, batch_size=16, C=4)
+    with pytest.raises(Stop):
+        search(config, load_dataset("mnist", "train", tiny_mnist), out_dir=tmp_path, progress=False, on_epoch=stop)
+    assert len((tmp_path / "search.jsonl").read_text().splitlines()) == 1
+    code = main(
+        ["darts", "--epochs", "2", "--out", str(tmp_path), "--data-dir", str(tiny_mnist), "--resume", "--json", *TINY]
+    )
+    assert code == 0
+    resumed = [json.loads(line) for line in (tmp_path / "search.jsonl").read_text().splitlines()]
+    full = [json.loads(line) for line in (search_logs / "search.jsonl").read_text().splitlines()]
+    assert [r["genotype"] for r in resumed] == [r["genotype"] for r in full]
+    for a, b in zip(resumed, full, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+        assert a["valid_acc"] == pytest.approx(b["valid_acc"], abs=1e-6)
+
+
+def test_resume_into_another_configuration_is_one_line_exit_2(tiny_mnist, search_logs, tmp_path, capsys):
+    run = tmp_path / "logs"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes((search_logs / "checkpoint.pt").read_bytes())
+    code = main(
+        ["darts", "--epochs", "2", "--out", str(run), "--data-dir", str(tiny_mnist), "--resume", "--seed", "7", *TINY]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "another configuration" in err and "seed 0 -> 7" in err
+
+
+def test_train_genotype_trains_the_discrete_network(search_logs, tiny_mnist, tmp_path, capsys):
+    code = main(
+        [
+            "train-genotype",
+            str(search_logs),
+            "--dataset",
+            "mnist",
+            "--epochs",
+            "1",
+            "--data-dir",
+            str(tiny_mnist),
+            "--out",
+            str(tmp_path),
+            "--json",
+            "--C",
+            "4",
+            "--threads",
+            "1",
+        ]
+    )
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["test_size"] == 40 and 0 <= payload["test_acc"] <= 100
+    assert payload["genotype"] == json.loads((search_logs / "genotype.json").read_text())["printable"]
+
+
+def test_viz_writes_valid_pdfs_and_pngs(search_logs, tmp_path):
+    assert main(["viz", "genotype", str(search_logs), "-o", str(tmp_path)]) == 0
+    assert main(["viz", "alphas", str(search_logs), "-o", str(tmp_path)]) == 0
+    for name in ("normal", "reduction", "alphas_normal", "alphas_reduce"):
+        pdf = (tmp_path / f"{name}.pdf").read_bytes()
+        assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF") and len(pdf) > 1000
+        assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["darts", "--space", "enas"], "invalid choice: 'enas'"),
+        (["darts", "--dataset", "svhn"], "invalid choice: 'svhn'"),
+        (["darts", "--space", "darts-mnist", "--dataset", "cifar10"], "built for 28x28 grey digits"),
+        (["train-genotype", "NOPE"], "not found"),
+        (["viz", "alphas", "NOPE"], "not found"),
+    ],
+)
+def test_bad_arguments_are_one_line_exit_2(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) if "invalid choice" in message else _no_raise():
+        code = main([a.replace("NOPE", str(tmp_path / "missing")) for a in argv])
+        assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "is not valid JSON"),
+        ('{"space": "darts-mnist"}', "lacks the field 'genotype'"),
+        ('{"space": "warp"}', "names no known space"),
+        (
+            json.dumps(
+                {
+                    "space": "darts-mnist",
+                    "genotype": {
+                        "normal": [["sep_conv_3x3", 0], ["conv_3x3", 0], ["conv_3x3", 1]],
+                        "normal_concat": [1, 2],
+                        "reduce": [["conv_3x3", 0], ["conv_3x3", 0], ["conv_3x3", 1]],
+                        "reduce_concat": [1, 2],
+                    },
+                }
+            ),
+            "not in the darts-mnist space",
+        ),
+        (
+            json.dumps(
+                {
+                    "space": "darts",
+                    "genotype": {
+                        "normal": [["skip_connect", 0], ["skip_connect", 0], ["skip_connect", 1]],
+                        "normal_concat": [1, 2],
+                        "reduce": [["skip_connect", 0], ["skip_connect", 0], ["skip_connect", 1]],
+                        "reduce_concat": [1, 2],
+                    },
+                }
+            ),
+            "darts cells have 2 and 4",
+        ),
+    ],
+)
+def test_corrupted_or_mismatched_genotype_file_is_one_line_exit_2(content, message, tmp_path, capsys):
+    (tmp_path / "genotype.json").write_text(content)
+    for argv in (["train-genotype", str(tmp_path)], ["viz", "genotype", str(tmp_path), "-o", str(tmp_path / "f")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "f").exists() and not (tmp_path / "retrain").exists()  # nothing half-written
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
