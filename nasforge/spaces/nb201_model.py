@@ -1,0 +1,430 @@
+"""The NAS-Bench-201 networks as PyTorch modules, built from an :class:`~nasforge.spaces.nb201.NB201Arch`.
+
+The modules reproduce NB201's ``TinyNetwork`` (``models/cell_infers``) op for op, so parameter counts,
+FLOPs and even ``state_dict`` key names equal NB201's (``cells.3.layers.2.op.1.weight``,
+``cells.5.conv_a.op.1.weight``, ``lastact.0.weight`` ...). What differs is the cell's forward pass:
+NB201 runs every edge, we run only what can change the output (see :class:`NB201Cell`).
+
+>>> import torch
+>>> net = NB201Network(NB201Arch.from_index(9930), num_classes=10)
+>>> net(torch.zeros(2, 3, 32, 32)).shape
+torch.Size([2, 10])
+>>> count_params(NB201Arch.from_index(0), "cifar10")  # NB201 stores 0.129306 M
+129306
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import networkx as nx
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasforge.datasets import dataset_spec
+from nasforge.errors import ArchError
+from nasforge.spaces.nb201 import EDGES, NUM_NODES, NB201Arch
+from nasforge.spaces.nb201 import OPS as OP_NAMES
+
+__all__ = [
+    "OPS",
+    "CategoricalOp",
+    "NASBench201CellSearchSpace",
+    "NASBench201MacroGraph",
+    "NB201Cell",
+    "NB201Network",
+    "ResNetBasicblock",
+    "Zero",
+    "NB201_DATASETS",
+    "NetworkCost",
+    "count_flops",
+    "count_params",
+    "network_costs",
+    "stage_sizes",
+]
+
+OUTPUT_NODE = NUM_NODES - 1
+
+
+# --- ops ------------------------------------------------------------------------------------------------------
+
+
+class Zero(nn.Module):
+    """NB201's ``none``: zeros shaped like the input (kept in the autograd graph, as NB201 does)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul(0.0)
+
+
+def relu_conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Sequential:
+    """ReLU → Conv (no bias, 'same' padding) → BatchNorm, indexed ``0, 1, 2`` as in NB201's ``ReLUConvBN.op``."""
+    return nn.Sequential(
+        nn.ReLU(inplace=False),
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(c_out, affine=True, track_running_stats=True),
+    )
+
+
+OPS: dict[str, Callable[[int], nn.Module]] = {
+    "none": lambda C: Zero(),
+    "skip_connect": lambda C: nn.Identity(),
+    "nor_conv_1x1": lambda C: relu_conv_bn(C, C, 1),
+    "nor_conv_3x3": lambda C: relu_conv_bn(C, C, 3),
+    "avg_pool_3x3": lambda C: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+}
+"""NB201 op name → factory of a module on ``C`` channels that keeps channels and spatial size."""
+
+assert tuple(OPS) == OP_NAMES  # one op order everywhere
+
+
+def _unknown_op(name: str) -> ArchError:
+    return ArchError(f"unknown NB201 op {name!r}; valid ops: {', '.join(OPS)}")
+
+
+class CategoricalOp(nn.Module):
+    """One edge of a cell: holds exactly one op, chosen by name (the seed exercise's ``CategoricalOp``).
+
+    The op is stored as ``.op`` so parameter names match NB201's (``op.1.weight`` is the conv).
+    """
+
+    def __init__(self, op_name: str, C: int) -> None:
+        super().__init__()
+        if op_name not in OPS:
+            raise _unknown_op(op_name)
+        if C <= 0:
+            raise ArchError(f"an op needs a positive channel count, got C={C}")
+        self.op_name = op_name
+        self.op = OPS[op_name](C)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x)
+
+    def extra_repr(self) -> str:
+        return self.op_name
+
+
+# --- the cell -------------------------------------------------------------------------------------------------
+
+
+def live_nodes(arch: NB201Arch) -> frozenset[int]:
+    """The nodes whose value can reach the output through non-``none`` edges (the output node included)."""
+    live = {OUTPUT_NODE}
+    for node in range(OUTPUT_NODE - 1, -1, -1):
+        if any(arch.op(node, t) != "none" and t in live for t in range(node + 1, NUM_NODES)):
+            live.add(node)
+    return frozenset(live)
+
+
+class NB201Cell(nn.Module):
+    """An NB201 cell on ``C`` channels: node ``j = sum_{i<j} op_ij(node i)``, output node 3.
+
+    Every edge holds a :class:`CategoricalOp` in ``layers`` (in arch-string order, NB201's layout), so
+    the parameters are exactly NB201's. The forward pass computes less, with the same result:
+
+    * ``none`` edges and edges out of nodes that cannot reach the output are skipped (those ops'
+      BatchNorm running statistics are therefore not updated; they never influence the output);
+    * each node's ReLU is computed once and shared by all convs reading that node, and its 3x3
+      average pool once for all pools reading it;
+    * sibling convs of equal kernel size reading the same node run as one wider convolution with
+      one BatchNorm call (the same maths per channel; each op keeps its own weights and statistics).
+
+    A node whose inputs are all ``none`` is zero, but a conv op on it still yields its BatchNorm shift
+    (nonzero once trained), so such convs still run, on zeros, as in NB201.
+    """
+
+    def __init__(self, arch: NB201Arch, C: int) -> None:
+        super().__init__()
+        if not isinstance(arch, NB201Arch):
+            raise ArchError(f"NB201Cell needs an NB201Arch, got {type(arch).__name__}; use NB201Arch.from_any(text)")
+        self.arch = arch
+        self.C = C
+        self.layers = nn.ModuleList(CategoricalOp(op, C) for op in arch.ops)
+        self._plan = _forward_plan(arch)
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """A ``networkx.DiGraph`` view: nodes 0..3, every edge with its ``op`` name."""
+        return self.arch.to_graph()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.C, "NB201 cell")
+        outputs: dict[int, torch.Tensor] = {}  # edge position -> that edge's output
+        node: torch.Tensor | None = x  # None stands for an exact zero
+        for step in self._plan:
+            if step.node > 0:
+                # skips and pools out of a zero node produced nothing: they add zero
+                node = _sum([outputs[k] for k in step.inputs if k in outputs])
+            if node is not None:
+                for k in step.skips:
+                    outputs[k] = node
+                if step.pools:
+                    pooled = F.avg_pool2d(node, 3, stride=1, padding=1, count_include_pad=False)
+                    outputs.update(dict.fromkeys(step.pools, pooled))
+            if step.convs:
+                act = torch.zeros_like(x) if node is None else F.relu(node)
+                for group in step.convs:
+                    outputs.update(zip(group, self._conv_group(act, group)))
+        return x.mul(0.0) if node is None else node  # as NB201's Zero: stays in the autograd graph
+
+    def _conv_group(self, act: torch.Tensor, edges: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
+        seqs = [self.layers[k].op for k in edges]
+        if len(seqs) == 1:
+            return (seqs[0][2](seqs[0][1](act)),)
+        # One convolution with the sibling kernels stacked along the output channels.
+        weight = torch.cat([s[1].weight for s in seqs])
+        y = F.conv2d(act, weight, padding=seqs[0][1].padding)
+        return _fused_batch_norm(y, [s[2] for s in seqs], self.training).split(self.C, dim=1)
+
+    def flops(self, size: int) -> int:
+        """Multiply-accumulates per image at spatial size ``size`` as NB201 counts them (every conv edge)."""
+        return sum(_conv_macs(m, size) for m in self.modules() if isinstance(m, nn.Conv2d))
+
+    def extra_repr(self) -> str:
+        return f"C={self.C}, arch={self.arch.to_string()}"
+
+
+NASBench201CellSearchSpace = NB201Cell
+"""Seed-exercise name of :class:`NB201Cell`. The seed's class subclassed ``nn.Module`` and
+``networkx.DiGraph`` at once; here the graph is the :attr:`NB201Cell.graph` view instead (mixing the
+two base classes makes ``nn.Module`` attribute handling and ``DiGraph`` copying fight each other)."""
+
+
+def _check_input(x: torch.Tensor, channels: int, what: str) -> None:
+    if x.dim() != 4 or x.shape[1] != channels:
+        raise ArchError(
+            f"{what} expects input of shape (batch, {channels}, height, width), got {tuple(x.shape)}: "
+            f"pass a {channels}-channel image batch"
+        )
+
+
+def _sum(terms: list[torch.Tensor]) -> torch.Tensor | None:
+    if not terms:
+        return None
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def _fused_batch_norm(y: torch.Tensor, bns: list[nn.BatchNorm2d], training: bool) -> torch.Tensor:
+    """BatchNorm of channel-concatenated outputs with the concatenated parameters of ``bns``.
+
+    The running statistics are updated on concatenated copies and written back, which is exactly what
+    each BatchNorm would have done on its own slice.
+    """
+    weight = torch.cat([bn.weight for bn in bns])
+    bias = torch.cat([bn.bias for bn in bns])
+    mean = torch.cat([bn.running_mean for bn in bns])
+    var = torch.cat([bn.running_var for bn in bns])
+    bn0 = bns[0]
+    # momentum=None means a cumulative average, as nn.BatchNorm2d computes it (siblings are updated together)
+    momentum = bn0.momentum if bn0.momentum is not None else 1.0 / (int(bn0.num_batches_tracked) + 1)
+    out = F.batch_norm(y, mean, var, weight, bias, training, momentum, bn0.eps)
+    if training:
+        with torch.no_grad():
+            for bn, m, v in zip(bns, mean.split(bn0.num_features), var.split(bn0.num_features)):
+                bn.running_mean.copy_(m)
+                bn.running_var.copy_(v)
+                bn.num_batches_tracked.add_(1)
+    return out
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What the forward pass does at one node: sum its inputs, then feed its out-edges."""
+
+    node: int
+    inputs: tuple[int, ...]  # computed edge positions into this node
+    skips: tuple[int, ...]  # out-edges by op kind (edge positions)
+    pools: tuple[int, ...]
+    convs: tuple[tuple[int, ...], ...]  # groups of sibling convs with equal kernel size
+
+
+def _forward_plan(arch: NB201Arch) -> tuple[_Step, ...]:
+    """The steps for nodes 0..3; out-edges into nodes that cannot reach the output are left out."""
+    live = live_nodes(arch)
+    computed = [k for k, (i, j) in enumerate(EDGES) if arch.ops[k] != "none" and j in live]
+    steps = []
+    for node in range(NUM_NODES):
+        out = [k for k in computed if EDGES[k][0] == node]
+        steps.append(
+            _Step(
+                node=node,
+                inputs=tuple(k for k in computed if EDGES[k][1] == node),
+                skips=tuple(k for k in out if arch.ops[k] == "skip_connect"),
+                pools=tuple(k for k in out if arch.ops[k] == "avg_pool_3x3"),
+                convs=tuple(
+                    group
+                    for op in ("nor_conv_3x3", "nor_conv_1x1")
+                    if (group := tuple(k for k in out if arch.ops[k] == op))
+                ),
+            )
+        )
+    return tuple(steps)
+
+
+# --- the macro network ----------------------------------------------------------------------------------------
+
+
+class ResNetBasicblock(nn.Module):
+    """NB201's residual reduction block: two ReLU-Conv-BN 3x3 (the first with stride 2), shortcut avgpool + 1x1."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv_a = _ReLUConvBN(c_in, c_out, 3, stride=2)
+        self.conv_b = _ReLUConvBN(c_out, c_out, 3)
+        self.downsample = nn.Sequential(
+            nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+            nn.Conv2d(c_in, c_out, kernel_size=1, stride=1, padding=0, bias=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.downsample(x) + self.conv_b(self.conv_a(x))
+
+
+class _ReLUConvBN(nn.Module):
+    # A wrapper only so that state_dict keys read ``conv_a.op.1.weight`` as in NB201.
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
+        super().__init__()
+        self.op = relu_conv_bn(c_in, c_out, kernel, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x)
+
+
+class NB201Network(nn.Module):
+    """NB201's ``TinyNetwork``: stem, N cells at C, reduction to 2C, N cells, reduction to 4C, N cells, classifier."""
+
+    def __init__(
+        self,
+        arch: NB201Arch,
+        num_classes: int = 10,
+        C: int = 16,
+        N: int = 5,
+        memory_format: torch.memory_format = torch.channels_last,
+    ) -> None:
+        super().__init__()
+        if num_classes <= 0 or C <= 0 or N < 0:
+            raise ArchError(f"need num_classes > 0, C > 0, N >= 0; got num_classes={num_classes}, C={C}, N={N}")
+        self.arch, self.C, self.N, self.num_classes = arch, C, N, num_classes
+        self.memory_format = memory_format
+        self.stem = nn.Sequential(nn.Conv2d(3, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C))
+        cells: list[nn.Module] = []
+        for stage, width in enumerate((C, 2 * C, 4 * C)):
+            if stage:
+                cells.append(ResNetBasicblock(width // 2, width))
+            cells.extend(NB201Cell(arch, width) for _ in range(N))
+        self.cells = nn.ModuleList(cells)
+        self.lastact = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU(inplace=True))
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(4 * C, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, 3, "NB201Network")
+        # channels_last lets oneDNN convolve without reordering every activation (about 1.3-2x on CPU).
+        x = self.stem(x.contiguous(memory_format=self.memory_format))
+        for cell in self.cells:
+            x = cell(x)
+        x = self.global_pooling(self.lastact(x))
+        return self.classifier(x.flatten(1))
+
+    def flops(self, image_size: int) -> int:
+        """Multiply-accumulates of one image's forward pass as NB201 counts them: every conv (every edge,
+        since NB201 runs them all) and the classifier's multiply-adds plus its bias; pooling, BatchNorm,
+        ReLU and sums count zero."""
+        sizes = iter(stage_sizes(image_size))
+        size = next(sizes)
+        total = _conv_macs(self.stem[0], size)
+        for cell in self.cells:
+            if isinstance(cell, ResNetBasicblock):
+                size = next(sizes)  # its convs and its shortcut (2x2 avgpool, even sizes) output this size
+                total += sum(_conv_macs(m, size) for m in cell.modules() if isinstance(m, nn.Conv2d))
+            else:
+                total += cell.flops(size)
+        return total + self.classifier.in_features * self.classifier.out_features + self.classifier.out_features
+
+
+NASBench201MacroGraph = NB201Network
+"""Seed-exercise name of :class:`NB201Network`."""
+
+
+def _conv_macs(conv: nn.Conv2d, out_size: int) -> int:
+    kh, kw = conv.kernel_size
+    return conv.in_channels * conv.out_channels * kh * kw // conv.groups * out_size * out_size
+
+
+# --- counting -------------------------------------------------------------------------------------------------
+
+NB201_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
+"""The datasets NB201 reports costs for (input 32x32, 32x32, 16x16; 10, 100, 120 classes)."""
+
+
+@dataclass(frozen=True)
+class NetworkCost:
+    """Size of one NB201 network: trainable parameters and NB201-style multiply-accumulates per image."""
+
+    params: int
+    flops: int
+
+    @property
+    def params_M(self) -> float:
+        return self.params / 1e6
+
+    @property
+    def flops_M(self) -> float:
+        return self.flops / 1e6
+
+    def to_dict(self) -> dict[str, float]:
+        return {"params": self.params, "params_M": self.params_M, "flops_M": self.flops_M}
+
+
+def network_costs(
+    arch: NB201Arch, datasets: tuple[str, ...] = NB201_DATASETS, C: int = 16, N: int = 5
+) -> dict[str, NetworkCost]:
+    """Parameters and FLOPs of ``arch``'s network on each of ``datasets``, built on the ``meta`` device.
+
+    Building a whole network costs ~15 ms of Python (about 300 modules), too slow for the 46,875 of
+    the space, so this builds the macro skeleton (the network with ``N=0``, once per dataset) and one
+    real cell per width, and adds ``N`` times the cells. The cells of a stage are identical, so the
+    sum equals the whole network's count (the tests compare the two on full builds).
+    """
+    widths = (C, 2 * C, 4 * C)
+    with torch.device("meta"):
+        cells = [NB201Cell(arch, width) for width in widths]
+    cell_params = sum(p.numel() for cell in cells for p in cell.parameters())
+    costs = {}
+    for name in datasets:
+        spec = dataset_spec(name)
+        params, flops = _skeleton_cost(spec.num_classes, spec.image_size, C)
+        sizes = stage_sizes(spec.image_size)
+        costs[name] = NetworkCost(
+            params=params + N * cell_params,
+            flops=flops + N * sum(cell.flops(size) for cell, size in zip(cells, sizes)),
+        )
+    return costs
+
+
+def count_params(arch: NB201Arch, dataset: str = "cifar10", C: int = 16, N: int = 5) -> int:
+    """Trainable parameters of ``arch``'s network on ``dataset`` (NB201 stores this / 1e6 as ``params``)."""
+    return network_costs(arch, (dataset,), C, N)[dataset].params
+
+
+def count_flops(arch: NB201Arch, dataset: str = "cifar10", C: int = 16, N: int = 5) -> float:
+    """NB201's ``flops`` of ``arch`` on ``dataset``: millions of multiply-accumulates per image."""
+    return network_costs(arch, (dataset,), C, N)[dataset].flops_M
+
+
+def stage_sizes(image_size: int) -> tuple[int, int, int]:
+    """The spatial size of the cells in each of the three stages."""
+    half = (image_size - 1) // 2 + 1  # a stride-2 3x3 conv with padding 1
+    return image_size, half, (half - 1) // 2 + 1
+
+
+@functools.cache
+def _skeleton_cost(num_classes: int, image_size: int, C: int) -> tuple[int, int]:
+    with torch.device("meta"):
+        net = NB201Network(NB201Arch(("none",) * len(EDGES)), num_classes=num_classes, C=C, N=0)
+    return sum(p.numel() for p in net.parameters()), net.flops(image_size)
