@@ -273,3 +273,15 @@ def test_flops_extremes_match_nb201(nb201_rows: dict[int, dict[str, str]]) -> No
     assert count_flops(all_conv, "cifar10") == pytest.approx(float(row["c10_flops_M"]), abs=1e-5)
     assert count_flops(all_conv, "cifar10") == pytest.approx(220.12, abs=0.01)  # NB201's largest
     assert count_flops(NB201Arch.from_index(0), "cifar10") == pytest.approx(15.64737, abs=1e-5)  # NB201 cost_info
+
+
+def test_one_channel_stem_for_mnist_changes_only_the_stem():
+    arch = NB201Arch.from_index(6111)
+    rgb, gray = NB201Network(arch), NB201Network(arch, in_channels=1)
+    # The stem conv 3x3 loses two input planes: 2 * 16 * 3 * 3 = 288 weights, nothing else changes.
+    n_rgb = sum(p.numel() for p in rgb.parameters())
+    n_gray = sum(p.numel() for p in gray.parameters())
+    assert n_rgb - n_gray == 288
+    assert gray(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ArchError, match=r"\(batch, 1, height, width\)"):
+        gray(torch.zeros(2, 3, 28, 28))

@@ -305,13 +305,18 @@ class NB201Network(nn.Module):
         C: int = 16,
         N: int = 5,
         memory_format: torch.memory_format = torch.channels_last,
+        in_channels: int = 3,
     ) -> None:
         super().__init__()
-        if num_classes <= 0 or C <= 0 or N < 0:
-            raise ArchError(f"need num_classes > 0, C > 0, N >= 0; got num_classes={num_classes}, C={C}, N={N}")
+        if num_classes <= 0 or C <= 0 or N < 0 or in_channels <= 0:
+            raise ArchError(
+                "need num_classes > 0, C > 0, N >= 0, in_channels > 0; got "
+                f"num_classes={num_classes}, C={C}, N={N}, in_channels={in_channels}"
+            )
         self.arch, self.C, self.N, self.num_classes = arch, C, N, num_classes
-        self.memory_format = memory_format
-        self.stem = nn.Sequential(nn.Conv2d(3, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C))
+        self.memory_format, self.in_channels = memory_format, in_channels
+        # NB201 has only RGB datasets (in_channels=3); 1 serves MNIST with the same layout and no extra weights.
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C))
         cells: list[nn.Module] = []
         for stage, width in enumerate((C, 2 * C, 4 * C)):
             if stage:
@@ -323,7 +328,7 @@ class NB201Network(nn.Module):
         self.classifier = nn.Linear(4 * C, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, 3, "NB201Network")
+        _check_input(x, self.in_channels, "NB201Network")
         # channels_last lets oneDNN convolve without reordering every activation (about 1.3-2x on CPU).
         x = self.stem(x.contiguous(memory_format=self.memory_format))
         for cell in self.cells:
