@@ -1,0 +1,558 @@
+"""``nasforge search`` (one black-box search, resumable) and ``nasforge compare`` (many seeds, many optimizers).
+
+nasforge search --optimizer rea --benchmark cifar10 --time-budget 12000 --seed 0 --out runs/rea
+nasforge search --optimizer rs --train --n-iter 5 --out runs/rs-train --data-dir DATA
+nasforge search --out runs/rea --resume             # continue a killed run with its stored settings
+nasforge search --optimizer rs --train --workers 2 --out runs/rs-par   # 2 worker processes
+nasforge search --optimizer rs --train --workers 8 --executor ray --address HEAD:6379 --out runs/rs-ray
+nasforge search --optimizer rea --workers 16 --time-budget 12000 --out runs/rea16  # 16 simulated workers
+nasforge compare --optimizers rs,rea,ls,hb,tpe --seeds 500 --datasets cifar10,cifar100 \
+    --time-budget 20000,40000 --out runs/compare --report docs/results.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import shlex
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from nasforge.cli._common import (
+    add_data_dir,
+    add_json_flag,
+    check,
+    emit,
+    fraction,
+    json_safe,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
+from nasforge.errors import ConfigError
+
+DEFAULT_TRAIN_ITERATIONS = 5  # the seed exercise trains 5 models
+DEFAULT_BENCHMARK_ITERATIONS = 100  # the seed's --use-api --n-iter 100
+# What an option means when it is not given (None there, so that --resume can tell given from defaulted).
+SEARCH_DEFAULTS = {
+    "space": "nb201",
+    "optimizer": "rs",
+    "benchmark": "cifar10",
+    "seed": 0,
+    "epochs": 10,
+    "train_fraction": 0.05,
+    "valid_fraction": 0.1,
+    "eval_cost_epochs": 0.0,
+    "workers": 1,
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("search", help="black-box NAS on the benchmark (simulated clock) or by training")
+    p.add_argument("--space", default=None, help="search space (default nb201)")
+    p.add_argument("--optimizer", default=None, help="optimizer name: rs, rea, ls, hb, sh, tpe (default rs)")
+    p.add_argument("--benchmark", default=None, metavar="DATASET",
+                   help="benchmark dataset: cifar10, cifar100, ImageNet16-120 (default cifar10)")  # fmt: skip
+    p.add_argument("--train", action="store_true", help="train every arch for real instead of looking it up")
+    p.add_argument("--n-iter", type=positive_int, default=None,
+                   help=f"number of trials (default {DEFAULT_BENCHMARK_ITERATIONS}; {DEFAULT_TRAIN_ITERATIONS} with "
+                        "--train; with --time-budget alone: unlimited)")  # fmt: skip
+    p.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
+                   help="stop when the (simulated) clock reaches this many seconds")  # fmt: skip
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the optimizer (and of the data split with --train) (default 0)")  # fmt: skip
+    p.add_argument("--out", required=True, metavar="DIR", help="run directory (study.db, plots)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the search recorded in --out, with its stored settings")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
+    p.add_argument("--epochs", type=positive_int, default=None, help="--train: epochs per arch (default 10)")
+    p.add_argument("--train-fraction", type=fraction, default=None, help="--train: share of CIFAR-10 train (0.05)")
+    p.add_argument("--valid-fraction", type=fraction, default=None,
+                   help="--train: share of the training images held out for validation (0.1)")  # fmt: skip
+    p.add_argument("--device", default="auto", help="--train: torch device (default auto)")
+    p.add_argument("--eval-cost-epochs", type=float, default=None, metavar="E",
+                   help="benchmark: extra epochs of train time charged per trial for validation (0)")  # fmt: skip
+    p.add_argument("--workers", type=positive_int, default=None, metavar="K",
+                   help="trials in flight (default 1); on the benchmark: K simulated workers on the simulated "
+                        "clock")  # fmt: skip
+    p.add_argument("--executor", choices=("local", "process", "ray"), default=None,
+                   help="where evaluations run: local (in this process), process (worker processes; the default "
+                        "for --train with K > 1) or ray")  # fmt: skip
+    p.add_argument("--address", default=None, metavar="HOST:PORT",
+                   help="--executor ray: join this Ray cluster (default: start a local Ray instance)")  # fmt: skip
+    p.add_argument("--max-retries", type=nonnegative_int, default=2, metavar="N",
+                   help="restart a trial whose worker died up to N times, then record it as FAIL (default 2)")
+    p.add_argument("--cpus-per-trial", type=positive_float, default=1.0, metavar="N",
+                   help="--executor ray: CPUs per trial (1)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="N", help="--executor ray: GPUs per trial (0)")
+    p.add_argument("--no-plots", action="store_true", help="do not write the plots")
+    p.add_argument("--store", default=None, help="benchmark store directory (default: $NASFORGE_STORE or the data)")
+    add_data_dir(p)
+    add_json_flag(p)
+    p.set_defaults(func=cmd_search)
+
+    p = subparsers.add_parser("compare", help="many seeds of several optimizers on the benchmark: table + plots")
+    p.add_argument("--optimizers", default="rs,rea,ls,hb,tpe", help="comma-separated optimizer names")
+    p.add_argument("--seeds", type=positive_int, default=500, help="number of seeds per optimizer (0..N-1)")
+    p.add_argument("--datasets", default="cifar10,cifar100,ImageNet16-120",
+                   help="comma-separated benchmark datasets (a dataset may repeat with another budget)")  # fmt: skip
+    p.add_argument("--time-budget", default="20000,40000,120000", metavar="S[,S...]",
+                   help="simulated seconds: one, or one per dataset (NATS: 20000,40000,120000)")  # fmt: skip
+    p.add_argument("--eval-cost-epochs", default="0", metavar="E[,E...]",
+                   help="extra epochs of training time charged per trial for the validation pass (NATS charges "
+                        "one; ~0.33-0.49 epochs): one value, or one per dataset (default 0)")  # fmt: skip
+    p.add_argument("--workers", default="1", metavar="K[,K...]",
+                   help="simulated workers per search: one value or a list, e.g. 1,4,16 (default 1)")  # fmt: skip
+    p.add_argument("--processes", type=positive_int, default=None, metavar="N",
+                   help="processes running the searches (default: all cores)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory (results.md, compare.json, plots)")
+    p.add_argument("--report", default=None, metavar="FILE", help="also write the markdown report here")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs in --out")
+    p.add_argument("--store", default=None, help="benchmark store directory")
+    add_data_dir(p)
+    add_json_flag(p)
+    p.set_defaults(func=cmd_compare)
+
+
+# --- search -----------------------------------------------------------------------------------------------------
+
+
+def _evaluator(args: argparse.Namespace) -> Any:
+    from nasforge.evaluators import BenchmarkEvaluator, TrainEvaluator, TrainProtocol, check_benchmark_dataset
+
+    if args.train:
+        protocol = TrainProtocol(epochs=args.epochs, train_fraction=args.train_fraction,
+                                 valid_fraction=args.valid_fraction, device=args.device)  # fmt: skip
+        return TrainEvaluator(protocol, seed=args.seed, data_dir=args.data_dir)
+    check_benchmark_dataset(args.benchmark)
+    from nasforge.benchmarks import load_nb201
+
+    store = load_nb201(args.data_dir, args.store)
+    return BenchmarkEvaluator(store, args.benchmark, eval_cost_epochs=args.eval_cost_epochs)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from nasforge.optimizers import create_optimizer, get_space, optimizer_class
+    from nasforge.study import Study
+
+    check(not (args.resume and args.force), "--resume and --force contradict each other; pick one")
+    options = _resolve_settings(args)
+    get_space(args.space)
+    optimizer_class(args.optimizer)
+    n_iter = args.n_iter
+    if n_iter is None and args.time_budget is None and not args.resume:
+        n_iter = DEFAULT_TRAIN_ITERATIONS if args.train else DEFAULT_BENCHMARK_ITERATIONS
+    executor_name = _check_execution(args)
+    evaluator = _evaluator(args)
+    optimizer = create_optimizer(args.optimizer, args.seed, space=args.space, **options)
+    config = {
+        "space": args.space,
+        "optimizer": optimizer.config(),
+        "evaluator": evaluator.config(),
+        "seed": args.seed,
+        "n_iter": n_iter,
+        "time_budget": args.time_budget,
+    }
+    if args.workers > 1:  # absent for one worker, so studies written before parallel search still resume
+        config["workers"] = args.workers
+    if not args.resume:  # refuse an occupied --out before starting any worker
+        Study.check_new(args.out, force=args.force)
+    executor = _executor(executor_name, evaluator, args)  # workers start (and may fail) before anything is written
+    with executor if executor is not None else contextlib.nullcontext():
+        study = Study.resume(args.out, config) if args.resume else Study.create(args.out, config, force=args.force)
+        with study:
+            outcome = _run_with_progress(study, optimizer, evaluator, n_iter, args, executor)
+            summary = _summary(outcome, evaluator, args)
+            summary["executor"] = executor_name
+            if not args.no_plots:
+                summary["plots"] = _plots(study, args)
+    emit(args, summary, lambda: _summary_text(summary))
+    return 0
+
+
+def _resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Fill in the search settings: from the stored study with --resume, else the defaults.
+
+    Returns the optimizer's non-default options (stored ones when resuming). An option given explicitly with
+    --resume must agree with the stored study.
+    """
+    stored: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    if args.resume:
+        stored, options = _stored_settings(args.out)
+        given = {k: getattr(args, k) for k in (*SEARCH_DEFAULTS, "n_iter", "time_budget") if getattr(args, k)
+                 is not None}  # fmt: skip
+        if args.train:
+            given["train"] = True
+        conflicts = [
+            f"--{k.replace('_', '-')} {v} given, {stored[k]} stored" for k, v in given.items() if k in stored
+            and v != stored[k]
+        ]  # fmt: skip
+        if conflicts:
+            raise ConfigError(
+                f"{args.out} belongs to a different search ({'; '.join(conflicts)}); drop those options to resume "
+                "with the stored settings, choose another --out, or overwrite it with --force"
+            )
+        args.train = stored.get("train", False)
+        args.n_iter, args.time_budget = stored["n_iter"], stored["time_budget"]
+    for key, default in SEARCH_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, stored.get(key, default))
+    return options
+
+
+def _stored_settings(out: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The CLI settings a stored study was run with, and its optimizer's options."""
+    from nasforge.study import Study
+
+    with Study.open(out) as study:
+        config = study.config
+    try:
+        optimizer = dict(config["optimizer"])
+        evaluator = config["evaluator"]
+        settings = {
+            "space": config["space"],
+            "optimizer": optimizer.pop("name"),
+            "seed": config["seed"],
+            "n_iter": config["n_iter"],
+            "time_budget": config["time_budget"],
+            "workers": config.get("workers", 1),
+            "train": evaluator["kind"] == "train",
+        }
+        optimizer.pop("space", None)
+        if settings["train"]:
+            settings.update({k: evaluator[k] for k in ("epochs", "train_fraction", "valid_fraction")})
+        else:
+            settings.update(benchmark=evaluator["dataset"], eval_cost_epochs=evaluator["eval_cost_epochs"])
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(
+            f"the study in {out} does not record the settings of a nasforge search ({exc!r} missing); "
+            "start a new run with --force"
+        ) from None
+    return settings, optimizer
+
+
+def _check_execution(args: argparse.Namespace) -> str:
+    """The executor to use, after the checks that must fail before anything is written."""
+    from nasforge.executors import check_address, import_ray
+
+    name = args.executor or ("process" if args.train and args.workers > 1 else "local")
+    check(args.address is None or name == "ray", "--address joins a Ray cluster; add --executor ray or drop --address")
+    check(
+        not (args.train and name == "local" and args.workers > 1),
+        f"--executor local trains one arch at a time; use --executor process (or ray) for --workers {args.workers}",
+    )
+    check(args.gpus_per_trial >= 0, f"--gpus-per-trial {args.gpus_per_trial} must be >= 0")
+    if name == "ray":
+        if args.address is not None:
+            check_address(args.address)
+        import_ray()
+    return name
+
+
+def _executor(name: str, evaluator: Any, args: argparse.Namespace) -> Any:
+    """The executor, or ``None`` for the sequential loop (one local worker: exactly the search of before)."""
+    from nasforge.executors import create_executor
+
+    if name == "local" and args.workers == 1:
+        return None
+    # On the benchmark the K workers are simulated: lookups run one at a time, wherever they run.
+    slots = args.workers if args.train else 1
+    return create_executor(name, evaluator, workers=slots, address=args.address, cpus_per_trial=args.cpus_per_trial,
+                           gpus_per_trial=args.gpus_per_trial)  # fmt: skip
+
+
+def _run_with_progress(
+    study: Any, optimizer: Any, evaluator: Any, n_iter: int | None, args: argparse.Namespace, executor: Any = None
+) -> Any:
+    from tqdm import tqdm
+
+    total = n_iter
+    bar = tqdm(total=total, initial=len(study.trials), desc=f"{args.optimizer} search", file=sys.stderr,
+               disable=None, leave=False)  # fmt: skip
+
+    def update(record: Any, s: Any) -> None:
+        bar.update(1)
+        if s.incumbent is not None:
+            inc = s.incumbent.result
+            test = inc.metrics.get("test_acc")
+            postfix = {"valid": f"{inc.objective:.2f}", "clock": f"{s.clock:,.0f}s"}
+            if test is not None:
+                postfix["test"] = f"{test:.2f}"
+            bar.set_postfix(postfix, refresh=False)
+
+    try:
+        return study.optimize(optimizer, evaluator, n_iter=n_iter, time_budget=args.time_budget, callback=update,
+                              workers=args.workers, executor=executor, max_retries=args.max_retries)  # fmt: skip
+    finally:
+        bar.close()
+
+
+def _summary(outcome: Any, evaluator: Any, args: argparse.Namespace) -> dict[str, Any]:
+    trials = outcome.trials
+    summary: dict[str, Any] = {
+        "out": str(args.out),
+        "optimizer": args.optimizer,
+        "mode": "train" if args.train else "benchmark",
+        "dataset": evaluator.config()["dataset"],
+        "seed": args.seed,
+        "workers": args.workers,
+        "trials": len(trials),
+        "failed": sum(not t.result.ok for t in trials),
+        "retried": sum(t.attempts > 1 for t in trials),
+        "clock_s": outcome.clock,
+        "stopped": outcome.stopped,
+        "incumbent": None,
+    }
+    inc = outcome.incumbent
+    if inc is None:
+        return summary
+    info: dict[str, Any] = {
+        **inc.arch.to_dict(),
+        "trial": inc.number,
+        "fidelity": inc.fidelity,
+        "valid_acc": json_safe(inc.result.objective),
+    }
+    tables = getattr(evaluator, "tables", None)
+    if tables is not None:
+        test = float(tables.test[inc.arch.index])
+        info.update(
+            test_acc=test,
+            rank_by_test=tables.rank_by_test(inc.arch),
+            num_archs=int(tables.test.size),
+            best_test_acc=tables.best_test,
+            regret=tables.best_test - test,
+        )
+    summary["incumbent"] = info
+    return summary
+
+
+def _summary_text(s: dict[str, Any]) -> str:
+    lines = [
+        f"{s['optimizer']} on {s['dataset']} ({s['mode']}): {s['trials']} trials ({s['failed']} failed), "
+        f"clock {s['clock_s']:,.0f} s, stopped by {s['stopped']}"
+    ]
+    if s["workers"] > 1 or s["retried"]:
+        lines.append(f"{s['workers']} workers ({s.get('executor', 'local')}); {s['retried']} trials retried after "
+                     "their worker died")  # fmt: skip
+    inc = s["incumbent"]
+    if inc is None:
+        lines.append("no successful trial: no incumbent")
+    else:
+        lines.append(f"incumbent (trial {inc['trial']}, index {inc['index']}): {inc['arch']}")
+        lines.append(f"  valid acc {inc['valid_acc']:.2f} % ({inc['fidelity']}-epoch schedule)")
+        if "test_acc" in inc:
+            lines.append(
+                f"  test acc {inc['test_acc']:.2f} % (200 epochs); rank {inc['rank_by_test']:,} of "
+                f"{inc['num_archs']:,} by test acc; regret {inc['regret']:.2f} "
+                f"to the optimum {inc['best_test_acc']:.2f}"
+            )
+    for name, path in s.get("plots", {}).items():
+        lines.append(f"{name} plot: {path}")
+    return "\n".join(lines)
+
+
+def _plots(study: Any, args: argparse.Namespace) -> dict[str, str]:
+    from nasforge.viz.search import plot_incumbent, plot_params_vs_accuracy
+
+    out = Path(args.out)
+    clock = "training time (s)" if args.train else "simulated time (s)"
+    title = f"{args.optimizer} on {'CIFAR-10 (trained)' if args.train else args.benchmark}, seed {args.seed}"
+    return {
+        "incumbent": str(plot_incumbent(study.trials, out / "incumbent.png", title=title, time_label=clock)),
+        "params_vs_accuracy": str(plot_params_vs_accuracy(study.trials, out / "params_vs_accuracy.png", title=title)),
+    }
+
+
+# --- compare ----------------------------------------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace) -> list[Any]:
+    from nasforge.compare import Setting
+    from nasforge.evaluators import check_benchmark_dataset
+
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    check(bool(datasets), "--datasets is empty; give e.g. cifar10,cifar100")
+    for dataset in datasets:
+        check_benchmark_dataset(dataset)
+    budgets = _numbers(args.time_budget, "--time-budget", len(datasets))
+    check(all(math.isfinite(b) and b > 0 for b in budgets), f"--time-budget {args.time_budget} must be positive")
+    extra = _numbers(args.eval_cost_epochs, "--eval-cost-epochs", len(datasets))
+    check(all(math.isfinite(e) and e >= 0 for e in extra), f"--eval-cost-epochs {args.eval_cost_epochs} must be >= 0")
+    return [Setting(d, b, e, k) for d, b, e in zip(datasets, budgets, extra) for k in _worker_counts(args.workers)]
+
+
+def _worker_counts(text: str) -> list[int]:
+    """``--workers 1,4,16``: whole numbers >= 1, each once."""
+    counts = []
+    for part in text.split(","):
+        check(part.strip().isdigit() and int(part) >= 1,
+              f"--workers {text!r}: {part.strip()!r} is not a whole number >= 1; give e.g. 1,4,16")  # fmt: skip
+        if int(part) not in counts:
+            counts.append(int(part))
+    return counts
+
+
+def _numbers(text: str, option: str, count: int) -> list[float]:
+    """A comma-separated list of numbers, one value broadcast to ``count``."""
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise ConfigError(f"{option} {part!r} is not a number") from None
+    if len(values) == 1:
+        values *= count
+    check(len(values) == count, f"{option} has {len(values)} values for {count} datasets; give one, or one per dataset")
+    return values
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from nasforge._io import atomic_write_text
+    from nasforge.benchmarks import load_nb201
+    from nasforge.compare import compare, markdown_table
+    from nasforge.evaluators import LookupTables
+    from nasforge.optimizers import optimizer_class
+
+    optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    check(bool(optimizers), "--optimizers is empty; give e.g. rs,rea")
+    for name in optimizers:
+        optimizer_class(name)
+    settings = _settings(args)
+    out = Path(args.out)
+    if (out / "compare.json").exists() and not args.force:
+        raise ConfigError(f"{out} already holds a comparison; pass --force to overwrite it or choose another --out")
+    store = load_nb201(args.data_dir, args.store)
+    tables = {s.dataset: LookupTables.from_store(store, s.dataset) for s in settings}
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    total = args.seeds * len(optimizers) * len(settings)
+    with tqdm(total=total, desc="searches", unit="run", file=sys.stderr, disable=None, leave=False) as bar:
+        comparison = compare(tables, optimizers, settings, range(args.seeds), workers=args.processes,
+                             progress=bar.update)  # fmt: skip
+    seconds = time.perf_counter() - started
+    command = _compare_command(args, optimizers, settings)
+    plots = _compare_plots(comparison, out)
+    atomic_write_text(out / "results.md", _report(comparison, command, seconds, plots, out / "results.md"))
+    if args.report:
+        atomic_write_text(args.report, _report(comparison, command, seconds, plots, Path(args.report)))
+    payload = {
+        "command": command,
+        "seconds": seconds,
+        "workers": comparison.workers,
+        "cells": [c.to_dict() for c in comparison.cells],
+        "plots": [str(p) for p in plots],
+    }
+    atomic_write_text(out / "compare.json", json.dumps(payload, indent=1))
+    brief = {**payload, "cells": [{k: v for k, v in c.items() if k != "final_test"} for c in payload["cells"]]}
+    emit(args, brief, lambda: markdown_table(comparison) + f"\n\nwrote {out / 'results.md'} ({seconds:.1f} s)")
+    return 0
+
+
+def _compare_command(args: argparse.Namespace, optimizers: list[str], settings: list[Any]) -> str:
+    """The command line that regenerates this comparison, every choice spelled out."""
+    per_dataset = [s for s in settings if s.workers == settings[0].workers]  # settings repeat per worker count
+    argv = ["nasforge", "compare", "--optimizers", ",".join(optimizers), "--seeds", str(args.seeds),
+            "--datasets", ",".join(s.dataset for s in per_dataset),
+            "--time-budget", ",".join(f"{s.time_budget:g}" for s in per_dataset)]  # fmt: skip
+    if any(s.eval_cost_epochs for s in settings):
+        argv += ["--eval-cost-epochs", ",".join(f"{s.eval_cost_epochs:g}" for s in per_dataset)]
+    if any(s.workers > 1 for s in settings):
+        argv += ["--workers", ",".join(str(k) for k in dict.fromkeys(s.workers for s in settings))]
+    argv += ["--out", str(args.out)]
+    if args.report:
+        argv += ["--report", str(args.report)]
+    if args.data_dir:
+        argv += ["--data-dir", str(args.data_dir)]
+    if args.store:
+        argv += ["--store", str(args.store)]
+    return shlex.join([*argv, "--force"])
+
+
+def _compare_plots(comparison: Any, out: Path) -> list[Path]:
+    import numpy as np
+
+    from nasforge.viz.search import plot_anytime
+
+    # One plot per dataset and budget; searches with 1, 4, 16 ... simulated workers are curves in it.
+    groups: dict[Any, list[Any]] = {}
+    for setting in comparison.settings:
+        groups.setdefault((setting.dataset, setting.time_budget, setting.eval_cost_epochs), []).append(setting)
+    paths = []
+    for (dataset, budget, eval_cost), settings in groups.items():
+        curves = {}
+        for setting in settings:
+            for name in comparison.optimizers:
+                cell = comparison.cell(name, setting)
+                label = name if len(settings) == 1 else f"{name}, {setting.workers} worker{'s' * (setting.workers > 1)}"
+                with warnings.catch_warnings():  # grid points before any run's first result are all-NaN
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    curves[label] = (np.nanmean(cell.curves, axis=0), np.nanstd(cell.curves, axis=0))
+        grid = comparison.cell(comparison.optimizers[0], settings[0]).grid
+        extra = f"_eval{eval_cost:g}" if eval_cost else ""
+        name = f"anytime_{dataset}_{budget:.0f}s{extra}.png"
+        label = settings[0].label if len(settings) == 1 else f"{dataset} @ {budget:,.0f} s"
+        title = f"{label}, {len(comparison.cells[0].seeds)} seeds (mean ± std)"
+        paths.append(plot_anytime(curves, grid, out / name, title=title))
+    return paths
+
+
+def _report(comparison: Any, command: str, seconds: float, plots: list[Path], report: Path) -> str:
+    from nasforge.compare import markdown_table
+
+    seeds = len(comparison.cells[0].seeds)
+    images = "\n".join(
+        f"![{p.stem}]({Path(os.path.relpath(p.resolve(), report.resolve().parent)).as_posix()})" for p in plots
+    )
+    return f"""# Black-box NAS on NAS-Bench-201: nasforge results
+
+Generated by `nasforge compare` ({seeds} seeds per row, {comparison.workers} processes, {seconds:.0f} s wall).
+Regenerate with:
+
+```
+{command}
+```
+
+## Protocol
+
+The NB201 / NATS-Bench protocol: each trial looks up the **12-epoch-schedule validation accuracy** as the search
+objective (CIFAR-10: the `cifar10-valid` net on x-valid; CIFAR-100 and ImageNet16-120: x-valid) and charges NB201's
+recorded training time of those 12 epochs to a simulated clock; a trial that would end past the budget is not run.
+Reported: the **200-epoch test accuracy** of the final incumbent (CIFAR-10: the net trained on all 50k images, on
+ori-test; the others: x-test), mean ± std (ddof=0) over seeds 0..{seeds - 1}. Optimizers (`nasforge.optimizers`):
+rs = random search, rea = regularized evolution (population 10, sample size 3), ls = local search (first
+improvement, restarts), hb = Hyperband and sh = successive halving over the 12- and 200-epoch schedules (eta 3;
+incumbent = best 200-epoch result), tpe = TPE on the six edge choices.
+
+## Results
+
+{markdown_table(comparison)}
+
+"paper": NB201 (Dong & Yang, ICLR 2020), Table 5, CIFAR-10 test accuracy with a 12,000 s budget. No published
+numbers for the other rows were available offline to check against, so none are quoted.
+
+## Differences from the original protocol, and their size
+
+* **Seed means instead of a random seed.** NB201/NATS (`simulate_train_eval`, `get_more_info(..., is_random=True)`)
+  read the 12-epoch accuracy of one randomly drawn training seed per query; the data here hold the seed mean only,
+  so nasforge's objective is less noisy.
+* **Validation-pass time.** NATS charges `train-all-time + valid-per-time`; the per-arch validation time is not
+  in the available data (only for 3 archs, where it is 0.33-0.49 of one training epoch, about 3 % of a trial).
+  Rows with a validation charge of 0 leave it out; the others charge that many epochs of training time per trial
+  for it (`--eval-cost-epochs`), which brackets its effect.
+* Random search never repeats an arch (NB201's samples with replacement; at about 100 of 15,625 archs the
+  difference is negligible); REA re-evaluates a child equal to an earlier arch, as NB201's does.
+
+## Anytime performance
+
+Incumbent test accuracy (mean ± std band over seeds) against simulated time:
+
+{images}
+"""

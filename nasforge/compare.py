@@ -1,0 +1,226 @@
+"""Many-seed comparisons of optimizers on the NB201 benchmark: final incumbents and anytime curves.
+
+Each run is a complete benchmark-mode search (in-memory study, no database) on prebuilt
+:class:`~nasforge.evaluators.LookupTables`; runs are spread over worker processes in chunks of seeds,
+each chunk carrying the tables it needs (about 1 MB), so workers share no state. A run is summarised by
+its incumbent's final test accuracy and its incumbent test accuracy on a grid of simulated times.
+A setting's ``workers`` is the number of simulated workers each search runs with (asynchronous search on the
+simulated clock, :mod:`nasforge.async_search`), so 1 vs 4 vs 16 workers compare like any other setting.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nasforge.errors import ConfigError
+from nasforge.evaluators import BenchmarkEvaluator, LookupTables, check_benchmark_dataset
+from nasforge.optimizers import create_optimizer, optimizer_class
+from nasforge.study import Study
+
+GRID_POINTS = 101
+
+PAPER_RESULTS: dict[tuple[str, float, str], tuple[float, float, str]] = {
+    # (dataset, budget s, optimizer) -> (mean, std, source) of the incumbent's test accuracy
+    ("cifar10", 12000.0, "rs"): (93.70, 0.36, "NB201 (Dong & Yang, ICLR 2020), Table 5"),
+    ("cifar10", 12000.0, "rea"): (93.92, 0.30, "NB201 (Dong & Yang, ICLR 2020), Table 5"),
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One benchmark dataset searched under one simulated time budget (seconds)."""
+
+    dataset: str
+    time_budget: float
+    eval_cost_epochs: float = 0.0  # extra epochs of training time charged per trial (the validation pass)
+    workers: int = 1  # simulated workers per search
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.workers, int) and self.workers >= 1):
+            raise ConfigError(f"simulated workers must be a whole number >= 1, got {self.workers!r}")
+        check_benchmark_dataset(self.dataset)
+        if not (math.isfinite(self.time_budget) and self.time_budget > 0):
+            raise ConfigError(f"time budget {self.time_budget} for {self.dataset} must be a positive number of seconds")
+        if not (math.isfinite(self.eval_cost_epochs) and self.eval_cost_epochs >= 0):
+            raise ConfigError(f"evaluation cost {self.eval_cost_epochs} epochs must be a number >= 0")
+
+    @property
+    def label(self) -> str:
+        extra = f", +{self.eval_cost_epochs:g} epochs/trial" if self.eval_cost_epochs else ""
+        workers = f", {self.workers} workers" if self.workers > 1 else ""
+        return f"{self.dataset} @ {self.time_budget:,.0f} s{extra}{workers}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """All seeds of one optimizer in one setting."""
+
+    optimizer: str
+    setting: Setting
+    seeds: tuple[int, ...]
+    final_test: np.ndarray  # per seed
+    n_trials: np.ndarray  # per seed
+    grid: np.ndarray  # simulated seconds
+    curves: np.ndarray  # seeds x grid, incumbent test accuracy (NaN before the first result)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.final_test))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.final_test))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer,
+            "dataset": self.setting.dataset,
+            "time_budget": self.setting.time_budget,
+            "eval_cost_epochs": self.setting.eval_cost_epochs,
+            "workers": self.setting.workers,
+            "seeds": len(self.seeds),
+            "mean": self.mean,
+            "std": self.std,
+            "mean_trials": float(np.mean(self.n_trials)),
+            "final_test": self.final_test.tolist(),
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    cells: tuple[Cell, ...]
+    optimizers: tuple[str, ...]
+    settings: tuple[Setting, ...]
+    workers: int
+
+    def cell(self, optimizer: str, setting: Setting) -> Cell:
+        return next(c for c in self.cells if c.optimizer == optimizer and c.setting == setting)
+
+
+RunSummary = tuple[float, int, np.ndarray]
+"""One run: the final incumbent's test accuracy, the number of trials, the incumbent's test accuracy on a grid."""
+
+
+def run_search(
+    tables: LookupTables,
+    optimizer: str,
+    seed: int,
+    time_budget: float,
+    grid: np.ndarray,
+    eval_cost_epochs: float = 0.0,
+    workers: int = 1,
+) -> RunSummary:
+    """One benchmark search with ``workers`` simulated workers: (incumbent's final test accuracy, number of
+    trials, incumbent test on ``grid``)."""
+    evaluator = BenchmarkEvaluator(dataset=tables.dataset, tables=tables, eval_cost_epochs=eval_cost_epochs)
+    study = Study.in_memory({})
+    clocks: list[float] = []
+    tests: list[float] = []
+
+    def track(record: Any, s: Study) -> None:
+        clocks.append(s.clock)
+        tests.append(s.incumbent.result.metrics["test_acc"] if s.incumbent is not None else math.nan)
+
+    outcome = study.optimize(create_optimizer(optimizer, seed), evaluator, time_budget=time_budget, callback=track,
+                             workers=workers)  # fmt: skip
+    final = outcome.incumbent.result.metrics["test_acc"] if outcome.incumbent is not None else math.nan
+    # The incumbent at time t is the one after the last trial that finished by t.
+    position = np.searchsorted(np.asarray(clocks), grid, side="right") - 1
+    curve = np.where(position >= 0, np.asarray(tests + [math.nan])[position], math.nan)
+    return final, len(outcome.trials), curve
+
+
+def _run_chunk(task: tuple[LookupTables, str, tuple[int, ...], Setting, np.ndarray]) -> list[RunSummary]:
+    tables, optimizer, seeds, setting, grid = task
+    return [
+        run_search(tables, optimizer, s, setting.time_budget, grid, setting.eval_cost_epochs, setting.workers)
+        for s in seeds
+    ]
+
+
+def compare(
+    tables: dict[str, LookupTables],
+    optimizers: Sequence[str],
+    settings: Sequence[Setting],
+    seeds: Sequence[int],
+    *,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Comparison:
+    """Run every optimizer on every setting for every seed, on ``workers`` processes (default: all cores)."""
+    for name in optimizers:
+        optimizer_class(name)  # unknown names fail before any work starts
+    workers = workers or os.cpu_count() or 1
+    seeds = tuple(int(s) for s in seeds)
+    chunk = max(1, math.ceil(len(seeds) / (2 * workers)))
+    tasks, owners = [], []
+    for setting in settings:
+        grid = np.linspace(0.0, setting.time_budget, GRID_POINTS)
+        for name in optimizers:
+            for start in range(0, len(seeds), chunk):
+                tasks.append((tables[setting.dataset], name, seeds[start : start + chunk], setting, grid))
+                owners.append((name, setting))
+    results: list[list[RunSummary]] = []
+    if workers == 1:
+        for task in tasks:
+            results.append(_run_chunk(task))
+            if progress:
+                progress(len(task[2]))
+    else:
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+        with context.Pool(workers) as pool:
+            for result in pool.imap(_run_chunk, tasks):
+                results.append(result)
+                if progress:
+                    progress(len(result))
+    cells = []
+    for setting in settings:
+        grid = np.linspace(0.0, setting.time_budget, GRID_POINTS)
+        for name in optimizers:
+            runs = [run for owner, chunk_runs in zip(owners, results) if owner == (name, setting) for run in chunk_runs]
+            cells.append(
+                Cell(
+                    optimizer=name,
+                    setting=setting,
+                    seeds=seeds,
+                    final_test=np.array([r[0] for r in runs]),
+                    n_trials=np.array([r[1] for r in runs]),
+                    grid=grid,
+                    curves=np.stack([r[2] for r in runs]),
+                )
+            )
+    return Comparison(tuple(cells), tuple(optimizers), tuple(settings), workers)
+
+
+def markdown_table(comparison: Comparison) -> str:
+    """Mean ± std (over seeds, ddof=0) of the incumbent's final test accuracy, with paper rows beside."""
+    # The workers column appears only when some search ran with simulated parallel workers.
+    parallel = any(s.workers > 1 for s in comparison.settings)
+    workers_head, workers_rule = (" workers |", "---:|") if parallel else ("", "")
+    lines = [
+        f"| dataset | budget (s) | validation charge (epochs) | optimizer |{workers_head} test acc. (%) mean ± std "
+        "| trials (mean) | paper | Δ vs paper |",
+        f"|---|---:|---:|---|{workers_rule}---:|---:|---:|---:|",
+    ]
+    for setting in comparison.settings:
+        for name in comparison.optimizers:
+            c = comparison.cell(name, setting)
+            # The paper's numbers are for one worker.
+            paper = PAPER_RESULTS.get((setting.dataset, float(setting.time_budget), name))
+            paper = paper if setting.workers == 1 else None
+            paper_text = f"{paper[0]:.2f} ± {paper[1]:.2f}" if paper else ""
+            delta = f"{c.mean - paper[0]:+.2f}" if paper else ""
+            workers = f" {setting.workers} |" if parallel else ""
+            lines.append(
+                f"| {setting.dataset} | {setting.time_budget:,.0f} | {setting.eval_cost_epochs:g} | {name} |{workers} "
+                f"{c.mean:.2f} ± {c.std:.2f} | "
+                f"{np.mean(c.n_trials):.1f} | {paper_text} | {delta} |"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""Black-box NAS optimizers behind one ask/tell interface, and a registry to list and build them by name.
+
+>>> from nasforge.optimizers import create_optimizer, list_optimizers
+>>> list_optimizers()
+['hb', 'ls', 'rea', 'rs', 'sh', 'tpe']
+>>> opt = create_optimizer("rea", seed=0)
+>>> request = opt.ask()
+>>> type(request.arch).__name__
+'NB201Arch'
+
+Optimizers never import torch and never touch a benchmark: they see requests and results only.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+from nasforge.errors import ConfigError
+from nasforge.optimizers._base import Optimizer, Seed
+from nasforge.optimizers._space import NB201SpaceView, get_space
+from nasforge.optimizers.hyperband import Hyperband, SuccessiveHalving
+from nasforge.optimizers.local_search import LocalSearch
+from nasforge.optimizers.random_search import RandomSearch, RandomSearchOptimizer
+from nasforge.optimizers.regularized_evolution import RegularizedEvolution
+from nasforge.optimizers.tpe import TPE
+
+OPTIMIZERS: MappingProxyType[str, type[Optimizer]] = MappingProxyType(
+    {cls.name: cls for cls in (RandomSearch, RegularizedEvolution, LocalSearch, Hyperband, SuccessiveHalving, TPE)}
+)
+"""Every registered optimizer by its short name (read-only)."""
+
+
+def list_optimizers() -> list[str]:
+    """The registered optimizer names, sorted."""
+    return sorted(OPTIMIZERS)
+
+
+def optimizer_class(name: str) -> type[Optimizer]:
+    try:
+        return OPTIMIZERS[name]
+    except KeyError:
+        raise ConfigError(f"unknown optimizer {name!r}; known optimizers: {', '.join(list_optimizers())}") from None
+
+
+def create_optimizer(name: str, seed: Seed, *, space: str = "nb201", **options: Any) -> Optimizer:
+    """A new optimizer ``name`` with its own generator seeded by ``seed``; ``options`` go to its constructor."""
+    return optimizer_class(name)(seed, space=space, **options)
+
+
+__all__ = [
+    "OPTIMIZERS",
+    "TPE",
+    "Hyperband",
+    "LocalSearch",
+    "NB201SpaceView",
+    "Optimizer",
+    "RandomSearch",
+    "RandomSearchOptimizer",
+    "RegularizedEvolution",
+    "Seed",
+    "SuccessiveHalving",
+    "create_optimizer",
+    "get_space",
+    "list_optimizers",
+    "optimizer_class",
+]

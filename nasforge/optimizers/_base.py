@@ -1,0 +1,109 @@
+"""The ask/tell interface every black-box optimizer implements.
+
+An optimizer proposes :class:`~nasforge.trial.Request` values with :meth:`Optimizer.ask` and learns from
+:meth:`Optimizer.tell`. Several requests may be outstanding at once (asynchronous workers): the base
+class keeps them in :attr:`Optimizer.pending`, so a subclass can avoid proposing a pending arch again and
+can tell finished results from running ones. Subclasses implement ``_ask`` and ``_tell`` only.
+
+All randomness comes from the optimizer's own ``numpy.random.Generator``, seeded by the caller: the same
+seed and the same told results give the same sequence of requests, which is what lets a study resume
+by replaying its stored results into a fresh optimizer.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nasforge.errors import StudyError
+from nasforge.optimizers._space import NB201SpaceView, get_space
+from nasforge.trial import Arch, Request, Result
+
+Seed = int | np.random.Generator
+
+# How many draws an optimizer makes looking for an unseen arch before it accepts a repeat; only reached
+# when nearly the whole space has been evaluated.
+_MAX_DRAWS = 10_000
+
+
+class Optimizer(ABC):
+    """Base class: bookkeeping of pending and finished requests around the subclass's ``_ask``/``_tell``.
+
+    Class attributes describe the optimizer to the contract tests and the CLI:
+    ``allows_repeats`` (it may ask for an (arch, fidelity) pair that was already asked) and
+    ``multi_fidelity`` (its requests carry fidelities).
+    """
+
+    name: ClassVar[str]
+    allows_repeats: ClassVar[bool] = False
+    multi_fidelity: ClassVar[bool] = False
+
+    def __init__(self, seed: Seed, *, space: str = "nb201") -> None:
+        self.rng = np.random.default_rng(seed)
+        self.space: NB201SpaceView = get_space(space)
+        self._pending: list[Request] = []
+        self._asked: set[Request] = set()
+        self._archs_seen: set[Arch] = set()
+        self.history: list[tuple[Request, Result]] = []
+
+    # --- the public interface ----------------------------------------------------------------------------------
+
+    def ask(self) -> Request:
+        """The next evaluation to run; it stays pending until it is told."""
+        request = self._ask()
+        self._pending.append(request)
+        self._asked.add(request)
+        self._archs_seen.add(request.arch)
+        return request
+
+    def tell(self, trial: Request | Arch, result: Result) -> None:
+        """Report the result of a pending request (or of the oldest pending request for this arch)."""
+        request = self._take_pending(trial)
+        self.history.append((request, result))
+        self._tell(request, result)
+
+    @property
+    def pending(self) -> tuple[Request, ...]:
+        """Requests asked and not yet told, oldest first."""
+        return tuple(self._pending)
+
+    def config(self) -> dict[str, Any]:
+        """The optimizer's settings (recorded by a study, so a resume with other settings is refused)."""
+        return {"name": self.name, "space": self.space.name}
+
+    # --- what subclasses implement -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _ask(self) -> Request: ...
+
+    def _tell(self, request: Request, result: Result) -> None:  # noqa: B027 - optional hook
+        """Learn from a result; the default learns nothing (random search)."""
+
+    # --- helpers for subclasses -----------------------------------------------------------------------------------
+
+    def _was_asked(self, arch: Arch, fidelity: int | None = None) -> bool:
+        return Request(arch, fidelity) in self._asked
+
+    def _sample_unseen(self) -> Arch:
+        """A uniformly random arch never asked before at any fidelity (a repeat only once the space is used up)."""
+        arch = self.space.sample(self.rng)
+        draws = 1
+        while arch in self._archs_seen and draws < _MAX_DRAWS and len(self._archs_seen) < self.space.size:
+            arch = self.space.sample(self.rng)
+            draws += 1
+        return arch
+
+    def _take_pending(self, trial: Request | Arch) -> Request:
+        if isinstance(trial, Request):
+            try:
+                self._pending.remove(trial)
+            except ValueError:
+                message = f"tell() got {trial}, which is not pending; tell only requests returned by ask()"
+                raise StudyError(message) from None
+            return trial
+        for position, request in enumerate(self._pending):
+            if request.arch == trial:
+                return self._pending.pop(position)
+        raise StudyError(f"tell() got arch {trial}, which has no pending request; tell only archs returned by ask()")

@@ -1,0 +1,33 @@
+"""Random search: every request is a uniformly random arch (the seed's ``RandomSearchOptimizer``)."""
+
+from __future__ import annotations
+
+from nasforge.optimizers._base import Optimizer, Seed
+from nasforge.trial import Request
+
+
+class RandomSearch(Optimizer):
+    """Uniform sampling. Without ``allow_repeats`` (default) an arch is never asked twice.
+
+    >>> opt = RandomSearch(seed=0)
+    >>> request = opt.ask()
+    >>> request.fidelity is None, len(opt.pending)
+    (True, 1)
+    """
+
+    name = "rs"
+
+    def __init__(self, seed: Seed, *, space: str = "nb201", allow_repeats: bool = False) -> None:
+        super().__init__(seed, space=space)
+        self.allow_repeats = allow_repeats
+
+    def _ask(self) -> Request:
+        arch = self.space.sample(self.rng) if self.allow_repeats else self._sample_unseen()
+        return Request(arch)
+
+    def config(self) -> dict:
+        return {**super().config(), "allow_repeats": self.allow_repeats}
+
+
+RandomSearchOptimizer = RandomSearch
+"""The seed exercise's name for :class:`RandomSearch` (alias)."""

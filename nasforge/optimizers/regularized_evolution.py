@@ -1,0 +1,87 @@
+"""Regularized evolution (aging evolution, Real et al. 2019) as run in the NB201 paper.
+
+The first ``population_size`` requests are random; after that each request mutates the best of
+``sample_size`` members drawn (with replacement) from the population, and every finished child pushes
+the oldest member out. Only finished, successful trials enter the population, so with asynchronous
+workers parents are drawn from completed results only; a FAIL result is dropped.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from nasforge.optimizers._base import Optimizer, Seed
+from nasforge.trial import Arch, Request, Result
+
+# Mutations tried for an arch not asked before (when repeats are off) before falling back to random.
+_MUTATION_TRIES = 50
+
+
+class RegularizedEvolution(Optimizer):
+    """REA with NB201's settings: population 10, sample size 3, mutate one edge to a different op.
+
+    NB201 re-evaluates a child that equals an earlier arch, so repeats are allowed by default, as in the
+    paper; ``allow_repeats=False`` re-draws such children.
+
+    >>> from nasforge.trial import Result
+    >>> opt = RegularizedEvolution(seed=0, population_size=2, sample_size=1)
+    >>> for value in (1.0, 2.0):
+    ...     opt.tell(opt.ask(), Result.complete(value))
+    >>> child = opt.ask().arch  # a one-edge mutation of a population member
+    >>> any(child in arch.neighbors() for arch, _ in opt.population)
+    True
+    """
+
+    name = "rea"
+    allows_repeats = True
+
+    def __init__(
+        self,
+        seed: Seed,
+        *,
+        space: str = "nb201",
+        population_size: int = 10,
+        sample_size: int = 3,
+        allow_repeats: bool = True,
+    ) -> None:
+        super().__init__(seed, space=space)
+        if population_size < 1 or not 1 <= sample_size:
+            raise ValueError(f"population_size and sample_size must be >= 1, got {population_size}, {sample_size}")
+        self.population_size = population_size
+        self.sample_size = sample_size
+        self.allow_repeats = allow_repeats
+        self.population: deque[tuple[Arch, float]] = deque(maxlen=population_size)
+        self._random_pending: list[Request] = []
+
+    def _ask(self) -> Request:
+        # Random members until the population (finished + random ones still running) is full.
+        if len(self.population) + len(self._random_pending) < self.population_size or not self.population:
+            arch = self.space.sample(self.rng) if self.allow_repeats else self._sample_unseen()
+            request = Request(arch)
+            self._random_pending.append(request)
+            return request
+        picks = self.rng.integers(len(self.population), size=self.sample_size)
+        parent = max((self.population[int(i)] for i in picks), key=lambda member: member[1])[0]
+        child = self.space.mutate(parent, self.rng)
+        if not self.allow_repeats:
+            tries = 1
+            while child in self._archs_seen and tries < _MUTATION_TRIES:
+                child = self.space.mutate(parent, self.rng)
+                tries += 1
+            if child in self._archs_seen:
+                child = self._sample_unseen()
+        return Request(child)
+
+    def _tell(self, request: Request, result: Result) -> None:
+        if request in self._random_pending:
+            self._random_pending.remove(request)
+        if result.ok:
+            self.population.append((request.arch, result.objective))
+
+    def config(self) -> dict:
+        return {
+            **super().config(),
+            "population_size": self.population_size,
+            "sample_size": self.sample_size,
+            "allow_repeats": self.allow_repeats,
+        }

@@ -1,0 +1,82 @@
+"""The Ray executor on a real local Ray instance (``ray.init(num_cpus=2)``), not a mock.
+
+Skipped as a whole, with the reason, when Ray is not installed (it is optional: ``pip install "nasforge[ray]"``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from nasforge.evaluators import BenchmarkEvaluator
+from nasforge.executors import RayExecutor, start_local_ray
+from nasforge.optimizers import create_optimizer
+from nasforge.study import Study
+
+ray = pytest.importorskip("ray", reason='Ray is not installed (optional: pip install "nasforge[ray]")')
+
+from test_parallel import KillsItsWorker, Sleepy  # noqa: E402 - only once Ray is known to be there
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    start_local_ray(num_cpus=2, log_to_driver=False, object_store_memory=200 * 1024**2)
+    # Everything of the local instance stays on loopback.
+    assert all(node["NodeManagerAddress"] == "127.0.0.1" for node in ray.nodes())
+    # Ray workers cannot import the test modules: send their evaluator classes by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[KillsItsWorker.__module__])
+    yield ray
+    ray.cloudpickle.unregister_pickle_by_value(sys.modules[KillsItsWorker.__module__])
+    ray.shutdown()
+
+
+def summary(trials) -> list[tuple]:
+    return [(t.number, t.arch, t.fidelity, t.result.state, t.result.objective, t.result.cost) for t in trials]
+
+
+def test_ray_gives_the_local_trials_on_the_benchmark(local_ray, real_data_dir):
+    from nasforge.benchmarks import load_nb201
+
+    evaluator = BenchmarkEvaluator(load_nb201(real_data_dir), "cifar10")
+    local = Study.in_memory({}).optimize(create_optimizer("rea", 4), evaluator, n_iter=25)
+    with RayExecutor(evaluator, 1) as executor:
+        remote = Study.in_memory({}).optimize(create_optimizer("rea", 4), evaluator, n_iter=25, executor=executor)
+    assert summary(remote.trials) == summary(local.trials)
+    assert local_ray.is_initialized()  # an instance the executor did not start is left running
+
+
+def test_ray_tasks_run_two_trials_at_once(local_ray):
+    with RayExecutor(Sleepy(1.0), 2) as executor:
+        outcome = Study.in_memory({}).optimize(create_optimizer("rs", 0), Sleepy(1.0), n_iter=4, workers=2,
+                                               executor=executor)  # fmt: skip
+    assert sorted(t.ask_number for t in outcome.trials) == [0, 1, 2, 3]
+    first = {t.worker: t for t in reversed(outcome.trials)}
+    assert first[0].started_at < first[1].finished_at and first[1].started_at < first[0].finished_at
+
+
+def test_a_ray_task_whose_worker_is_killed_mid_trial_is_retried(local_ray, tmp_path):
+    evaluator = KillsItsWorker(tmp_path / "killed", tmp_path / "attempts.log", seconds=0.2)
+    with RayExecutor(evaluator, 2) as executor:
+        outcome = Study.in_memory({}).optimize(create_optimizer("rs", 0), evaluator, n_iter=5, workers=2,
+                                               executor=executor)  # fmt: skip
+    killed = int((tmp_path / "killed").read_text())
+    (retried,) = [t for t in outcome.trials if t.attempts > 1]
+    assert retried.arch.index == killed and retried.attempts == 2 and retried.result.ok
+    assert all(t.result.ok for t in outcome.trials) and len(outcome.trials) == 5
+    attempts = [int(line) for line in (tmp_path / "attempts.log").read_text().split()]
+    assert sorted(attempts) == sorted([t.arch.index for t in outcome.trials] + [killed])
+    local = Study.in_memory({}).optimize(create_optimizer("rs", 0), Sleepy(0), n_iter=5)
+    assert {t.arch for t in outcome.trials} == {t.arch for t in local.trials}
+
+
+def test_a_ray_task_that_always_dies_is_a_fail_after_max_retries(local_ray, tmp_path):
+    doomed = create_optimizer("rs", 0).ask().arch
+    evaluator = KillsItsWorker(tmp_path / "unused", tmp_path / "attempts.log", always=doomed.index)
+    with RayExecutor(evaluator, 2) as executor:
+        outcome = Study.in_memory({}).optimize(create_optimizer("rs", 0), evaluator, n_iter=3, workers=2,
+                                               executor=executor, max_retries=2)  # fmt: skip
+    (fail,) = [t for t in outcome.trials if not t.result.ok]
+    assert fail.arch == doomed and fail.attempts == 3
+    assert "died" in fail.result.error and "gave up after 3 attempts" in fail.result.error
+    assert (tmp_path / "attempts.log").read_text().split().count(str(doomed.index)) == 3
