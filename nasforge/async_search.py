@@ -199,7 +199,7 @@ def replay(study: Study, optimizer: Optimizer, evaluator: Evaluator) -> tuple[li
     Returns the asks that have no result yet (with the optimizer's request for each, still pending) and the
     number of asks made so far. Each replayed request must equal the stored one.
     """
-    from nasforge.study import AskRecord
+    from nasforge.study import AskRecord, ask_as_recorded
 
     trials = study.trials
     if study._live_optimizer is optimizer and study._replayed == len(trials):
@@ -228,15 +228,8 @@ def replay(study: Study, optimizer: Optimizer, evaluator: Evaluator) -> tuple[li
         while told < min(ask.told_before, len(trials)):
             optimizer.tell(requests[trials[told].ask_number], trials[told].result)
             told += 1
-        request = optimizer.ask()
-        fidelity = evaluator.default_fidelity if request.fidelity is None else request.fidelity
-        if request.arch != ask.arch or fidelity != ask.fidelity:
-            raise StudyError(
-                f"stored trial start {ask.ask_number} ({ask.arch}, {ask.fidelity} epochs) is not what the optimizer "
-                f"asks when replayed ({request.arch}, {fidelity} epochs): the study was written by another "
-                "nasforge version or configuration; start a new run with --force"
-            )
-        requests[ask.ask_number] = request
+        label = f"trial start {ask.ask_number}"
+        requests[ask.ask_number] = ask_as_recorded(optimizer, evaluator, label, ask.arch, ask.fidelity)
     while told < len(trials):
         optimizer.tell(requests[trials[told].ask_number], trials[told].result)
         told += 1

@@ -490,14 +490,7 @@ class Study:
         if optimizer.history or optimizer.pending:
             raise StudyError("resuming needs a fresh optimizer (one that has not been asked yet)")
         for record in self.trials:
-            request = optimizer.ask()
-            fidelity = evaluator.default_fidelity if request.fidelity is None else request.fidelity
-            if request.arch != record.arch or fidelity != record.fidelity:
-                raise StudyError(
-                    f"stored trial {record.number} ({record.arch}, {record.fidelity} epochs) is not what the optimizer "
-                    f"asks when replayed ({request.arch}, {fidelity} epochs): the study was written by another "
-                    "nasforge version or configuration; start a new run with --force"
-                )
+            request = ask_as_recorded(optimizer, evaluator, f"trial {record.number}", record.arch, record.fidelity)
             optimizer.tell(request, record.result)
         self._replayed = len(self.trials)
 
@@ -507,3 +500,18 @@ class Study:
         self.clock = max(self.clock, end)
         if record.result.ok and _better(record, self.incumbent):
             self.incumbent = record
+
+
+def ask_as_recorded(
+    optimizer: Optimizer, evaluator: Evaluator, label: str, arch: NB201Arch, fidelity: int | None
+) -> Request:
+    """Ask ``optimizer`` during a replay and check it asks for what the study recorded (``label`` names it)."""
+    request = optimizer.ask()
+    asked = evaluator.default_fidelity if request.fidelity is None else request.fidelity
+    if request.arch != arch or asked != fidelity:
+        raise StudyError(
+            f"stored {label} ({arch}, {fidelity} epochs) is not what the optimizer asks when replayed "
+            f"({request.arch}, {asked} epochs): the study was written by another nasforge version or "
+            "configuration; start a new run with --force"
+        )
+    return request
