@@ -28,6 +28,7 @@ from nasforge.spaces.darts_model import CellShape, DartsNetwork, Macro, cell_lay
 from nasforge.spaces.nb201 import OPS as NB201_OPS
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.spaces.nb201_model import ResNetBasicblock
+from nasforge.train import seeded
 
 CHANNELS_LAST = torch.channels_last
 """Supernets run in NHWC: PyTorch's CPU pooling and BatchNorm kernels are several times faster on it
@@ -257,8 +258,7 @@ def build_supernet(
     """The supernet of ``space`` for ``dataset``; weights and α initialized from ``seed`` (global RNG untouched)."""
     info, spec = get_space(space), dataset_spec(dataset)
     generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # nn.Module initializers draw from the global RNG; keep that draw local
+    with seeded(seed):  # nn.Module initializers draw from the global RNG; keep that draw local
         if space == "nb201":
             C = info.default_C if C is None else C
             N = info.default_layers if layers is None else layers
