@@ -118,6 +118,31 @@ def test_resume_into_another_configuration_is_one_line_exit_2(tiny_mnist, search
     assert "another configuration" in err and "seed 0 -> 7" in err
 
 
+def test_an_occupied_out_dir_needs_resume_or_force(tiny_mnist, search_logs, tmp_path, capsys):
+    run = tmp_path / "logs"
+    run.mkdir()
+    for name in ("checkpoint.pt", "search.jsonl", "genotype.json", "search.log"):
+        (run / name).write_bytes((search_logs / name).read_bytes())
+    (run / "notes.txt").write_text("mine")
+    base = ["darts", "--epochs", "1", "--out", str(run), "--data-dir", str(tiny_mnist), *TINY]
+    assert main(base) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already holds a DARTS search" in err and "--resume" in err
+    assert (run / "search.jsonl").read_bytes() == (search_logs / "search.jsonl").read_bytes()  # untouched
+    assert main([*base, "--resume", "--force"]) == 2
+    assert "contradict" in capsys.readouterr().err
+    assert main([*base, "--force", "--json"]) == 0
+    assert len((run / "search.jsonl").read_text().splitlines()) == 1  # the 1-epoch search replaced the 2-epoch one
+    assert "epoch 2/2" not in (run / "search.log").read_text()
+    assert (run / "notes.txt").read_text() == "mine"  # only the search's own files are replaced
+
+
+def test_resume_without_a_checkpoint_is_one_line_exit_2(tiny_mnist, tmp_path, capsys):
+    assert main(["darts", "--out", str(tmp_path), "--data-dir", str(tiny_mnist), "--resume", *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nothing to resume" in err
+
+
 def test_train_genotype_trains_the_discrete_network(search_logs, tiny_mnist, tmp_path, capsys):
     code = main(
         [

@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="logs", metavar="DIR", help="log directory (default: logs)")
     p.add_argument("--order", type=int, choices=(1, 2), default=1, help="1: first-order (default), 2: unrolled")
     p.add_argument("--resume", action="store_true", help="continue the search in --out after its last epoch")
+    p.add_argument("--force", action="store_true", help="replace a search already in --out")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, initialization and batches")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument(
@@ -101,6 +102,28 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def _check_out_dir(out: Path, *, resume: bool, force: bool) -> list[Path]:
+    """Refuse to start over a search already in ``out`` (it could be resumed) unless ``force`` replaces it;
+    returns the old search's files that a forced start replaces."""
+    from nasforge.oneshot.search import CHECKPOINT_NAME, GENOTYPE_NAME, LOG_NAME, RECORDS_NAME
+
+    check(not (resume and force), "--resume and --force contradict each other; pick one")
+    outputs = [out / name for name in (CHECKPOINT_NAME, RECORDS_NAME, GENOTYPE_NAME, LOG_NAME)]
+    if resume:
+        check(
+            outputs[0].is_file(),
+            f"nothing to resume in {out}: it has no {CHECKPOINT_NAME}; start a new search without --resume",
+        )
+        return []
+    existing = [path for path in outputs if path.exists()]
+    check(
+        force or not existing,
+        f"{out} already holds a DARTS search ({existing[0].name if existing else ''}); continue it with --resume, "
+        "replace it with --force, or choose another --out",
+    )
+    return existing  # only the search's own files: other things in the directory are the user's
+
+
 def _load_train_split(dataset: str, data_dir: str | None, share: float, seed: int):
     from nasforge.data import class_balanced_subset, load_dataset
 
@@ -148,6 +171,7 @@ def cmd_darts(args: argparse.Namespace) -> int:
         not (args.space == "darts-mnist" and args.dataset != "mnist"),
         "the darts-mnist space is built for 28x28 grey digits; use --dataset mnist or --space darts/nb201",
     )
+    replaced = _check_out_dir(Path(args.out), resume=args.resume, force=args.force)
     config = SearchConfig(
         space=args.space,
         dataset=args.dataset,
@@ -182,6 +206,8 @@ def cmd_darts(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    for path in replaced:  # now that the new search is ready to start
+        path.unlink(missing_ok=True)
     result = search(
         config, dataset, out_dir=args.out, resume=args.resume, progress=not args.json, lookup=lookup, on_epoch=report
     )
