@@ -173,8 +173,8 @@ def _markdown(protocol: dict, rows: list[dict], rho: float | None, rho_random: f
         f"random architectures only: **{fmt(rho_random)}**.",
         "",
         "Architectures whose cell has no path from input to output score 10% (chance) in NB201 and here alike. "
-        "Minutes are wall-clock time on the project's shared 2-core machine while other jobs ran, so they "
-        "overstate the cost on an idle machine; `benchmarks/bench_training.py` measures throughput.",
+        "Minutes are wall-clock time (training and test evaluation) on the project's 2-core machine, which "
+        "other jobs may share; `benchmarks/bench_training.py` measures throughput.",
         "",
     ]
     return "\n".join(lines)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nasforge.errors import ConfigError, NasforgeError
+from nasforge.runtime import keep_freed_memory
 from nasforge.trial import Request, Result
 
 if TYPE_CHECKING:
@@ -176,6 +177,7 @@ def _worker_main(
         # Before torch is imported (the training evaluator imports it lazily), so its thread pool obeys.
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[name] = str(threads)
+    keep_freed_memory()  # a worker is our own process, as the nasforge command is (Ray's workers are not)
     try:
         evaluator = pickle.loads(payload)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises a user error

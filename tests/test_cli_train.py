@@ -115,3 +115,19 @@ def test_train_on_real_cifar10_subset(real_data_dir: Path, tmp_path: Path, capsy
     payload = json.loads(capsys.readouterr().out)
     assert payload["train_size"] == 100  # 0.2% of 50,000, 10 per class, from the 10,000-image shared file
     assert payload["train_source"].endswith("(100 images, seed 0)")
+
+
+def test_compile_flag_reaches_the_training_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Compiling a whole network takes about a minute; the engine's compiled path is tested in test_train.py.
+    from nasforge.errors import ConfigError
+
+    seen = []
+
+    def fake_train(model, train_set, eval_set, config, **kwargs):  # noqa: ANN001, ANN003
+        seen.append(config)
+        raise ConfigError("stopped before training")
+
+    monkeypatch.setattr("nasforge.train.train", fake_train)
+    for flag, expected in (["--compile"], True), ([], False):
+        assert _run(["train", "0", "--dataset", "mnist", *TINY, *flag, "--out", str(tmp_path)]) == 2
+        assert seen.pop().compile is expected

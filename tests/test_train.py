@@ -4,6 +4,10 @@ MNIST run that must reach 97% test accuracy in one epoch."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,6 +105,51 @@ def test_resume_after_interruption_gives_the_uninterrupted_records(tmp_path: Pat
               checkpoint_dir=tmp_path, resume=True, progress=False)  # fmt: skip
 
 
+def bn_net(seed: int = 0) -> nn.Module:
+    """A net with no randomness in its forward pass (compiled dropout draws other random numbers)."""
+    with seeded(seed):
+        return nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d((7, 7)),
+            nn.Flatten(), nn.Linear(4 * 49, 10),
+        )  # fmt: skip
+
+
+def test_compiled_training_gives_the_eager_numbers() -> None:
+    # 40 images in batches of 16: the last batch of 8 of each epoch takes the eager path.
+    data, config = stripes(40), TrainConfig(epochs=2, batch_size=16, lr=0.1, seed=3)
+    eager_model, compiled_model = bn_net(), bn_net()
+    eager = train(eager_model, data, data, config, progress=False)
+    compiled = train(compiled_model, data, data, replace(config, compile=True), progress=False)
+    for e, c in zip(comparable(eager.records), comparable(compiled.records)):
+        assert c == pytest.approx(e, rel=1e-5, abs=1e-6)  # fused kernels round differently, in the last digits
+    for name, p in compiled_model.state_dict().items():  # the module itself trained; no "_orig_mod." prefix
+        torch.testing.assert_close(p, eager_model.state_dict()[name], rtol=1e-4, atol=1e-5)
+    assert compiled.config.compile and not eager.config.compile
+    again = train(bn_net(), data, data, replace(config, compile=True), progress=False)
+    assert comparable(again.records) == comparable(compiled.records)  # compiled runs repeat exactly
+
+
+def test_a_failed_compilation_is_a_user_error(tmp_path: Path) -> None:
+    # Inductor reads CXX when it loads, so the broken compiler is set up in a fresh interpreter.
+    script = """
+import torch
+from torch import nn
+from nasforge.data import ImageDataset
+from nasforge.errors import ConfigError
+from nasforge.train import TrainConfig, train
+data = ImageDataset(torch.zeros(8, 1, 8, 8, dtype=torch.uint8), torch.arange(8) % 2, "mnist", "zeros")
+model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 2))
+try:
+    train(model, data, None, TrainConfig(epochs=1, batch_size=4, compile=True), progress=False)
+except ConfigError as exc:
+    print(exc)
+"""
+    env = {**os.environ, "CXX": str(tmp_path / "no-such-compiler"), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path),
+           "TORCHINDUCTOR_FX_GRAPH_CACHE": "0"}  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.startswith("torch.compile failed (") and "train without compile" in out, out
+
+
 class Blowup(nn.Module):
     """Finite logits until ``after`` forward passes in training mode, then ``value``."""
 
@@ -156,7 +205,7 @@ def test_evaluate_matches_hand_computed_loss_and_accuracy() -> None:
 
 def test_config_validation_and_devices() -> None:
     for bad in ({"epochs": 0}, {"lr": -1}, {"optimizer": "rmsprop"}, {"schedule": "step"}, {"momentum": 0.0},
-                {"label_smoothing": 1.0}, {"grad_clip": 0.0}, {"batch_size": 0}):  # fmt: skip
+                {"label_smoothing": 1.0}, {"grad_clip": 0.0}, {"batch_size": 0}, {"compile": "yes"}):  # fmt: skip
         with pytest.raises(ConfigError):
             TrainConfig(**bad)
     assert TrainConfig(augment=None).augment_for("cifar10") and not TrainConfig().augment_for("mnist")

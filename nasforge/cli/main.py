@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from nasforge.cli._common import EXIT_USAGE, ArgumentParser
 from nasforge.errors import NasforgeError
+from nasforge.runtime import keep_freed_memory
 
 # Subcommand modules, in the order ``nasforge --help`` lists them.
 SUBCOMMAND_MODULES = (
@@ -45,6 +46,8 @@ def build_parser() -> ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # This process is ours: let training reuse freed activations instead of faulting pages in every step.
+    keep_freed_memory()
     try:
         code = args.func(args)
     except NasforgeError as exc:

@@ -50,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (default: torch's)")
     p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the network: ~1.15x faster CPU steps after about a minute of compiling (needs a C++ "
+        "compiler); pays off from a few minutes of training on",
+    )
+    p.add_argument(
         "--out", default=None, metavar="DIR", help="output directory (default: nasforge-train/DATASET-INDEX-seedSEED)"
     )
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
@@ -78,6 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         weight_decay=5e-4 if args.optimizer == "sgd" else 0.0,
         seed=args.seed,
         device=args.device,
+        compile=args.compile,
     )
     full_train = load_dataset(args.dataset, "train", args.data_dir)
     test = load_dataset(args.dataset, "test", args.data_dir)

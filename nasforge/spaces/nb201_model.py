@@ -126,10 +126,9 @@ class NB201Cell(nn.Module):
 
     * ``none`` edges and edges out of nodes that cannot reach the output are skipped (those ops'
       BatchNorm running statistics are therefore not updated; they never influence the output);
-    * each node's ReLU is computed once and shared by all convs reading that node, and its 3x3
-      average pool once for all pools reading it;
-    * sibling convs of equal kernel size reading the same node run as one wider convolution with
-      one BatchNorm call (the same maths per channel; each op keeps its own weights and statistics).
+    * each node's ReLU is computed once and shared by all convs reading that node (in place, when
+      the node is a fresh sum that nothing else reads), and its 3x3 average pool once for all pools
+      reading it; node sums accumulate in place.
 
     A node whose inputs are all ``none`` is zero, but a conv op on it still yields its BatchNorm shift
     (nonzero once trained), so such convs still run, on zeros, as in NB201.
@@ -154,9 +153,11 @@ class NB201Cell(nn.Module):
         outputs: dict[int, torch.Tensor] = {}  # edge position -> that edge's output
         node: torch.Tensor | None = x  # None stands for an exact zero
         for step in self._plan:
+            fresh = False  # is `node` a new tensor that only this step reads?
             if step.node > 0:
                 # skips and pools out of a zero node produced nothing: they add zero
-                node = _sum([outputs[k] for k in step.inputs if k in outputs])
+                terms = [outputs[k] for k in step.inputs if k in outputs]
+                node, fresh = _sum(terms), len(terms) > 1 and not (step.skips or step.pools)
             if node is not None:
                 for k in step.skips:
                     outputs[k] = node
@@ -164,19 +165,15 @@ class NB201Cell(nn.Module):
                     pooled = F.avg_pool2d(node, 3, stride=1, padding=1, count_include_pad=False)
                     outputs.update(dict.fromkeys(step.pools, pooled))
             if step.convs:
-                act = torch.zeros_like(x) if node is None else F.relu(node)
-                for group in step.convs:
-                    outputs.update(zip(group, self._conv_group(act, group)))
+                if node is None:
+                    act = torch.zeros_like(x)
+                else:
+                    # In place saves a fresh write of the node's memory (sums' backward keeps no output).
+                    act = node.relu_() if fresh else F.relu(node)
+                for k in step.convs:
+                    _, conv, bn = self.layers[k].op  # the op's own ReLU is the shared `act`
+                    outputs[k] = bn(conv(act))
         return x.mul(0.0) if node is None else node  # as NB201's Zero: stays in the autograd graph
-
-    def _conv_group(self, act: torch.Tensor, edges: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
-        seqs = [self.layers[k].op for k in edges]
-        if len(seqs) == 1:
-            return (seqs[0][2](seqs[0][1](act)),)
-        # One convolution with the sibling kernels stacked along the output channels.
-        weight = torch.cat([s[1].weight for s in seqs])
-        y = F.conv2d(act, weight, padding=seqs[0][1].padding)
-        return _fused_batch_norm(y, [s[2] for s in seqs], self.training).split(self.C, dim=1)
 
     def flops(self, size: int) -> int:
         """Multiply-accumulates per image at spatial size ``size`` as NB201 counts them (every conv edge)."""
@@ -201,35 +198,15 @@ def _check_input(x: torch.Tensor, channels: int, what: str) -> None:
 
 
 def _sum(terms: list[torch.Tensor]) -> torch.Tensor | None:
+    """The sum of ``terms`` (None if there are none); two or more terms give a new tensor."""
     if not terms:
         return None
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
+    if len(terms) == 1:
+        return terms[0]
+    total = terms[0] + terms[1]
+    for term in terms[2:]:
+        total += term  # in place: one allocation per node, not one per term
     return total
-
-
-def _fused_batch_norm(y: torch.Tensor, bns: list[nn.BatchNorm2d], training: bool) -> torch.Tensor:
-    """BatchNorm of channel-concatenated outputs with the concatenated parameters of ``bns``.
-
-    The running statistics are updated on concatenated copies and written back, which is exactly what
-    each BatchNorm would have done on its own slice.
-    """
-    weight = torch.cat([bn.weight for bn in bns])
-    bias = torch.cat([bn.bias for bn in bns])
-    mean = torch.cat([bn.running_mean for bn in bns])
-    var = torch.cat([bn.running_var for bn in bns])
-    bn0 = bns[0]
-    # momentum=None means a cumulative average, as nn.BatchNorm2d computes it (siblings are updated together)
-    momentum = bn0.momentum if bn0.momentum is not None else 1.0 / (int(bn0.num_batches_tracked) + 1)
-    out = F.batch_norm(y, mean, var, weight, bias, training, momentum, bn0.eps)
-    if training:
-        with torch.no_grad():
-            for bn, m, v in zip(bns, mean.split(bn0.num_features), var.split(bn0.num_features)):
-                bn.running_mean.copy_(m)
-                bn.running_var.copy_(v)
-                bn.num_batches_tracked.add_(1)
-    return out
 
 
 @dataclass(frozen=True)
@@ -240,7 +217,7 @@ class _Step:
     inputs: tuple[int, ...]  # computed edge positions into this node
     skips: tuple[int, ...]  # out-edges by op kind (edge positions)
     pools: tuple[int, ...]
-    convs: tuple[tuple[int, ...], ...]  # groups of sibling convs with equal kernel size
+    convs: tuple[int, ...]
 
 
 def _forward_plan(arch: NB201Arch) -> tuple[_Step, ...]:
@@ -256,11 +233,7 @@ def _forward_plan(arch: NB201Arch) -> tuple[_Step, ...]:
                 inputs=tuple(k for k in computed if EDGES[k][1] == node),
                 skips=tuple(k for k in out if arch.ops[k] == "skip_connect"),
                 pools=tuple(k for k in out if arch.ops[k] == "avg_pool_3x3"),
-                convs=tuple(
-                    group
-                    for op in ("nor_conv_3x3", "nor_conv_1x1")
-                    if (group := tuple(k for k in out if arch.ops[k] == op))
-                ),
+                convs=tuple(k for k in out if arch.ops[k] in ("nor_conv_1x1", "nor_conv_3x3")),
             )
         )
     return tuple(steps)

@@ -22,6 +22,9 @@ class TrainConfig:
 
     ``augment=None`` uses the dataset's standard augmentation (crop + flip on CIFAR-10, none on MNIST).
     ``amp`` enables mixed precision, which only ever happens on CUDA. ``grad_clip`` is a max global norm.
+    ``compile`` runs the full training batches through ``torch.compile``: on the CPU the NB201 network's step
+    is ~1.15x faster, after a one-off compilation of about a minute per network (it needs a C++ compiler);
+    results then differ from an eager run in the last float digits.
     """
 
     epochs: int = 10
@@ -38,6 +41,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     augment: bool | None = None
+    compile: bool = False
 
     def __post_init__(self) -> None:
         _require(
@@ -66,6 +70,7 @@ class TrainConfig:
             _finite(self.label_smoothing) and 0 <= self.label_smoothing < 1,
             f"label_smoothing must lie in [0, 1), got {self.label_smoothing!r}",
         )
+        _require(isinstance(self.compile, bool), f"compile must be True or False, got {self.compile!r}")
         _require(
             self.grad_clip is None or (_finite(self.grad_clip) and self.grad_clip > 0),
             f"grad_clip must be a positive number or None, got {self.grad_clip!r}",

@@ -110,6 +110,9 @@ def train(
         train_set, config.batch_size, shuffle=True, augment=config.augment_for(train_set.name), generator=loader_gen
     )
     optimizer = _make_optimizer(model, config)
+    # Compiled for full batches only: a partial last batch runs eagerly, as compiling a second graph for
+    # one batch an epoch would cost more than it saves. Checkpoints hold the eager module's state.
+    forward = _compiled(model) if config.compile else model
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     total_steps = config.epochs * len(loader)
@@ -135,7 +138,7 @@ def train(
                     group["lr"] = lr
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 with torch.autocast(device.type, enabled=use_amp):
-                    logits = model(x)
+                    logits = (forward if x.shape[0] == config.batch_size else model)(x)
                     loss = criterion(logits, y)
                 loss_value = float(loss.detach())
                 if not math.isfinite(loss_value):
@@ -172,6 +175,22 @@ def train(
             if on_epoch is not None:
                 on_epoch(record)
     return TrainResult(tuple(records), config, str(device), len(train_set), len(valid_set) if valid_set else 0)
+
+
+def _compiled(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``model`` through ``torch.compile``; a failed compilation (e.g. no C++ compiler) is a user error."""
+    from torch._dynamo.exc import BackendCompilerFailed  # importing dynamo costs ~1 s: only when compiling
+
+    compiled = torch.compile(model, dynamic=False)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        try:
+            return compiled(x)
+        except BackendCompilerFailed as exc:
+            first_line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"torch.compile failed ({first_line}); train without compile") from None
+
+    return forward
 
 
 def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
