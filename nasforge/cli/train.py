@@ -102,6 +102,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"train: {len(train_set):,} images from {full_train.source}", file=log)
     print(f"eval:  {len(eval_set):,} test images from {test.source}", file=log)
     model = build_nb201(arch, args.dataset, C=args.C, N=args.N, seed=args.seed)
+    if args.compile:
+        print("torch.compile: the first batch compiles the network (about a minute at C=16, N=5)", file=log)
 
     def on_epoch(r) -> None:  # noqa: ANN001 - an EpochRecord
         print(

@@ -24,7 +24,7 @@ class TrainConfig:
     ``amp`` enables mixed precision, which only ever happens on CUDA. ``grad_clip`` is a max global norm.
     ``compile`` runs the full training batches through ``torch.compile``: on the CPU the NB201 network's step
     is ~1.15x faster, after a one-off compilation of about a minute per network (it needs a C++ compiler);
-    results then differ from an eager run in the last float digits.
+    a compiled step agrees with the eager one up to float rounding, whose differences grow over a run.
     """
 
     epochs: int = 10
