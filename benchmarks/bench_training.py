@@ -31,6 +31,7 @@ from torch import nn
 
 from nasforge._io import atomic_write_text
 from nasforge.data import BatchLoader, ImageDataset, class_balanced_subset, load_dataset
+from nasforge.runtime import keep_freed_memory
 from nasforge.spaces.nb201 import NB201Arch, sample
 from nasforge.train import TrainConfig, train
 from nasforge.train.models import build_nb201
@@ -101,6 +102,7 @@ def main() -> None:
     parser.add_argument("--step-overhead-only", action="store_true", help="only add the per-step overhead figure")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as the nasforge command does; both loops below share the setting
     full = seed_data(args.data_dir)
     overhead_ms = step_overhead_ms(full, repeats=5)
     print(f"engine fixed cost per step (one-layer model): {overhead_ms:+.2f} ms")

@@ -103,6 +103,8 @@ def test_resume_after_interruption_gives_the_uninterrupted_records(tmp_path: Pat
     with pytest.raises(ConfigError, match="different training config.*lr"):
         train(small_net(), data, data, TrainConfig(epochs=3, batch_size=32, lr=0.2, seed=7),
               checkpoint_dir=tmp_path, resume=True, progress=False)  # fmt: skip
+    with pytest.raises(ConfigError, match="weights of a different model"):  # e.g. another genotype's network
+        train(bn_net(), data, data, CONFIG, checkpoint_dir=tmp_path, resume=True, progress=False)
 
 
 def bn_net(seed: int = 0) -> nn.Module:

@@ -269,7 +269,14 @@ def _load_checkpoint(
             f"{path} was written with a different training config ({', '.join(diff)} differ); "
             "resume with the same settings or use a new checkpoint directory"
         )
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:  # missing, unexpected or misshapen weights: another architecture's checkpoint
+        detail = str(exc).strip().splitlines()[0][:160]
+        raise ConfigError(
+            f"{path} holds the weights of a different model ({detail}); resume with the model that wrote it "
+            "or use a new checkpoint directory"
+        ) from None
     optimizer.load_state_dict(state["optimizer"])
     scaler.load_state_dict(state["scaler"])
     loader_gen.set_state(state["loader_rng"].cpu())
