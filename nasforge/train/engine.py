@@ -187,10 +187,15 @@ def _compiled(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         try:
             return compiled(x)
         except BackendCompilerFailed as exc:
-            first_line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"torch.compile failed ({first_line}); train without compile") from None
+            raise ConfigError(f"torch.compile failed ({_first_line(exc)}); train without compile") from None
 
     return forward
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    """The start of a library exception's message, for a one-line user error."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
 
 
 def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -272,10 +277,9 @@ def _load_checkpoint(
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:  # missing, unexpected or misshapen weights: another architecture's checkpoint
-        detail = str(exc).strip().splitlines()[0][:160]
         raise ConfigError(
-            f"{path} holds the weights of a different model ({detail}); resume with the model that wrote it "
-            "or use a new checkpoint directory"
+            f"{path} holds the weights of a different model ({_first_line(exc)}); resume with the model that "
+            "wrote it or use a new checkpoint directory"
         ) from None
     optimizer.load_state_dict(state["optimizer"])
     scaler.load_state_dict(state["scaler"])
