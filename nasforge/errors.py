@@ -33,3 +33,10 @@ class ConfigError(NasforgeError, ValueError):
 
 class TrainingDivergedError(RuntimeError):
     """The training loss became NaN or infinite; a search records the trial as FAIL."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of another library's exception message (at most ``limit`` characters; "" if it has
+    none), for quoting it inside a one-line nasforge error."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else ""

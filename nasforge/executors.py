@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from nasforge.errors import ConfigError, NasforgeError
+from nasforge.errors import ConfigError, NasforgeError, first_line
 from nasforge.runtime import keep_freed_memory
 from nasforge.trial import Request, Result
 
@@ -433,9 +433,9 @@ class RayExecutor(_ContextManager):
             finished = ray.get(ref)
         except ray.exceptions.RayError as exc:  # the worker, the node or the object died: not the trial's fault
             now = time.time()
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            reason = first_line(exc)
             return Finished(job, None, now, now, crash=f"Ray task on worker {job.slot} died ({type(exc).__name__}"
-                            f"{': ' + reason[:200] if reason else ''})")  # fmt: skip
+                            f"{': ' + reason if reason else ''})")  # fmt: skip
         return replace(finished, job=job)
 
     def close(self) -> None:

@@ -33,7 +33,7 @@ from torch import nn
 
 from nasforge._io import atomic_write_bytes
 from nasforge.data import BatchLoader, ImageDataset
-from nasforge.errors import ConfigError, TrainingDivergedError
+from nasforge.errors import ConfigError, TrainingDivergedError, first_line
 from nasforge.train.config import EpochRecord, TrainConfig, TrainResult
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -187,15 +187,10 @@ def _compiled(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         try:
             return compiled(x)
         except BackendCompilerFailed as exc:
-            raise ConfigError(f"torch.compile failed ({_first_line(exc)}); train without compile") from None
+            reason = first_line(exc) or type(exc).__name__
+            raise ConfigError(f"torch.compile failed ({reason}); train without compile") from None
 
     return forward
-
-
-def _first_line(exc: BaseException, limit: int = 200) -> str:
-    """The start of a library exception's message, for a one-line user error."""
-    text = str(exc).strip()
-    return text.splitlines()[0][:limit] if text else type(exc).__name__
 
 
 def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -278,7 +273,7 @@ def _load_checkpoint(
         model.load_state_dict(state["model"])
     except RuntimeError as exc:  # missing, unexpected or misshapen weights: another architecture's checkpoint
         raise ConfigError(
-            f"{path} holds the weights of a different model ({_first_line(exc)}); resume with the model that "
+            f"{path} holds the weights of a different model ({first_line(exc)}); resume with the model that "
             "wrote it or use a new checkpoint directory"
         ) from None
     optimizer.load_state_dict(state["optimizer"])
