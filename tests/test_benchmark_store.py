@@ -77,7 +77,7 @@ def test_query_many_accepts_arrays_lists_and_archs(store_path):
             BenchmarkError,
             r"arch 0 has no train_acc curve .* 1 archs \(indices 1\)",
         ),
-        (dict(metric="train_acc", arch=1), BenchmarkError, "has no final values in this store, only per-epoch curves"),
+        (dict(metric="train_acc", arch=2), BenchmarkError, "train_acc on cifar100 is not recorded for arch 2; .* 1 of"),
     ],
 )
 def test_bad_queries_raise_errors_naming_what_exists(store_path, call, error, message):
@@ -85,6 +85,14 @@ def test_bad_queries_raise_errors_naming_what_exists(store_path, call, error, me
     kwargs = {"arch": 2, "dataset": "cifar100", "metric": "test_acc"} | call
     with pytest.raises(error, match=message):
         store.query(kwargs.pop("arch"), kwargs.pop("dataset"), kwargs.pop("metric"), **kwargs)
+
+
+def test_final_value_where_only_a_curve_exists_is_its_last_entry(store_path):
+    store = open_store(store_path)  # arch 1 has the train_acc curve [1, 2, 3] and no separate final value
+    assert store.query(1, "cifar100", "train_acc") == 3.0 == store.query(1, "cifar100", "train_acc", epoch=2)
+    assert store.query_many(np.array([1, 0]), "cifar100", "train_acc", missing="nan")[0] == 3.0
+    assert store.coverage("cifar100", "train_acc")["final"] == 1
+    assert store.query(1, "cifar100", "test_acc") == 60.0  # a recorded final value is left as it is
 
 
 def test_checksum_failure_is_caught_lazily_and_eagerly(store_path):

@@ -19,7 +19,8 @@ Metrics (name → source, unit)
 All accuracies are top-1 in percent (0-100); losses are cross-entropy. Without ``epoch`` a metric is
 the final value of its schedule, averaged over the seeds present (``seed=`` selects one seed where the
 source recorded them); with ``epoch=e`` (0-based) it is read from the per-epoch curve, which exists for
-some architectures only.
+some architectures only. Where an arch has a curve but no separately recorded final value, its final value
+is the curve's last entry, so ``query(a, ds, m)`` and ``query(a, ds, m, epoch=last)`` agree.
 
 ================  ===========================================================================================
 ``valid_acc``     200-epoch schedule, accuracy on ``valid`` after epoch 199 (seed mean); curve per epoch

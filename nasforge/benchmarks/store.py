@@ -154,7 +154,7 @@ class BenchmarkStore:
         d = self._dataset(dataset)
         self._check_metric(dataset, metric)
         out: dict[str, Any] = {"final": 0, "seeds": 0, "seed_slots": 0, "curves": 0, "epochs": 0}
-        if metric in d["scalars"]["metrics"]:
+        if metric in d["scalars"]["metrics"] or metric in d["curves"]:
             out["final"] = int(np.count_nonzero(~np.isnan(self._column(dataset, metric))))
         if metric in d["seeds"]:
             values = self._array(d["seeds"][metric]["values"])
@@ -187,6 +187,8 @@ class BenchmarkStore:
         self, arch: ArchLike, dataset: str, metric: str, *, epoch: int | None = None, seed: int | None = None
     ) -> float:
         """One value: the final seed mean, or one seed's value (``seed=``), or a curve point (``epoch=``).
+
+        The final seed mean is the recorded final value or, where the arch has only a curve, its last entry.
 
         ``arch`` is an :class:`NB201Arch`, an arch string or an official index. Anything the store does
         not hold raises :class:`BenchmarkError` (or :class:`ArchError`) naming what exists.
@@ -332,18 +334,36 @@ class BenchmarkStore:
             raise BenchmarkError(f"unknown metric {metric!r} for {dataset}{hint}; {dataset} has {known}")
 
     def _column(self, dataset: str, metric: str) -> np.ndarray:
+        """Final seed-mean values of ``metric`` for every arch (NaN = none), including curves' last entries."""
         column = self._columns.get((dataset, metric))
         if column is not None:
             return column
-        scalars = self._dataset(dataset)["scalars"]
-        if metric not in scalars["metrics"]:
+        d = self._dataset(dataset)
+        scalars = d["scalars"]
+        if metric in scalars["metrics"]:
+            column = self._array(scalars["file"])[scalars["metrics"].index(metric)]
+        elif metric in d["curves"]:
+            column = np.full(self.num_archs, np.nan)
+        else:
             self._check_metric(dataset, metric)
             raise BenchmarkError(
-                f"{metric} on {dataset} has no final values in this store, only per-epoch curves: pass epoch= "
-                "or query another metric"
+                f"{metric} on {dataset} has no final seed-mean values in this store, only per-seed values: pass "
+                "seed= or query another metric"
             )
-        column = self._array(scalars["file"])[scalars["metrics"].index(metric)]
+        if metric in d["curves"] and np.isnan(column).any():
+            column = self._with_curve_ends(column, dataset, metric)
         self._columns[(dataset, metric)] = column
+        return column
+
+    def _with_curve_ends(self, column: np.ndarray, dataset: str, metric: str) -> np.ndarray:
+        # A curve's last entry is the metric's final value: sources that record the curve but no separate final
+        # value (the thesis CSV's 200 train-accuracy curves) must answer a plain query like --epoch <last>.
+        rows, values, _ = self._curve_table(dataset, metric)
+        missing = np.flatnonzero(np.isnan(column) & (rows >= 0))
+        if not missing.size:
+            return column
+        column = np.array(column)  # a private copy: the scalar file stays read-only
+        column[missing] = values[rows[missing], 0, -1]
         return column
 
     def _seed_table(self, dataset: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
