@@ -223,7 +223,8 @@ class TrainEvaluator:
         # Sent to worker processes: without the loaded images, which each worker loads (once) itself.
         return {**self.__dict__, "_data": None}
 
-    def _datasets(self) -> tuple[Any, Any]:
+    def datasets(self) -> tuple[Any, Any]:
+        """The protocol's (train, valid) ImageDatasets, loaded once (also used by the exercise sheet's API)."""
         if self._data is None:
             from nasforge.data import class_balanced_subset, load_dataset, train_valid_split
 
@@ -250,7 +251,7 @@ class TrainEvaluator:
 
         p = self.protocol
         epochs = p.epochs if request.fidelity is None else int(request.fidelity)
-        train_set, valid_set = self._datasets()
+        train_set, valid_set = self.datasets()
         # One seed per (study seed, arch): an interrupted trial retrains identically after a resume.
         trial_seed = (self.seed * 1_000_003 + request.arch.code) % 2**31
         # build_nb201 sizes the net for the dataset (classes, input channels) and seeds its initialisation

@@ -126,7 +126,7 @@ def test_train_evaluator_trains_the_arch_for_real(real_data_dir):
     result = evaluator.evaluate(Request(arch))
     assert result.ok and 0.0 <= result.objective <= 100.0
     assert result.metrics["epochs"] == 1 and result.cost > 0
-    train, valid = evaluator._datasets()
+    train, valid = evaluator.datasets()
     assert len(train) == 100  # 0.2 % of CIFAR-10's 50,000 training images, 10 per class
     assert train.class_counts() == [10] * 10
     assert len(valid) == 200  # 2 % of the 10,000 images on disk, held out before the training draw

@@ -16,8 +16,6 @@ from nasforge.spaces.nb201 import EDGES, OPS, NB201Arch, sample
 from nasforge.spaces.nb201_model import (
     NB201_DATASETS,
     CategoricalOp,
-    NASBench201CellSearchSpace,
-    NASBench201MacroGraph,
     NB201Cell,
     NB201Network,
     count_flops,
@@ -168,7 +166,6 @@ def test_graph_view() -> None:
     graph = NB201Cell(arch, 4).graph
     assert sorted(graph.nodes) == [0, 1, 2, 3]
     assert {(i, j): d["op"] for i, j, d in graph.edges(data=True)} == dict(zip(EDGES, arch.ops))
-    assert NASBench201CellSearchSpace is NB201Cell and NASBench201MacroGraph is NB201Network
 
 
 def test_wrong_input_channels_name_the_expected_shape() -> None:

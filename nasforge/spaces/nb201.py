@@ -238,11 +238,18 @@ def sample(rng: np.random.Generator) -> NB201Arch:
     return NB201Arch.from_code(int(rng.integers(NUM_ARCHS)))
 
 
-def config_space(seed: int | None = None) -> ConfigurationSpace:
-    """A ConfigSpace space with one categorical hyperparameter per edge (``edge_0-1`` ... ``edge_2-3``)."""
-    from ConfigSpace import ConfigurationSpace
+def config_space(seed: int | None = None, default_op: str = OPS[0]) -> ConfigurationSpace:
+    """A ConfigSpace space with one categorical hyperparameter per edge (``edge_0-1`` ... ``edge_2-3``).
 
-    return ConfigurationSpace(name="nb201", seed=seed, space={edge_name(e): list(OPS) for e in EDGES})
+    The choices are :data:`OPS` in order; ``default_op`` is every edge's default (the exercise sheet's
+    space defaults to ``skip_connect``).
+    """
+    from ConfigSpace import CategoricalHyperparameter, ConfigurationSpace
+
+    if default_op not in OPS:
+        raise ArchError(f"unknown NB201 op {default_op!r}; valid ops: {', '.join(OPS)}")
+    space = {edge_name(e): CategoricalHyperparameter(edge_name(e), list(OPS), default_value=default_op) for e in EDGES}
+    return ConfigurationSpace(name="nb201", seed=seed, space=space)
 
 
 def canonical_classes(kind: CanonicalKind = "nb201") -> dict[str, list[int]]:

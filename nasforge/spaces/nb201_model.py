@@ -16,8 +16,9 @@ torch.Size([2, 10])
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import networkx as nx
 import torch
@@ -32,8 +33,6 @@ from nasforge.spaces.nb201 import OPS as OP_NAMES
 __all__ = [
     "OPS",
     "CategoricalOp",
-    "NASBench201CellSearchSpace",
-    "NASBench201MacroGraph",
     "NB201Cell",
     "NB201Network",
     "ResNetBasicblock",
@@ -85,10 +84,14 @@ def _unknown_op(name: str) -> ArchError:
 
 
 class CategoricalOp(nn.Module):
-    """One edge of a cell: holds exactly one op, chosen by name (the seed exercise's ``CategoricalOp``).
+    """One edge of a cell: holds exactly one op, chosen by name (the exercise sheet's signature is
+    :class:`nasforge.exercises.nb201.CategoricalOp`).
 
     The op is stored as ``.op`` so parameter names match NB201's (``op.1.weight`` is the conv).
+    ``ops`` is the factory table (a subclass may give the same modules other wrappers).
     """
+
+    ops: ClassVar[Mapping[str, Callable[[int], nn.Module]]] = OPS
 
     def __init__(self, op_name: str, C: int) -> None:
         super().__init__()
@@ -97,7 +100,7 @@ class CategoricalOp(nn.Module):
         if C <= 0:
             raise ArchError(f"an op needs a positive channel count, got C={C}")
         self.op_name = op_name
-        self.op = OPS[op_name](C)
+        self.op = self.ops[op_name](C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.op(x)
@@ -140,8 +143,12 @@ class NB201Cell(nn.Module):
             raise ArchError(f"NB201Cell needs an NB201Arch, got {type(arch).__name__}; use NB201Arch.from_any(text)")
         self.arch = arch
         self.C = C
-        self.layers = nn.ModuleList(CategoricalOp(op, C) for op in arch.ops)
+        self.layers = nn.ModuleList(self._make_op(op, C) for op in arch.ops)
         self._plan = _forward_plan(arch)
+
+    def _make_op(self, op_name: str, C: int) -> CategoricalOp:
+        """One edge's module (a hook for the exercise sheet's cell, whose ops have the sheet's signature)."""
+        return CategoricalOp(op_name, C)
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -181,12 +188,6 @@ class NB201Cell(nn.Module):
 
     def extra_repr(self) -> str:
         return f"C={self.C}, arch={self.arch.to_string()}"
-
-
-NASBench201CellSearchSpace = NB201Cell
-"""Seed-exercise name of :class:`NB201Cell`. The seed's class subclassed ``nn.Module`` and
-``networkx.DiGraph`` at once; here the graph is the :attr:`NB201Cell.graph` view instead (mixing the
-two base classes makes ``nn.Module`` attribute handling and ``DiGraph`` copying fight each other)."""
 
 
 def _check_input(x: torch.Tensor, channels: int, what: str) -> None:
@@ -294,11 +295,15 @@ class NB201Network(nn.Module):
         for stage, width in enumerate((C, 2 * C, 4 * C)):
             if stage:
                 cells.append(ResNetBasicblock(width // 2, width))
-            cells.extend(NB201Cell(arch, width) for _ in range(N))
+            cells.extend(self._make_cell(arch, width) for _ in range(N))
         self.cells = nn.ModuleList(cells)
         self.lastact = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU(inplace=True))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(4 * C, num_classes)
+
+    def _make_cell(self, arch: NB201Arch, C: int) -> nn.Module:
+        """One cell (a hook for the exercise sheet's macro graph, whose cells are the sheet's class)."""
+        return NB201Cell(arch, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.in_channels, "NB201Network")
@@ -323,10 +328,6 @@ class NB201Network(nn.Module):
             else:
                 total += cell.flops(size)
         return total + self.classifier.in_features * self.classifier.out_features + self.classifier.out_features
-
-
-NASBench201MacroGraph = NB201Network
-"""Seed-exercise name of :class:`NB201Network`."""
 
 
 def _conv_macs(conv: nn.Conv2d, out_size: int) -> int:
