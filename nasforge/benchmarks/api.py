@@ -6,7 +6,9 @@
 ``path`` is either the seed's NASLib-format pickle (imported once, safely, into a cached store keyed by
 the file's size and mtime) or a nasforge store directory. As in the seed (and NASLib), ``"cifar10"``
 means NB201's ``cifar10-valid`` data: models trained on 25k images, ``VAL_ACCURACY`` on the held-out
-25k. Prefer :class:`~nasforge.benchmarks.store.BenchmarkStore` for new code: it names every split.
+25k (200 epochs; the ``ori-test`` value NB201 appends to the file's eval lists is the store's ``test_acc``).
+The sheet's raw view of the file (all 201 entries) is :class:`nasforge.exercises.nb201.NB201BenchmarkAPI`.
+Prefer :class:`~nasforge.benchmarks.store.BenchmarkStore` for new code: it names every split.
 """
 
 from __future__ import annotations

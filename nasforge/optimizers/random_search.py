@@ -30,4 +30,6 @@ class RandomSearch(Optimizer):
 
 
 RandomSearchOptimizer = RandomSearch
-"""The seed exercise's name for :class:`RandomSearch` (alias)."""
+"""The seed exercise's name for :class:`RandomSearch` (alias, ask/tell signature). The sheet's class with the
+sheet's signature, ``RandomSearchOptimizer(search_config_space, init_model_fn)``, is
+:class:`nasforge.exercises.nb201.RandomSearchOptimizer`."""
