@@ -1,9 +1,10 @@
 """The NB201 exercise sheet's ``run_optimizer.py`` on nasforge: random search over the NB201 cell.
 
-By default 5 sampled networks are trained with the sheet's protocol (5 % of CIFAR-10, 10 epochs; about
-10 minutes each on 2 CPU cores). ``--use-api --n-iter 100`` looks 100 archs up in the benchmark instead:
-the sheet's pickle (``--benchmark nb201_cifar10_full_training.pickle``) or, by default, nasforge's NB201
-store built from the data directory. Writes a scatter of parameters vs validation accuracy (``--plot``).
+By default 5 sampled networks are trained with the sheet's protocol (5 % of CIFAR-10, 10 epochs; one
+epoch took 105 s of CPU time here, so about 1.5 CPU-hours in all). ``--use-api --n-iter 100`` looks 100
+archs up in the benchmark instead: the sheet's pickle (``--benchmark nb201_cifar10_full_training.pickle``)
+or, by default, nasforge's NB201 store built from the data directory. Writes a scatter of parameters vs
+validation accuracy (``--plot``).
 
     python examples/nb201_exercise/run_optimizer.py --data-dir DATA
     python examples/nb201_exercise/run_optimizer.py --use-api --n-iter 100 --data-dir DATA

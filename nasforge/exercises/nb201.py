@@ -25,6 +25,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from enum import Enum
+from types import MappingProxyType
 from typing import Any
 
 import networkx as nx
@@ -86,7 +87,9 @@ class CategoricalOp(_EdgeOp):
     for ``none``. An unknown op name raises :class:`~nasforge.errors.ArchError`.
     """
 
-    ops = {**OPS, "nor_conv_1x1": lambda C: ReLUConvBN(C, C, 1), "nor_conv_3x3": lambda C: ReLUConvBN(C, C, 3)}
+    ops = MappingProxyType(
+        {**OPS, "nor_conv_1x1": lambda C: ReLUConvBN(C, C, 1), "nor_conv_3x3": lambda C: ReLUConvBN(C, C, 3)}
+    )
 
     def __init__(self, in_channels: int = 16, op: str = SHEET_DEFAULT_OP) -> None:
         super().__init__(op, in_channels)
