@@ -126,6 +126,11 @@ def test_config_space_has_one_categorical_per_edge_and_round_trips():
         assert arch.to_config() == dict(config)
     with pytest.raises(ArchError, match="edge_2-3"):
         NB201Arch.from_config({"edge_0-1": "none"})
+    assert NB201Arch.from_config(cs.get_default_configuration()).op_code == "000000"  # first choice, none
+    skip = config_space(default_op="skip_connect").get_default_configuration()
+    assert NB201Arch.from_config(skip).op_code == "111111"
+    with pytest.raises(ArchError, match="unknown NB201 op 'conv'"):
+        config_space(default_op="conv")
 
 
 def test_graph_view():
