@@ -78,9 +78,10 @@ def naslib_cost(k: int) -> dict[str, float]:
     return {"flops": 15.5 + k, "params": 0.125 + k, "latency": 0.0125 * (k + 1), "train_time": 7.25 + k}
 
 
-def write_naslib_pickle(path: Path, dataset: str = "cifar10-valid") -> Path:
+def write_naslib_pickle(path: Path, dataset: str = "cifar10-valid", archs: tuple[int, ...] = NASLIB_ARCHS) -> Path:
+    """The seed's benchmark format; arch number k (0, 1, ...) of ``archs`` (official indices) holds k's values."""
     data = {}
-    for k, index in enumerate(NASLIB_ARCHS):
+    for k, index in enumerate(archs):
         record = {kind: [naslib_value(kind, k, e) for e in range(201 if kind.startswith("eval") else 200)]
                   for kind in ("train_losses", "eval_losses", "train_acc1es", "eval_acc1es")}  # fmt: skip
         record["cost_info"] = naslib_cost(k)
