@@ -90,6 +90,20 @@ def write_naslib_pickle(path: Path, dataset: str = "cifar10-valid", archs: tuple
     return path
 
 
+def write_seed_store(root: Path, n: int = 5) -> tuple[Path, list[NB201Arch]]:
+    """A store imported (by ``nasforge bench import``) from a seed-format pickle holding the first ``n`` archs
+    that random search with seed 0 asks, arch number k with k's values; returns the store and those archs."""
+    from nasforge.cli.main import main
+    from nasforge.optimizers import create_optimizer
+
+    optimizer = create_optimizer("rs", 0)  # which archs to record; their values are fixed by hand above
+    archs = [optimizer.ask().arch for _ in range(n)]
+    pickle = write_naslib_pickle(root / "nb201_cifar10_full_training.pickle", archs=tuple(a.index for a in archs))
+    if main(["bench", "import", "naslib-pickle", str(pickle), "-o", str(root / "store")]) != 0:
+        raise RuntimeError("importing the seed-format fixture failed")
+    return root / "store", archs
+
+
 # --- NATS-Bench per-arch file ---------------------------------------------------------------------------------
 
 NATS_INDEX = 11

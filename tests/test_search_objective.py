@@ -12,13 +12,12 @@ import json
 from pathlib import Path
 
 import pytest
-from _benchmark_fixtures import naslib_cost, naslib_value, write_naslib_pickle
+from _benchmark_fixtures import naslib_cost, naslib_value, write_seed_store
 
 from nasforge.benchmarks import open_store
 from nasforge.cli.main import main
 from nasforge.errors import ConfigError
 from nasforge.evaluators import BenchmarkEvaluator
-from nasforge.optimizers import create_optimizer
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.trial import Request
 
@@ -27,12 +26,7 @@ N = 5  # trials, = archs in the fixture
 
 @pytest.fixture(scope="module")
 def seed_store(tmp_path_factory) -> tuple[Path, list[NB201Arch]]:
-    root = tmp_path_factory.mktemp("seedstore")
-    optimizer = create_optimizer("rs", 0)  # which archs to record; their values are fixed by hand below
-    archs = [optimizer.ask().arch for _ in range(N)]
-    pickle = write_naslib_pickle(root / "nb201_cifar10_full_training.pickle", archs=tuple(a.index for a in archs))
-    assert main(["bench", "import", "naslib-pickle", str(pickle), "-o", str(root / "store")]) == 0
-    return root / "store", archs
+    return write_seed_store(tmp_path_factory.mktemp("seedstore"), N)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

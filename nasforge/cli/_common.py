@@ -77,8 +77,8 @@ class Progress:
     >>> log = io.StringIO()
     >>> with Progress("rs search", total=2, unit="trials", stream=log) as p:
     ...     p.update(valid="91.20")
-    >>> log.getvalue().split("] ", 1)[1]
-    'rs search: 1/2 trials; valid 91.20\n'
+    >>> log.getvalue().split("] ", 1)[1].rstrip()
+    'rs search: 1/2 trials; valid 91.20'
     """
 
     def __init__(
