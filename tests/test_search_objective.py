@@ -9,6 +9,7 @@ separate 12-epoch schedule, so NB201's default objective (``valid_acc_12ep``) do
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,18 @@ def test_the_python_evaluator_takes_the_objective(seed_store):
         evaluator.evaluate(Request(archs[0], fidelity=12))
     with pytest.raises(ConfigError, match="has no cifar100 results"):
         BenchmarkEvaluator(open_store(store), "cifar100", objective="valid_acc")
+
+
+def test_a_study_written_before_the_store_was_recorded_still_resumes(seed_store, tmp_path, capsys):
+    store, _ = seed_store
+    out = tmp_path / "r"
+    assert run(capsys, "search", "--store", str(store), "--objective", "valid_acc", "--n-iter", "2", "--out",
+               str(out), "--no-plots")[0] == 0  # fmt: skip
+    with sqlite3.connect(out / "study.db") as db:  # what nasforge wrote before it recorded the store
+        config = json.loads(db.execute("SELECT value FROM meta WHERE key='config'").fetchone()[0])
+        del config["evaluator"]["store"]
+        db.execute("UPDATE meta SET value=? WHERE key='config'", (json.dumps(config, sort_keys=True),))
+    code, out_text, err = run(capsys, "search", "--out", str(out), "--resume", "--store", str(store), "--no-plots",
+                              "--json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out_text)["trials"] == 2

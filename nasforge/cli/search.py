@@ -172,7 +172,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     }
     if args.workers > 1:  # absent for one worker, so studies written before parallel search still resume
         config["workers"] = args.workers
-    if args.store is not None:  # likewise absent for the default store
+    if args.store is not None and not args.train and args.record_store:  # absent for the default store
         config["evaluator"]["store"] = args.store
     if not args.resume:  # refuse an occupied --out before starting any worker
         Study.check_new(args.out, force=args.force)
@@ -216,6 +216,8 @@ def _resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
             )
         args.train = stored.get("train", False)
         args.n_iter, args.time_budget = stored["n_iter"], stored["time_budget"]
+    # A study from before the store was recorded resumes as it was written (--store then only locates it).
+    args.record_store = not args.resume or "store" in stored
     for key, default in SEARCH_DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, stored.get(key, default))
@@ -245,8 +247,9 @@ def _stored_settings(out: str) -> tuple[dict[str, Any], dict[str, Any]]:
             settings.update({k: evaluator[k] for k in ("epochs", "train_fraction", "valid_fraction")})
         else:
             settings.update(benchmark=evaluator["dataset"], eval_cost_epochs=evaluator["eval_cost_epochs"],
-                            objective=evaluator["objective"][str(evaluator["default_fidelity"])],
-                            store=evaluator.get("store"))  # fmt: skip
+                            objective=evaluator["objective"][str(evaluator["default_fidelity"])])  # fmt: skip
+            if "store" in evaluator:
+                settings["store"] = evaluator["store"]
     except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(
             f"the study in {out} does not record the settings of a nasforge search ({exc!r} missing); "
