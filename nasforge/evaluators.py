@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from nasforge.benchmarks.metrics import metric_unit
 from nasforge.errors import BenchmarkError, ConfigError
 from nasforge.spaces.nb201 import NUM_ARCHS, NB201Arch
 from nasforge.trial import Request, Result
@@ -68,8 +69,6 @@ def _twin(metric: str) -> str:
 
 def _can_be_objective(metric: str) -> bool:
     # Accuracies only (maximised); test accuracies are what a search reports, never what it optimises.
-    from nasforge.benchmarks.metrics import metric_unit
-
     return metric_unit(metric) == "%" and "test" not in metric
 
 
