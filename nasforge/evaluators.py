@@ -32,6 +32,7 @@ a few array reads. :class:`TrainEvaluator` trains the network for real (torch im
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -199,10 +200,15 @@ def _objective_column(store: Any, dataset: str, metric: str, column: Any) -> np.
 class BenchmarkEvaluator:
     """Lookup evaluation on NB201 under the NB201/NATS protocol (module docstring), on a simulated clock.
 
-    ``store`` is a :class:`nasforge.benchmarks.BenchmarkStore` (or anything with its ``query_many``);
-    alternatively pass prebuilt ``tables`` (what ``nasforge compare`` ships to its worker processes).
-    ``objective`` is the store metric to maximise (default :data:`DEFAULT_OBJECTIVE`, NB201's protocol);
-    one the store lacks, or that is not a non-test accuracy, raises :class:`ConfigError` naming the usable ones.
+    ``store`` is a :class:`nasforge.benchmarks.BenchmarkStore` (or anything with its ``query_many``) or a store
+    directory (e.g. one ``nasforge bench import naslib-pickle`` built from the seed's pickle); alternatively pass
+    prebuilt ``tables`` (what ``nasforge compare`` ships to its worker processes). ``objective`` is the store
+    metric to maximise (default :data:`DEFAULT_OBJECTIVE`, NB201's protocol); one the store lacks, or that is
+    not a non-test accuracy, raises :class:`ConfigError` naming the usable ones.
+
+    >>> evaluator = BenchmarkEvaluator("seedstore", "cifar10", objective="valid_acc")  # doctest: +SKIP
+    >>> evaluator.default_fidelity, evaluator.fidelities                               # doctest: +SKIP
+    (200, (200,))
     """
 
     def __init__(
@@ -221,6 +227,10 @@ class BenchmarkEvaluator:
         if tables is None:
             if store is None:
                 raise ConfigError("BenchmarkEvaluator needs a benchmark store or lookup tables")
+            if isinstance(store, (str, os.PathLike)):
+                from nasforge.benchmarks import open_store
+
+                store = open_store(store)
             tables = LookupTables.from_store(store, dataset, objective)
         elif objective is not None and objective != tables.objective[tables.default_fidelity]:
             raise ConfigError(f"objective {objective!r} differs from the tables' {tables.objective}")

@@ -111,7 +111,7 @@ def test_the_python_evaluator_takes_the_objective(seed_store):
         assert result.cost == pytest.approx(200 * naslib_cost(k)["train_time"])
         assert result.metrics["test_acc"] == pytest.approx(99.0 - k)
         assert result.metrics["params"] == pytest.approx(naslib_cost(k)["params"])
-    train = BenchmarkEvaluator(open_store(store), "cifar10", objective="train_acc").evaluate(Request(archs[2]))
+    train = BenchmarkEvaluator(str(store), "cifar10", objective="train_acc").evaluate(Request(archs[2]))  # a path
     assert train.objective == pytest.approx(naslib_value("train_acc1es", 2, 199))
     with pytest.raises(ConfigError, match="no fidelity 12 for objective valid_acc; valid fidelities: 200"):
         evaluator.evaluate(Request(archs[0], fidelity=12))
