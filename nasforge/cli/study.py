@@ -10,11 +10,10 @@ that were started but have no result yet (running now, or cut off by a kill) are
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
-from nasforge.cli._common import add_json_flag, emit
+from nasforge.cli._common import add_json_flag, emit, json_safe
 from nasforge.errors import ConfigError
 
 
@@ -70,8 +69,8 @@ def _unfinished(ask: Any) -> dict[str, Any]:
 
 def _clean(value: Any) -> Any:
     """JSON has no NaN or infinity: report them as null (a benchmark may record no value for an arch)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, float):
+        return json_safe(value)
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
