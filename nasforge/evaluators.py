@@ -13,6 +13,18 @@
   the net trained on the full training set (``cifar10``), or on ``x-test`` for the other two.
 
 Fidelity 200 (Hyperband's high fidelity) reads the 200-epoch validation accuracy and charges 200 epochs.
+
+Another **objective** can be chosen (``objective="valid_acc"``, any accuracy the store holds on the searched
+dataset except test accuracies, which are what a search reports). Its schedule is its fidelity: ``*_12ep``
+metrics are the 12-epoch schedule, the others the 200-epoch one; the other schedule's twin
+(``valid_acc`` <-> ``valid_acc_12ep``) is the second fidelity when the store holds it. So a store built from
+the seed's NASLib-format pickle (200-epoch curves only, no 12-epoch schedule) is searched with
+``objective="valid_acc"`` at fidelity 200. The clock still charges NB201's per-epoch ``train_time`` (NB201
+records one per-epoch time per arch, the same for both schedules; the seed's ``cost_info['train_time']``)
+times the epochs of the fidelity: 200 epochs per trial there. The reported test accuracy is the report
+dataset's ``test_acc`` (``cifar10``'s for CIFAR-10); a store without it falls back to the searched dataset's
+``test_acc`` (on ``cifar10-valid``: ``ori-test`` of the net trained on 25k images), else none is reported.
+
 All lookups are gathered into :class:`LookupTables` once (vectorized ``query_many``), so an evaluation is
 a few array reads. :class:`TrainEvaluator` trains the network for real (torch imported lazily).
 """
@@ -20,14 +32,16 @@ a few array reads. :class:`TrainEvaluator` trains the network for real (torch im
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
-from nasforge.errors import ConfigError
+from nasforge.benchmarks.metrics import metric_unit
+from nasforge.errors import BenchmarkError, ConfigError
 from nasforge.spaces.nb201 import NUM_ARCHS, NB201Arch
 from nasforge.trial import Request, Result
 
@@ -38,7 +52,25 @@ BENCHMARK_DATASETS: Mapping[str, tuple[str, str]] = {
     "ImageNet16-120": ("ImageNet16-120", "ImageNet16-120"),
 }
 FIDELITY_METRICS: Mapping[int, str] = {12: "valid_acc_12ep", 200: "valid_acc"}
-"""Benchmark fidelity (epochs of the schedule) -> the validation metric read at the end of that schedule."""
+"""The default protocol: benchmark fidelity (epochs of the schedule) -> the validation metric read at its end."""
+DEFAULT_OBJECTIVE = "valid_acc_12ep"
+"""NB201's search protocol: the 12-epoch schedule's validation accuracy."""
+_SCHEDULE_SUFFIX = "_12ep"
+
+
+def objective_fidelity(metric: str) -> int:
+    """The schedule (epochs) a benchmark metric is read at the end of: 12 for ``*_12ep`` metrics, else 200."""
+    return 12 if metric.endswith(_SCHEDULE_SUFFIX) else 200
+
+
+def _twin(metric: str) -> str:
+    """The same quantity on the other schedule (``valid_acc`` <-> ``valid_acc_12ep``)."""
+    return metric[: -len(_SCHEDULE_SUFFIX)] if metric.endswith(_SCHEDULE_SUFFIX) else metric + _SCHEDULE_SUFFIX
+
+
+def _can_be_objective(metric: str) -> bool:
+    # Accuracies only (maximised); test accuracies are what a search reports, never what it optimises.
+    return metric_unit(metric) == "%" and "test" not in metric
 
 
 class Evaluator(Protocol):
@@ -65,17 +97,25 @@ def check_benchmark_dataset(dataset: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class LookupTables:
-    """Every number a benchmark search needs, as arrays indexed by the official NB201 index."""
+    """Every number a benchmark search needs, as arrays indexed by the official NB201 index.
+
+    ``objective`` names the metric read at each fidelity (``valid``); ``report`` the ``dataset:metric``
+    behind ``test``, or ``None`` when the store has no test accuracy (``test`` is then all NaN).
+    """
 
     dataset: str
-    valid: Mapping[int, np.ndarray]  # fidelity -> validation accuracy (%)
+    valid: Mapping[int, np.ndarray]  # fidelity -> objective (validation accuracy, %)
     test: np.ndarray  # 200-epoch test accuracy (%) on the reported split
     train_time: np.ndarray  # seconds per training epoch on the searched dataset
     params: np.ndarray  # millions
     flops: np.ndarray  # MFLOPs
+    objective: Mapping[int, str] = field(default_factory=lambda: dict(FIDELITY_METRICS))
+    default_fidelity: int = 12
+    report: str | None = None
 
     @classmethod
-    def from_store(cls, store: Any, dataset: str) -> LookupTables:
+    def from_store(cls, store: Any, dataset: str, objective: str | None = None) -> LookupTables:
+        """The tables of ``dataset`` searched on ``objective`` (default: NB201's protocol, module docstring)."""
         search_ds, report_ds = check_benchmark_dataset(dataset)
         every = np.arange(NUM_ARCHS)
 
@@ -84,13 +124,38 @@ class LookupTables:
             values.setflags(write=False)
             return values
 
+        def optional(ds: str, metric: str) -> np.ndarray | None:
+            try:
+                return column(ds, metric)
+            except BenchmarkError:  # the store does not hold it
+                return None
+
+        metric = DEFAULT_OBJECTIVE if objective is None else objective
+        main = _objective_column(store, search_ds, metric, column)
+        valid = {objective_fidelity(metric): main}
+        twin = optional(search_ds, _twin(metric)) if _can_be_objective(_twin(metric)) else None
+        if twin is not None:
+            valid[objective_fidelity(_twin(metric))] = twin
+        train_time = optional(search_ds, "train_time")
+        if train_time is None:
+            raise ConfigError(
+                f"the benchmark store has no train_time on {search_ds}: the simulated clock charges NB201's "
+                "per-epoch training time; import a source that records it (NB201 CSV, NATS or NASLib files)"
+            )
+        report = next(((ds, "test_acc") for ds in dict.fromkeys((report_ds, search_ds))
+                       if optional(ds, "test_acc") is not None), None)  # fmt: skip
+        missing = np.full(NUM_ARCHS, np.nan)
+        missing.setflags(write=False)
         return cls(
             dataset=dataset,
-            valid={f: column(search_ds, metric) for f, metric in FIDELITY_METRICS.items()},
-            test=column(report_ds, "test_acc"),
-            train_time=column(search_ds, "train_time"),
-            params=column(search_ds, "params"),
-            flops=column(search_ds, "flops"),
+            valid=dict(sorted(valid.items())),
+            test=column(*report) if report else missing,
+            train_time=train_time,
+            params=_or(optional(search_ds, "params"), missing),
+            flops=_or(optional(search_ds, "flops"), missing),
+            objective={f: metric if f == objective_fidelity(metric) else _twin(metric) for f in sorted(valid)},
+            default_fidelity=objective_fidelity(metric),
+            report=":".join(report) if report else None,
         )
 
     def rank_by_test(self, arch: NB201Arch) -> int:
@@ -102,11 +167,48 @@ class LookupTables:
         return float(np.nanmax(self.test))
 
 
+def _or(value: np.ndarray | None, default: np.ndarray) -> np.ndarray:
+    return default if value is None else value
+
+
+def _objective_column(store: Any, dataset: str, metric: str, column: Any) -> np.ndarray:
+    """``metric`` on ``dataset`` for every arch; an unknown or unsuitable objective names the usable ones."""
+    have: tuple[str, ...] = ()
+    if hasattr(store, "metrics"):  # a BenchmarkStore (tests may pass a bare query_many)
+        if dataset not in store.datasets:
+            raise ConfigError(
+                f"the benchmark store has no {dataset} results (it has {', '.join(store.datasets) or 'none'}); "
+                "choose the benchmark dataset it holds (cifar10 searches cifar10-valid)"
+            )
+        have = tuple(store.metrics(dataset))
+    usable = ", ".join(m for m in have if _can_be_objective(m)) or "none"
+    unknown = ConfigError(
+        f"the benchmark store has no {metric!r} on {dataset}; objectives available there: {usable} "
+        f"(--objective METRIC; all its metrics: {', '.join(have) or 'none'})"
+    )
+    if have and metric not in have:
+        raise unknown
+    if not _can_be_objective(metric):
+        why = "is a test accuracy (what a search reports)" if "test" in metric else "is not an accuracy to maximise"
+        raise ConfigError(f"objective {metric!r} {why}; objectives on {dataset} in this store: {usable}")
+    try:
+        return column(dataset, metric)
+    except BenchmarkError:
+        raise unknown from None
+
+
 class BenchmarkEvaluator:
     """Lookup evaluation on NB201 under the NB201/NATS protocol (module docstring), on a simulated clock.
 
-    ``store`` is a :class:`nasforge.benchmarks.BenchmarkStore` (or anything with its ``query_many``);
-    alternatively pass prebuilt ``tables`` (what ``nasforge compare`` ships to its worker processes).
+    ``store`` is a :class:`nasforge.benchmarks.BenchmarkStore` (or anything with its ``query_many``) or a store
+    directory (e.g. one ``nasforge bench import naslib-pickle`` built from the seed's pickle); alternatively pass
+    prebuilt ``tables`` (what ``nasforge compare`` ships to its worker processes). ``objective`` is the store
+    metric to maximise (default :data:`DEFAULT_OBJECTIVE`, NB201's protocol); one the store lacks, or that is
+    not a non-test accuracy, raises :class:`ConfigError` naming the usable ones.
+
+    >>> evaluator = BenchmarkEvaluator("seedstore", "cifar10", objective="valid_acc")  # doctest: +SKIP
+    >>> evaluator.default_fidelity, evaluator.fidelities                               # doctest: +SKIP
+    (200, (200,))
     """
 
     def __init__(
@@ -114,6 +216,7 @@ class BenchmarkEvaluator:
         store: Any = None,
         dataset: str = "cifar10",
         *,
+        objective: str | None = None,
         tables: LookupTables | None = None,
         eval_cost_epochs: float = 0.0,
     ) -> None:
@@ -124,12 +227,28 @@ class BenchmarkEvaluator:
         if tables is None:
             if store is None:
                 raise ConfigError("BenchmarkEvaluator needs a benchmark store or lookup tables")
-            tables = LookupTables.from_store(store, dataset)
+            if isinstance(store, (str, os.PathLike)):
+                from nasforge.benchmarks import open_store
+
+                store = open_store(store)
+            tables = LookupTables.from_store(store, dataset, objective)
+        elif objective is not None and objective != tables.objective[tables.default_fidelity]:
+            raise ConfigError(f"objective {objective!r} differs from the tables' {tables.objective}")
         self.dataset = dataset
         self.tables = tables
-        self.default_fidelity = 12
+        self.default_fidelity = tables.default_fidelity
         self.simulated_clock = True  # costs are looked up: searches run on a simulated clock
         self._indices: dict[NB201Arch, int] = {}  # arch -> official index; the loop asks twice per trial
+
+    @property
+    def fidelities(self) -> tuple[int, ...]:
+        """The fidelities (schedule epochs) this store answers for the objective."""
+        return tuple(self.tables.objective)
+
+    @property
+    def objective(self) -> str:
+        """The metric maximised at the default fidelity."""
+        return self.tables.objective[self.default_fidelity]
 
     def _index(self, arch: NB201Arch) -> int:
         index = self._indices.get(arch)
@@ -139,9 +258,12 @@ class BenchmarkEvaluator:
 
     def _fidelity(self, request: Request) -> int:
         fidelity = self.default_fidelity if request.fidelity is None else request.fidelity
-        if fidelity not in FIDELITY_METRICS:
-            valid = ", ".join(map(str, FIDELITY_METRICS))
-            raise ConfigError(f"NB201 has no fidelity {fidelity}; valid fidelities: {valid} epochs")
+        if fidelity not in self.tables.valid:
+            valid = ", ".join(map(str, self.tables.valid))
+            raise ConfigError(
+                f"the benchmark has no fidelity {fidelity} for objective {self.objective}; valid fidelities: "
+                f"{valid} epochs"
+            )
         return fidelity
 
     def predicted_cost(self, request: Request) -> float:
@@ -153,31 +275,35 @@ class BenchmarkEvaluator:
         index = self._index(request.arch)
         t = self.tables
         cost = float(t.train_time[index]) * (fidelity + self.eval_cost_epochs)
-        metrics = {
-            "valid_acc": float(t.valid[fidelity][index]),
-            "test_acc": float(t.test[index]),
-            "train_time": float(t.train_time[index]),
-            "params": float(t.params[index]),
-            "flops": float(t.flops[index]),
-        }
-        if math.isnan(metrics["valid_acc"]) or math.isnan(cost):
-            missing = FIDELITY_METRICS[fidelity] if math.isnan(metrics["valid_acc"]) else "train_time"
+        metric = t.objective[fidelity]
+        value = float(t.valid[fidelity][index])
+        # The validation accuracy keeps its historical key "valid_acc" (at the trial's fidelity).
+        metrics = {"valid_acc" if metric.startswith("valid_acc") and "nats" not in metric else metric: value}
+        if t.report is not None:
+            metrics["test_acc"] = float(t.test[index])
+        metrics.update(train_time=float(t.train_time[index]), params=float(t.params[index]),
+                       flops=float(t.flops[index]))  # fmt: skip
+        if math.isnan(value) or math.isnan(cost):
+            missing = metric if math.isnan(value) else "train_time"
             return Result.fail(f"the benchmark records no {missing} for arch {index} on {self.dataset}", metrics={})
-        return Result.complete(metrics["valid_acc"], cost=cost, metrics=metrics)
+        return Result.complete(value, cost=cost, metrics=metrics)
 
     def config(self) -> dict[str, Any]:
         search_ds, report_ds = BENCHMARK_DATASETS[self.dataset]
-        return {
+        config = {
             "kind": "benchmark",
             "benchmark": "nb201",
             "dataset": self.dataset,
             "search_dataset": search_ds,
             "report_dataset": report_ds,
-            "objective": {f: m for f, m in FIDELITY_METRICS.items()},
+            "objective": dict(self.tables.objective),
             "default_fidelity": self.default_fidelity,
             "cost": "train_time x (epochs + eval_cost_epochs)",
             "eval_cost_epochs": self.eval_cost_epochs,
         }
+        if self.tables.report != f"{report_ds}:test_acc":  # recorded only where it differs from the protocol
+            config["report"] = self.tables.report
+        return config
 
 
 @dataclass(frozen=True)
@@ -205,6 +331,10 @@ class TrainProtocol:
 
 class TrainEvaluator:
     """Trains each requested arch with :func:`nasforge.train.train` and returns its final validation accuracy.
+
+    Each result's metrics hold the last epoch's ``train_acc``, ``train_loss`` (means over that epoch's batches),
+    ``valid_acc`` and ``valid_loss`` (after it; accuracies in %, losses cross-entropy), ``train_time``
+    (seconds per epoch), ``params`` (millions) and ``epochs``.
 
     The data split is drawn once from ``seed``; each trial trains with a seed derived from ``seed`` and the
     arch, so a resumed study retrains an interrupted trial identically. A NaN loss
@@ -265,9 +395,12 @@ class TrainEvaluator:
         except TrainingDivergedError as exc:
             return Result.fail(f"training diverged: {exc}", cost=time.perf_counter() - start)
         seconds = time.perf_counter() - start
+        last = outcome.final  # the last epoch's numbers, as the seed exercise's evaluate() returns them
         metrics = {
-            "valid_acc": float(outcome.valid_acc),
-            "train_acc": float(outcome.train_acc),
+            "valid_acc": float(last.valid_acc),
+            "valid_loss": float(last.valid_loss),
+            "train_acc": float(last.train_acc),
+            "train_loss": float(last.train_loss),
             "train_time": seconds / epochs,
             "params": params,
             "epochs": epochs,

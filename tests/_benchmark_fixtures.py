@@ -78,15 +78,30 @@ def naslib_cost(k: int) -> dict[str, float]:
     return {"flops": 15.5 + k, "params": 0.125 + k, "latency": 0.0125 * (k + 1), "train_time": 7.25 + k}
 
 
-def write_naslib_pickle(path: Path, dataset: str = "cifar10-valid") -> Path:
+def write_naslib_pickle(path: Path, dataset: str = "cifar10-valid", archs: tuple[int, ...] = NASLIB_ARCHS) -> Path:
+    """The seed's benchmark format; arch number k (0, 1, ...) of ``archs`` (official indices) holds k's values."""
     data = {}
-    for k, index in enumerate(NASLIB_ARCHS):
+    for k, index in enumerate(archs):
         record = {kind: [naslib_value(kind, k, e) for e in range(201 if kind.startswith("eval") else 200)]
                   for kind in ("train_losses", "eval_losses", "train_acc1es", "eval_acc1es")}  # fmt: skip
         record["cost_info"] = naslib_cost(k)
         data[NB201Arch.from_index(index).to_string()] = {dataset: record}
     path.write_bytes(pickle.dumps(data, protocol=4))
     return path
+
+
+def write_seed_store(root: Path, n: int = 5) -> tuple[Path, list[NB201Arch]]:
+    """A store imported (by ``nasforge bench import``) from a seed-format pickle holding the first ``n`` archs
+    that random search with seed 0 asks, arch number k with k's values; returns the store and those archs."""
+    from nasforge.cli.main import main
+    from nasforge.optimizers import create_optimizer
+
+    optimizer = create_optimizer("rs", 0)  # which archs to record; their values are fixed by hand above
+    archs = [optimizer.ask().arch for _ in range(n)]
+    pickle = write_naslib_pickle(root / "nb201_cifar10_full_training.pickle", archs=tuple(a.index for a in archs))
+    if main(["bench", "import", "naslib-pickle", str(pickle), "-o", str(root / "store")]) != 0:
+        raise RuntimeError("importing the seed-format fixture failed")
+    return root / "store", archs
 
 
 # --- NATS-Bench per-arch file ---------------------------------------------------------------------------------

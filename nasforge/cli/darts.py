@@ -11,7 +11,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nasforge.cli._common import add_data_dir, add_json_flag, check, emit, fraction, positive_float, positive_int
+from nasforge.cli._common import (
+    add_data_dir,
+    add_json_flag,
+    check,
+    emit,
+    fraction,
+    log_stream,
+    positive_float,
+    positive_int,
+)
 
 SPACES = ("darts-mnist", "darts", "nb201")
 DATASETS = ("mnist", "cifar10")
@@ -195,14 +204,13 @@ def cmd_darts(args: argparse.Namespace) -> int:
         )
 
     def report(record) -> None:
-        if args.json:
-            return
         bench = ""
         if record.benchmark:
             bench = f"  NB201 test acc {record.benchmark['cifar10_test_acc']:.2f}%"
         print(
             f"epoch {record.epoch}: train acc {record.train_acc:.2f}%  valid acc {record.valid_acc:.2f}%  "
             f"({record.seconds:.1f}s)  {record.genotype}{bench}",
+            file=log_stream(args),  # with --json on stderr: a long search is never silent
             flush=True,
         )
 
@@ -262,10 +270,9 @@ def cmd_train_genotype(args: argparse.Namespace) -> int:
         checkpoint_dir=out,
         resume=args.resume,
         progress=not args.json,
-        on_epoch=None
-        if args.json
-        else lambda r: print(
+        on_epoch=lambda r: print(
             f"epoch {r.epoch}: train acc {r.train_acc:.2f}%  test acc {r.valid_acc:.2f}%  ({r.seconds:.1f}s)",
+            file=log_stream(args),
             flush=True,
         ),
     )

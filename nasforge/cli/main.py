@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "nasforge.cli.bench",
     "nasforge.cli.train",
     "nasforge.cli.search",
+    "nasforge.cli.study",
     "nasforge.cli.darts",
     "nasforge.cli.viz",
 )

@@ -18,13 +18,13 @@ import json
 import math
 import os
 import shlex
-import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 from nasforge.cli._common import (
+    Progress,
     add_data_dir,
     add_json_flag,
     check,
@@ -50,6 +50,8 @@ SEARCH_DEFAULTS = {
     "valid_fraction": 0.1,
     "eval_cost_epochs": 0.0,
     "workers": 1,
+    "objective": "valid_acc_12ep",  # NB201's protocol (nasforge.evaluators.DEFAULT_OBJECTIVE)
+    "store": None,  # None: $NASFORGE_STORE or the store built from the data directory
 }
 
 
@@ -92,7 +94,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="--executor ray: CPUs per trial (1)")
     p.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="N", help="--executor ray: GPUs per trial (0)")
     p.add_argument("--no-plots", action="store_true", help="do not write the plots")
-    p.add_argument("--store", default=None, help="benchmark store directory (default: $NASFORGE_STORE or the data)")
+    p.add_argument("--store", default=None, metavar="DIR",
+                   help="benchmark store directory, e.g. one built by 'nasforge bench import' from the seed's "
+                        "pickle (default: $NASFORGE_STORE or the data)")  # fmt: skip
+    p.add_argument("--objective", default=None, metavar="METRIC",
+                   help="benchmark: store metric to maximise (default valid_acc_12ep, NB201's protocol; "
+                        "valid_acc = the 200-epoch schedule, charged 200 epochs per trial)")  # fmt: skip
     add_data_dir(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_search)
@@ -134,7 +141,7 @@ def _evaluator(args: argparse.Namespace) -> Any:
     from nasforge.benchmarks import load_nb201
 
     store = load_nb201(args.data_dir, args.store)
-    return BenchmarkEvaluator(store, args.benchmark, eval_cost_epochs=args.eval_cost_epochs)
+    return BenchmarkEvaluator(store, args.benchmark, objective=args.objective, eval_cost_epochs=args.eval_cost_epochs)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -142,6 +149,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     from nasforge.study import Study
 
     check(not (args.resume and args.force), "--resume and --force contradict each other; pick one")
+    check(not (args.train and (args.objective or args.store)),
+          "--objective and --store choose a benchmark; training maximises validation accuracy: drop them or "
+          "--train")  # fmt: skip
     options = _resolve_settings(args)
     get_space(args.space)
     optimizer_class(args.optimizer)
@@ -151,6 +161,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     executor_name = _check_execution(args)
     evaluator = _evaluator(args)
     optimizer = create_optimizer(args.optimizer, args.seed, space=args.space, **options)
+    _check_fidelities(optimizer, evaluator)
     config = {
         "space": args.space,
         "optimizer": optimizer.config(),
@@ -161,6 +172,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     }
     if args.workers > 1:  # absent for one worker, so studies written before parallel search still resume
         config["workers"] = args.workers
+    if args.store is not None and not args.train and args.record_store:  # absent for the default store
+        config["evaluator"]["store"] = args.store
     if not args.resume:  # refuse an occupied --out before starting any worker
         Study.check_new(args.out, force=args.force)
     executor = _executor(executor_name, evaluator, args)  # workers start (and may fail) before anything is written
@@ -184,6 +197,8 @@ def _resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     """
     stored: dict[str, Any] = {}
     options: dict[str, Any] = {}
+    if args.store is not None:  # recorded absolute, so that a resume from elsewhere compares equal
+        args.store = str(Path(args.store).resolve())
     if args.resume:
         stored, options = _stored_settings(args.out)
         given = {k: getattr(args, k) for k in (*SEARCH_DEFAULTS, "n_iter", "time_budget") if getattr(args, k)
@@ -201,6 +216,8 @@ def _resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
             )
         args.train = stored.get("train", False)
         args.n_iter, args.time_budget = stored["n_iter"], stored["time_budget"]
+    # A study from before the store was recorded resumes as it was written (--store then only locates it).
+    args.record_store = not args.resume or "store" in stored
     for key, default in SEARCH_DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, stored.get(key, default))
@@ -229,13 +246,29 @@ def _stored_settings(out: str) -> tuple[dict[str, Any], dict[str, Any]]:
         if settings["train"]:
             settings.update({k: evaluator[k] for k in ("epochs", "train_fraction", "valid_fraction")})
         else:
-            settings.update(benchmark=evaluator["dataset"], eval_cost_epochs=evaluator["eval_cost_epochs"])
+            settings.update(benchmark=evaluator["dataset"], eval_cost_epochs=evaluator["eval_cost_epochs"],
+                            objective=evaluator["objective"][str(evaluator["default_fidelity"])])  # fmt: skip
+            if "store" in evaluator:
+                settings["store"] = evaluator["store"]
     except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(
             f"the study in {out} does not record the settings of a nasforge search ({exc!r} missing); "
             "start a new run with --force"
         ) from None
     return settings, optimizer
+
+
+def _check_fidelities(optimizer: Any, evaluator: Any) -> None:
+    """A multi-fidelity optimizer needs every fidelity it asks for from the store (before anything is written)."""
+    wanted = getattr(optimizer, "fidelities", None)
+    have = getattr(evaluator, "fidelities", None)
+    if wanted is None or have is None or set(wanted) <= set(have):
+        return
+    raise ConfigError(
+        f"--optimizer {optimizer.name} asks for fidelities {', '.join(map(str, wanted))} epochs, but "
+        f"objective {evaluator.objective} has only {', '.join(map(str, have))} in this store; use a single-fidelity "
+        "optimizer (rs, rea, ls, tpe) or a store with both schedules"
+    )
 
 
 def _check_execution(args: argparse.Namespace) -> str:
@@ -271,21 +304,19 @@ def _executor(name: str, evaluator: Any, args: argparse.Namespace) -> Any:
 def _run_with_progress(
     study: Any, optimizer: Any, evaluator: Any, n_iter: int | None, args: argparse.Namespace, executor: Any = None
 ) -> Any:
-    from tqdm import tqdm
-
-    total = n_iter
-    bar = tqdm(total=total, initial=len(study.trials), desc=f"{args.optimizer} search", file=sys.stderr,
-               disable=None, leave=False)  # fmt: skip
+    bar = Progress(f"{args.optimizer} search", total=n_iter, initial=len(study.trials), unit="trials")
+    failed = [sum(not t.result.ok for t in study.trials)]
 
     def update(record: Any, s: Any) -> None:
-        bar.update(1)
+        failed[0] += not record.result.ok
+        status = {"failed": failed[0], "clock": f"{s.clock:,.0f}s"}
         if s.incumbent is not None:
             inc = s.incumbent.result
+            status["incumbent"] = f"{inc.objective:.2f}"
             test = inc.metrics.get("test_acc")
-            postfix = {"valid": f"{inc.objective:.2f}", "clock": f"{s.clock:,.0f}s"}
             if test is not None:
-                postfix["test"] = f"{test:.2f}"
-            bar.set_postfix(postfix, refresh=False)
+                status["test"] = f"{test:.2f}"
+        bar.update(1, **status)
 
     try:
         return study.optimize(optimizer, evaluator, n_iter=n_iter, time_budget=args.time_budget, callback=update,
@@ -310,6 +341,8 @@ def _summary(outcome: Any, evaluator: Any, args: argparse.Namespace) -> dict[str
         "stopped": outcome.stopped,
         "incumbent": None,
     }
+    if not args.train:
+        summary["objective"] = evaluator.objective
     inc = outcome.incumbent
     if inc is None:
         return summary
@@ -320,7 +353,7 @@ def _summary(outcome: Any, evaluator: Any, args: argparse.Namespace) -> dict[str
         "valid_acc": json_safe(inc.result.objective),
     }
     tables = getattr(evaluator, "tables", None)
-    if tables is not None:
+    if tables is not None and tables.report is not None:
         test = float(tables.test[inc.arch.index])
         info.update(
             test_acc=test,
@@ -328,6 +361,7 @@ def _summary(outcome: Any, evaluator: Any, args: argparse.Namespace) -> dict[str
             num_archs=int(tables.test.size),
             best_test_acc=tables.best_test,
             regret=tables.best_test - test,
+            test_source=tables.report,
         )
     summary["incumbent"] = info
     return summary
@@ -346,11 +380,12 @@ def _summary_text(s: dict[str, Any]) -> str:
         lines.append("no successful trial: no incumbent")
     else:
         lines.append(f"incumbent (trial {inc['trial']}, index {inc['index']}): {inc['arch']}")
-        lines.append(f"  valid acc {inc['valid_acc']:.2f} % ({inc['fidelity']}-epoch schedule)")
+        objective = s.get("objective", "valid acc")
+        lines.append(f"  {objective} {inc['valid_acc']:.2f} % ({inc['fidelity']}-epoch schedule)")
         if "test_acc" in inc:
             lines.append(
-                f"  test acc {inc['test_acc']:.2f} % (200 epochs); rank {inc['rank_by_test']:,} of "
-                f"{inc['num_archs']:,} by test acc; regret {inc['regret']:.2f} "
+                f"  test acc {inc['test_acc']:.2f} % (200 epochs, {inc['test_source']}); "
+                f"rank {inc['rank_by_test']:,} of {inc['num_archs']:,} by test acc; regret {inc['regret']:.2f} "
                 f"to the optimum {inc['best_test_acc']:.2f}"
             )
     for name, path in s.get("plots", {}).items():
@@ -430,11 +465,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ConfigError(f"{out} already holds a comparison; pass --force to overwrite it or choose another --out")
     store = load_nb201(args.data_dir, args.store)
     tables = {s.dataset: LookupTables.from_store(store, s.dataset) for s in settings}
-    from tqdm import tqdm
-
     started = time.perf_counter()
     total = args.seeds * len(optimizers) * len(settings)
-    with tqdm(total=total, desc="searches", unit="run", file=sys.stderr, disable=None, leave=False) as bar:
+    # Thousands of short searches: off a terminal, a line every 10 s rather than one per search.
+    with Progress("compare", total=total, unit="searches", min_interval=10.0) as bar:
         comparison = compare(tables, optimizers, settings, range(args.seeds), workers=args.processes,
                              progress=bar.update)  # fmt: skip
     seconds = time.perf_counter() - started
