@@ -367,7 +367,7 @@ def test_resume_of_a_read_only_study_says_read_only_and_never_force(capsys, tmp_
         pytest.skip(f"cannot make a read-only bind mount here: {done.stderr.strip()}")
     lines = done.stderr.splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
-    assert "read-only file system" in lines[0] and "--force" not in lines[0]
+    assert "read-only file system; copy the run somewhere writable" in lines[0] and "--force" not in lines[0]
 
 
 def test_a_run_that_stops_before_writing_leaves_no_settings(capsys, tmp_path, monkeypatch):

@@ -71,12 +71,13 @@ RETRAIN_RUN = RunKind("training run", ("checkpoint.pt",), "checkpoint.pt")
 # --- output locations -------------------------------------------------------------------------------------------
 
 
-def check_output_dir(path: str | os.PathLike, option: str) -> Path:
-    """``path`` is a directory nasforge can write in, or can be created as one; else a one-line ConfigError."""
+def check_output_dir(path: str | os.PathLike, option: str, *, fix: str = "choose a writable place") -> Path:
+    """``path`` is a directory nasforge can write in, or can be created as one; else a one-line ConfigError
+    (``fix`` ends the message when the place is not writable)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{option} {path} is a file, not a directory; give a directory")
-    _check_writable(_nearest_existing(path, option), option, path)
+    _check_writable(_nearest_existing(path, option), option, path, fix)
     return path
 
 
@@ -88,7 +89,7 @@ def check_output_file(path: str | os.PathLike, option: str) -> Path:
     if str(path).endswith(os.sep):
         raise ConfigError(f"{option} {path}{os.sep} names a directory; give a file name")
     # Files are written through a temporary file and a rename in their directory: that directory must be writable.
-    _check_writable(_nearest_existing(path.parent, option, path), option, path)
+    _check_writable(_nearest_existing(path.parent, option, path), option, path, "choose a writable place")
     return path
 
 
@@ -104,7 +105,7 @@ def _nearest_existing(path: Path, option: str, shown: Path | None = None) -> Pat
     return Path("/")
 
 
-def _check_writable(directory: Path, option: str, path: Path) -> None:
+def _check_writable(directory: Path, option: str, path: Path, fix: str) -> None:
     # os.access is not enough: root passes it on a chmod-read-only directory and on /sys, where the write itself
     # fails; and it cannot say why. A real create-and-remove is the honest test, and its error names the reason.
     try:
@@ -117,7 +118,7 @@ def _check_writable(directory: Path, option: str, path: Path) -> None:
     except OSError as exc:
         reason = (exc.strerror or type(exc).__name__).lower()
         where = "" if directory == path else f" (in {directory})"
-        raise ConfigError(f"{option} {path}: cannot write there{where}: {reason}; choose a writable place") from None
+        raise ConfigError(f"{option} {path}: cannot write there{where}: {reason}; {fix}") from None
 
 
 # --- run directories -------------------------------------------------------------------------------------------
@@ -183,7 +184,9 @@ def claim_run_dir(
     path = Path(path)
     if resume and force:
         raise ConfigError("--resume and --force contradict each other; pick one")
-    check_output_dir(path, option)
+    # A run that cannot be written cannot be continued either, whatever its state: never suggest --force here.
+    check_output_dir(path, option, fix="copy the run somewhere writable to continue it" if resume else
+                     "choose a writable place")  # fmt: skip
     created = [p for p in (path, *path.parents) if not p.exists()]
     path.mkdir(parents=True, exist_ok=True)
     try:
