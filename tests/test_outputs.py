@@ -61,7 +61,7 @@ def read_only_dir(tmp_path_factory) -> Path:
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+    return {str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.rglob("*")}
 
 
 def cli(capsys, argv: list[str]) -> tuple[int, str, str]:
@@ -98,8 +98,17 @@ def test_output_checks_name_the_problem(tmp_path, read_only_dir):
         check_output_dir(read_only_dir / "run", "--out")
     with pytest.raises(ConfigError, match="cannot write there"):
         check_output_file(read_only_dir / "r.md", "--report")
+    (tmp_path / "dangling").symlink_to(tmp_path / "absent")
+    with pytest.raises(ConfigError, match=r"--out .*/dangling/run: .*/dangling is a broken symbolic link"):
+        check_output_dir(tmp_path / "dangling" / "run", "--out")
+    with pytest.raises(ConfigError, match="file name too long"):
+        check_output_dir(tmp_path / ("a" * 300), "--out")
+    with pytest.raises(ConfigError, match="file name too long"):
+        check_output_file(tmp_path / ("a" * 300 + ".png"), "-o")
+    with pytest.raises(ConfigError, match=r"-o .*/x/ names a directory"):
+        check_output_file(f"{tmp_path}/x/", "-o")
     assert check_output_dir(tmp_path / "new" / "deeper", "--out") == tmp_path / "new" / "deeper"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]  # checking wrote nothing, not even a probe
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "f"]  # checks write nothing, not even a probe
 
 
 # Each writing command with each kind of bad place. FILE is a file, DIR a directory, RO a read-only directory.
@@ -125,6 +134,8 @@ BAD_PLACES = [
     ["bench", "plot", "pareto", "-o", "RO/p.png"],
     ["viz", "genotype", "DIR", "-o", "FILE"],
     ["viz", "alphas", "DIR", "-o", "RO/figs"],
+    ["darts", "--out", "LINK/logs"],
+    ["train", *TINY_TRAIN, "--out", "DIR/" + "t" * 300],
 ]
 
 
@@ -133,12 +144,15 @@ def test_a_bad_output_place_is_one_line_before_any_work(capsys, tmp_path, read_o
     monkeypatch.delenv("NASFORGE_DATA", raising=False)  # no data: any work started would fail differently
     (tmp_path / "FILE").write_text("mine")
     (tmp_path / "DIR").mkdir()
-    places = {"FILE": str(tmp_path / "FILE"), "DIR": str(tmp_path / "DIR"), "RO": str(read_only_dir)}
+    (tmp_path / "LINK").symlink_to(tmp_path / "absent")
+    places = {"FILE": str(tmp_path / "FILE"), "DIR": str(tmp_path / "DIR"), "RO": str(read_only_dir),
+              "LINK": str(tmp_path / "LINK")}  # fmt: skip
     argv = [places.get(a.split("/")[0], a.split("/")[0]) + a[len(a.split("/")[0]) :] for a in argv]
     before = snapshot(tmp_path)
     code, out, err = cli(capsys, argv)
     one_line(code, err)
-    assert any(w in err for w in ("is a file", "lies under", "is a directory", "cannot write there")), err
+    assert any(w in err for w in ("is a file", "lies under", "is a directory", "cannot write there", "broken symbolic",
+                                  "name too long")), err  # fmt: skip
     assert out == "" and snapshot(tmp_path) == before
 
 

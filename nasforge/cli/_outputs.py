@@ -75,22 +75,34 @@ def check_output_dir(path: str | os.PathLike, option: str, *, fix: str = "choose
     """``path`` is a directory nasforge can write in, or can be created as one; else a one-line ConfigError
     (``fix`` ends the message when the place is not writable)."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{option} {path} is a file, not a directory; give a directory")
-    _check_writable(_nearest_existing(path, option), option, path, fix)
+    with _os_errors(option, path):
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"{option} {path} is a file, not a directory; give a directory")
+        _check_writable(_nearest_existing(path, option), option, path, fix)
     return path
 
 
 def check_output_file(path: str | os.PathLike, option: str) -> Path:
     """``path`` is a file nasforge can (re)write, or create; else a one-line ConfigError."""
+    if str(path).endswith(os.sep):  # before Path() drops the slash
+        raise ConfigError(f"{option} {path} names a directory; give a file name")
     path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{option} {path} is a directory; give a file name, e.g. {path / 'out'}")
-    if str(path).endswith(os.sep):
-        raise ConfigError(f"{option} {path}{os.sep} names a directory; give a file name")
-    # Files are written through a temporary file and a rename in their directory: that directory must be writable.
-    _check_writable(_nearest_existing(path.parent, option, path), option, path, "choose a writable place")
+    with _os_errors(option, path):
+        if path.is_dir():
+            raise ConfigError(f"{option} {path} is a directory; give a file name, e.g. {path / 'out'}")
+        # Files are written through a temporary file and a rename in their directory: it must be writable.
+        _check_writable(_nearest_existing(path.parent, option, path), option, path, "choose a writable place")
     return path
+
+
+@contextlib.contextmanager
+def _os_errors(option: str, path: Path) -> Iterator[None]:
+    """A path the system refuses to look at (a name too long, too many links, ...) is a bad option value too."""
+    try:
+        yield
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise ConfigError(f"{option} {path}: {reason}; choose another place") from None
 
 
 def _nearest_existing(path: Path, option: str, shown: Path | None = None) -> Path:
@@ -102,6 +114,8 @@ def _nearest_existing(path: Path, option: str, shown: Path | None = None) -> Pat
                     f"{option} {shown or path} lies under {candidate}, which is a file; choose another place"
                 )
             return candidate
+        if candidate.is_symlink():
+            raise ConfigError(f"{option} {shown or path}: {candidate} is a broken symbolic link; choose another place")
     return Path("/")
 
 
@@ -188,7 +202,8 @@ def claim_run_dir(
     check_output_dir(path, option, fix="copy the run somewhere writable to continue it" if resume else
                      "choose a writable place")  # fmt: skip
     created = [p for p in (path, *path.parents) if not p.exists()]
-    path.mkdir(parents=True, exist_ok=True)
+    with _os_errors(option, path):  # the checks above make a failure here rare (a full disk, a race)
+        path.mkdir(parents=True, exist_ok=True)
     try:
         with RunLock(path):
             try:
