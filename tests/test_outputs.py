@@ -195,7 +195,7 @@ def test_train_into_an_existing_run_refuses_and_force_keeps_foreign_files(capsys
     one_line(code, err, "contradict")
     assert cli(capsys, ["train", *TINY_TRAIN, "--out", str(out), "--force", "--seed", "1"])[0] == 0
     assert (out / "notes.txt").read_text() == "my notes" and (out / "sub").is_dir()
-    assert json.loads((out / SETTINGS_NAME).read_text())["--seed"] == 1  # the new run's, not the old one's
+    assert json.loads((out / SETTINGS_NAME).read_text())["settings"]["--seed"] == 1  # the new run's settings
     assert not (out / LOCK_NAME).exists()
 
 
@@ -354,6 +354,20 @@ def test_train_resume_names_a_changed_setting_and_both_values(capsys, tmp_path, 
     code, _, err = cli(capsys, ["train", *TINY_TRAIN, "--out", str(trained_run), "--resume", *change])
     one_line(code, err, "cannot resume", message)
     assert "--force" not in err and snapshot(trained_run) == before
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["darts", "--out", "RUN", "--force"], ["darts", "--out", "RUN", "--resume"],
+     ["train-genotype", "RUN", "--out", "RUN", "--force"]],  # fmt: skip
+    ids=lambda a: " ".join(a),
+)
+def test_another_kind_of_run_is_never_continued_or_replaced(capsys, trained_run, argv):
+    # darts and train both write checkpoint.pt: the run record tells whose it is.
+    before = snapshot(trained_run)
+    code, _, err = cli(capsys, [str(trained_run) if a == "RUN" else a for a in argv])
+    one_line(code, err, "holds a training run, not a")
+    assert snapshot(trained_run) == before
 
 
 def test_darts_resume_names_a_changed_fraction(capsys, tmp_path, monkeypatch):

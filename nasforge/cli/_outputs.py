@@ -65,7 +65,7 @@ SEARCH_RUN = RunKind(
 COMPARE_RUN = RunKind("comparison", ("compare.json", "results.md", "anytime_*.png"))
 DARTS_RUN = RunKind("DARTS search", ("checkpoint.pt", "search.jsonl", "genotype.json", "search.log"), "checkpoint.pt")
 TRAIN_RUN = RunKind("training run", ("checkpoint.pt", "curves.json", "curves.png"), "checkpoint.pt")
-RETRAIN_RUN = RunKind("training run", ("checkpoint.pt",), "checkpoint.pt")
+RETRAIN_RUN = RunKind("genotype training run", ("checkpoint.pt",), "checkpoint.pt")
 
 
 # --- output locations -------------------------------------------------------------------------------------------
@@ -159,18 +159,14 @@ class RunDir:
         # A resumed run keeps its record (a run from before settings were recorded stays without one: writing
         # today's settings there would vouch for settings nobody checked).
         if settings is not None and not self.resume:
-            atomic_write_text(self.path / SETTINGS_NAME, json.dumps(_plain(settings), indent=1) + "\n")
+            record = {"run": self.kind.name, "settings": _plain(settings)}
+            atomic_write_text(self.path / SETTINGS_NAME, json.dumps(record, indent=1) + "\n")
 
     def _check_settings(self, settings: Mapping[str, Any]) -> None:
-        file = self.path / SETTINGS_NAME
-        try:
-            stored = json.loads(file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        record = _read_record(self.path)
+        if record is None:
             return  # a run written before settings were recorded: the library's own checks still apply
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot resume {self.path}: {file.name} is unreadable ({exc})") from None
-        if not isinstance(stored, dict):
-            raise ConfigError(f"cannot resume {self.path}: {file.name} does not hold a settings object")
+        stored = record["settings"]
         now = _plain(settings)
         diffs = [
             f"{key} {_show(stored.get(key))} then, {_show(now.get(key))} now"
@@ -223,6 +219,15 @@ def claim_run_dir(
 
 def _occupancy(path: Path, kind: RunKind, *, resume: bool, force: bool) -> list[Path]:
     """The files a forced run replaces, after refusing a resume without a run or an occupied directory."""
+    try:
+        record = _read_record(path)
+    except ConfigError:
+        if not force:
+            raise
+        record = None  # a damaged record of ours: --force replaces it with the rest of the run
+    if record is not None and record["run"] != kind.name:
+        # Kinds share file names (checkpoint.pt): never continue or replace another kind's run.
+        raise ConfigError(f"{path} holds a {record['run']}, not a {kind.name}; choose another --out")
     existing = kind.existing(path)
     if resume:
         if kind.resume_from is None or not (path / kind.resume_from).is_file():
@@ -237,6 +242,21 @@ def _occupancy(path: Path, kind: RunKind, *, resume: bool, force: bool) -> list[
             "(removes only the run's own files), or choose another --out"
         )
     return existing
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """The run record in ``path`` (``{"run": kind name, "settings": {...}}``), or None when there is none."""
+    file = path / SETTINGS_NAME
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{file} is unreadable ({exc}); move it away to use {path}") from None
+    if not (isinstance(record, dict) and isinstance(record.get("run"), str)
+            and isinstance(record.get("settings"), dict)):  # fmt: skip
+        raise ConfigError(f"{file} is not a nasforge run record; move it away to use {path}")
+    return record
 
 
 def _plain(settings: Mapping[str, Any]) -> dict[str, Any]:
