@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ if TYPE_CHECKING:
     from nasforge.executors import Executor
 
 DB_NAME = "study.db"
+DB_FILES = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm")  # SQLite's write-ahead log and its index beside it
 SCHEMA_VERSION = 1
 
 
@@ -171,6 +171,15 @@ class SQLiteStorage:
             raise self._corrupt(exc) from None
 
     def _corrupt(self, exc: Exception) -> StudyError:
+        # A locked or read-only database is intact: say so, and never suggest --force, which would delete it.
+        text = str(exc).lower()
+        if "locked" in text:
+            return StudyError(f"study database {self.path} is locked by another process ({exc}); wait for it to end")
+        if "readonly" in text or "read-only" in text or "unable to open" in text:
+            return StudyError(
+                f"study database {self.path} cannot be opened for writing ({exc}); is its directory read-only? "
+                "Copy the run somewhere writable to continue it"
+            )
         return StudyError(
             f"study database {self.path} is unreadable or corrupted ({exc}); "
             "restore it from a backup or start a new run with --force"
@@ -360,21 +369,23 @@ class Study:
         """A new study in ``run_dir``; an existing run there is an error unless ``force`` (then it is replaced)."""
         run_dir = Path(run_dir)
         if cls.check_new(run_dir, force=force):
-            shutil.rmtree(run_dir)
+            for name in DB_FILES:  # the study's own files only: anything else in run_dir is the user's
+                (run_dir / name).unlink(missing_ok=True)
         run_dir.mkdir(parents=True, exist_ok=True)
         config = _normalized(config)
         return cls(SQLiteStorage(run_dir / DB_NAME, create_with=config), config, run_dir)
 
     @staticmethod
     def check_new(run_dir: str | Path, *, force: bool = False) -> bool:
-        """Whether :meth:`create` in ``run_dir`` must first replace a run there (an error unless ``force``)."""
+        """Whether :meth:`create` in ``run_dir`` must first replace a study there (an error unless ``force``).
+
+        Only the study's own files count (and only they are replaced): other files in ``run_dir`` stay.
+        """
         run_dir = Path(run_dir)
-        if not (run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir()))):
+        if run_dir.exists() and not run_dir.is_dir():
+            raise StudyError(f"{run_dir} is a file, not a run directory; choose another --out")
+        if not any((run_dir / name).exists() for name in DB_FILES):
             return False
-        if not (run_dir / DB_NAME).is_file():
-            raise StudyError(
-                f"{run_dir} exists and is not a nasforge run directory (no {DB_NAME}); choose another --out"
-            )
         if not force:
             raise StudyError(
                 f"{run_dir} already holds a search; pass --resume to continue it or --force to overwrite it"

@@ -442,7 +442,7 @@ def test_simulated_workers_on_the_benchmark_and_resume_alone(capsys, real_data_d
     code, _, err = search(capsys, real_data_dir, tmp_path / "w4", "--resume", "--workers", "2")
     one_line_error(code, err, "--workers 2 given, 4 stored")
     code, _, err = search(capsys, real_data_dir, tmp_path / "none", "--resume")
-    one_line_error(code, err, "no study in")
+    one_line_error(code, err, "nothing to resume in")
 
 
 def test_resume_alone_continues_a_cut_short_run(capsys, real_data_dir, tmp_path):

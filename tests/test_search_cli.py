@@ -87,7 +87,7 @@ def test_training_mode_trains_and_records_each_arch(capsys, real_data_dir, tmp_p
 def test_existing_run_needs_resume_or_force(capsys, real_data_dir, tmp_path):
     assert search(capsys, real_data_dir, tmp_path / "run", "--n-iter", "5")[0] == 0
     code, _, err = search(capsys, real_data_dir, tmp_path / "run", "--n-iter", "5")
-    one_line_error(capsys, code, err, "pass --resume to continue it or --force to overwrite it")
+    one_line_error(capsys, code, err, "continue it with --resume, replace it with --force")
     assert search(capsys, real_data_dir, tmp_path / "run", "--n-iter", "5", "--force")[0] == 0
     code, out, _ = search(capsys, real_data_dir, tmp_path / "run", "--n-iter", "5", "--resume", "--json")
     assert code == 0 and json.loads(out)["trials"] == 5
@@ -142,7 +142,8 @@ def test_kill_9_mid_search_then_resume_ends_with_the_uninterrupted_trials(real_d
     while count < 40 and time.monotonic() < deadline:
         time.sleep(0.005)
         try:
-            with sqlite3.connect(killed / "study.db", timeout=5) as db:
+            # read-only: a plain connect would create an empty study.db in the run directory before the search does
+            with sqlite3.connect(f"file:{killed / 'study.db'}?mode=ro", uri=True, timeout=5) as db:
                 count = db.execute("SELECT count(*) FROM trials").fetchone()[0]
         except sqlite3.OperationalError:
             pass

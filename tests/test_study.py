@@ -240,12 +240,23 @@ def test_an_existing_run_is_kept_unless_forced(tmp_path):
         assert study.trials == []
 
 
-def test_a_foreign_directory_is_never_overwritten(tmp_path):
+def test_a_foreign_file_is_never_removed_even_with_force(tmp_path):
+    # issue 11: `search --out R --force` once deleted all of R, a user's notes included.
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
-    with pytest.raises(StudyError, match="not a nasforge run directory"):
-        Study.create(tmp_path / "mine", CONFIG, force=True)
+    with Study.create(tmp_path / "mine", CONFIG) as study:  # a new study beside the user's files
+        study.optimize(create_optimizer("rs", 0), ToyEvaluator(), n_iter=3)
+    with Study.create(tmp_path / "mine", CONFIG, force=True) as study:
+        assert study.trials == []
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir() if not p.name.startswith("study.db")) == ["thesis.tex"]
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+def test_a_file_is_not_a_run_directory(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(StudyError, match="is a file"):
+        Study.create(tmp_path / "f", CONFIG, force=True)
+    assert (tmp_path / "f").read_text() == "x"
 
 
 def test_resume_into_another_configuration_is_refused(tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nasforge.cli._common import add_data_dir, add_json_flag, emit, json_safe, nonnegative_int
+from nasforge.cli._outputs import check_output_dir, check_output_file
 
 IMPORT_KINDS = ("nb201", "nb201-csv", "latency", "curves-csv", "naslib-pickle", "nats", "csv")
 
@@ -32,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, metavar="STORE", help="store directory to write")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--merge", action="store_true", help="add to the existing store at --out")
-    mode.add_argument("--overwrite", action="store_true", help="replace the existing store at --out")
+    mode.add_argument(
+        "--overwrite", action="store_true", help="replace the existing store at --out (a store only, never other files)"
+    )
     p.add_argument("--map", action="append", default=[], metavar="COL=DATASET:METRIC[*SCALE]", help="csv: a column")
     p.add_argument("--key", default="arch_str", help="csv: the column holding the arch string (or 'index')")
     p.add_argument("--datasets", default=None, help="latency: comma-separated datasets to attach the latencies to")
@@ -94,13 +97,16 @@ def cmd_import(args: argparse.Namespace) -> None:
     from nasforge.benchmarks import importers as imp
     from nasforge.benchmarks.builder import StoreBuilder
     from nasforge.benchmarks.nb201 import build_nb201_store
-    from nasforge.benchmarks.store import open_store
+    from nasforge.benchmarks.store import MANIFEST, open_store
     from nasforge.errors import BenchmarkError
     from nasforge.paths import require_data_dir
 
-    out = Path(args.out)
+    out = check_output_dir(args.out, "-o")
     if out.exists() and not (args.merge or args.overwrite):
         raise BenchmarkError(f"{out} already exists: pass --merge to add to it or --overwrite to replace it")
+    if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        # --overwrite replaces the whole directory: only ever one that nasforge wrote.
+        raise BenchmarkError(f"{out} holds files but no nasforge store ({MANIFEST} missing); choose another -o")
     if args.kind == "nb201":
         if args.merge:
             raise BenchmarkError(
@@ -205,6 +211,7 @@ def cmd_curves(args: argparse.Namespace) -> None:
     from nasforge.spaces.nb201 import NB201Arch
     from nasforge.viz.benchmark import plot_curves
 
+    check_output_file(args.out, "-o")
     store = _open(args)
     drawn = plot_curves(store, NB201Arch.from_any(args.arch), args.dataset, args.out)
     emit(args, {"out": args.out, "curves": drawn}, f"wrote {args.out} ({', '.join(drawn)})")
@@ -213,6 +220,7 @@ def cmd_curves(args: argparse.Namespace) -> None:
 def cmd_plot(args: argparse.Namespace) -> None:
     from nasforge.viz import benchmark as viz
 
+    check_output_file(args.out, "-o")
     store = _open(args)
     if args.kind == "valid-test":
         result = viz.plot_valid_vs_test(store, args.dataset, args.out)

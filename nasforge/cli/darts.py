@@ -21,6 +21,7 @@ from nasforge.cli._common import (
     positive_float,
     positive_int,
 )
+from nasforge.cli._outputs import DARTS_RUN, RETRAIN_RUN, RunDir, claim_run_dir
 
 SPACES = ("darts-mnist", "darts", "nb201")
 DATASETS = ("mnist", "cifar10")
@@ -40,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="logs", metavar="DIR", help="log directory (default: logs)")
     p.add_argument("--order", type=int, choices=(1, 2), default=1, help="1: first-order (default), 2: unrolled")
     p.add_argument("--resume", action="store_true", help="continue the search in --out after its last epoch")
-    p.add_argument("--force", action="store_true", help="replace a search already in --out")
+    p.add_argument("--force", action="store_true", help=DARTS_RUN.force_help())
     p.add_argument("--seed", type=int, default=0, help="seed of the split, initialization and batches")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument(
@@ -89,7 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="CPU threads for torch (default: torch's; 1 when the load average exceeds the cores)",
     )
     t.add_argument("--out", default=None, metavar="DIR", help="checkpoint directory (default: LOGDIR/retrain)")
-    t.add_argument("--resume", action="store_true")
+    t.add_argument("--resume", action="store_true", help="continue the training run in --out")
+    t.add_argument("--force", action="store_true", help=RETRAIN_RUN.force_help())
     add_data_dir(t)
     add_json_flag(t)
     t.set_defaults(func=cmd_train_genotype)
@@ -111,33 +113,12 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _check_out_dir(out: Path, *, resume: bool, force: bool) -> list[Path]:
-    """Refuse to start over a search already in ``out`` (it could be resumed) unless ``force`` replaces it;
-    returns the old search's files that a forced start replaces."""
-    from nasforge.oneshot.search import CHECKPOINT_NAME, GENOTYPE_NAME, LOG_NAME, RECORDS_NAME
-
-    check(not (resume and force), "--resume and --force contradict each other; pick one")
-    outputs = [out / name for name in (CHECKPOINT_NAME, RECORDS_NAME, GENOTYPE_NAME, LOG_NAME)]
-    if resume:
-        check(
-            outputs[0].is_file(),
-            f"nothing to resume in {out}: it has no {CHECKPOINT_NAME}; start a new search without --resume",
-        )
-        return []
-    existing = [path for path in outputs if path.exists()]
-    check(
-        force or not existing,
-        f"{out} already holds a DARTS search ({existing[0].name if existing else ''}); continue it with --resume, "
-        "replace it with --force, or choose another --out",
-    )
-    return existing  # only the search's own files: other things in the directory are the user's
-
-
 def _load_train_split(dataset: str, data_dir: str | None, share: float, seed: int):
+    """The (sub)set to train on, and where its images came from (recorded to check a resume against)."""
     from nasforge.data import class_balanced_subset, load_dataset
 
     ds = load_dataset(dataset, "train", data_dir)
-    return ds if share >= 1.0 else class_balanced_subset(ds, share, seed)
+    return (ds if share >= 1.0 else class_balanced_subset(ds, share, seed)), ds.source
 
 
 def _benchmark_lookup(space: str, dataset: str, data_dir: str | None):
@@ -171,6 +152,11 @@ def _rank(store, arch) -> float:
 
 
 def cmd_darts(args: argparse.Namespace) -> int:
+    with claim_run_dir(args.out, DARTS_RUN, resume=args.resume, force=args.force) as run:
+        return _darts(args, run)
+
+
+def _darts(args: argparse.Namespace, run: RunDir) -> int:
     import sys
 
     from nasforge.oneshot.search import SearchConfig, search
@@ -180,7 +166,6 @@ def cmd_darts(args: argparse.Namespace) -> int:
         not (args.space == "darts-mnist" and args.dataset != "mnist"),
         "the darts-mnist space is built for 28x28 grey digits; use --dataset mnist or --space darts/nb201",
     )
-    replaced = _check_out_dir(Path(args.out), resume=args.resume, force=args.force)
     config = SearchConfig(
         space=args.space,
         dataset=args.dataset,
@@ -192,7 +177,7 @@ def cmd_darts(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
     )
-    dataset = _load_train_split(args.dataset, args.data_dir, args.fraction, args.seed)
+    dataset, data_source = _load_train_split(args.dataset, args.data_dir, args.fraction, args.seed)
     lookup, warning = _benchmark_lookup(args.space, args.dataset, args.data_dir)
     if warning:
         print(f"nasforge: warning: {warning}", file=sys.stderr)
@@ -214,8 +199,12 @@ def cmd_darts(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    for path in replaced:  # now that the new search is ready to start
-        path.unlink(missing_ok=True)
+    settings = {
+        "--space": args.space, "--dataset": args.dataset, "--epochs": args.epochs, "--order": args.order,
+        "--seed": args.seed, "--batch-size": args.batch_size, "--C": args.C, "--layers": args.layers,
+        "--fraction": args.fraction, "data": data_source,
+    }  # fmt: skip
+    run.begin(settings)  # checks a resumed search's settings, or clears a forced one's old files
     result = search(
         config, dataset, out_dir=args.out, resume=args.resume, progress=not args.json, lookup=lookup, on_epoch=report
     )
@@ -232,7 +221,12 @@ def cmd_darts(args: argparse.Namespace) -> int:
 
 
 def cmd_train_genotype(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else Path(args.logdir if Path(args.logdir).is_dir() else ".") / "retrain"
+    with claim_run_dir(out, RETRAIN_RUN, resume=args.resume, force=args.force) as run:
+        return _train_genotype(args, out, run)
 
+
+def _train_genotype(args: argparse.Namespace, out: Path, run: RunDir) -> int:
     from nasforge.data import load_dataset
     from nasforge.errors import ConfigError
     from nasforge.oneshot.search import load_genotype
@@ -255,10 +249,12 @@ def cmd_train_genotype(args: argparse.Namespace) -> int:
     macro = darts_macro(doc["space"], args.dataset, args.C, doc.get("layers"))
     with seeded(args.seed):
         model = DartsNetwork(arch, macro)
-    train_set = _load_train_split(args.dataset, args.data_dir, args.fraction, args.seed)
+    train_set, data_source = _load_train_split(args.dataset, args.data_dir, args.fraction, args.seed)
     test_set = load_dataset(args.dataset, "test", args.data_dir)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device)
-    out = Path(args.out) if args.out else Path(args.logdir if Path(args.logdir).is_dir() else ".") / "retrain"
+    run.begin({"genotype": str(arch), "--dataset": args.dataset, "--epochs": args.epochs, "--C": args.C,
+               "--batch-size": args.batch_size, "--lr": args.lr, "--fraction": args.fraction, "--seed": args.seed,
+               "data": data_source})  # fmt: skip
     if not args.json:
         params = sum(p.numel() for p in model.parameters())
         print(f"training {arch} (C={macro.C}, {params:,} parameters) on {train_set.source}", flush=True)

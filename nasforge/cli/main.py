@@ -7,12 +7,15 @@ the parser it adds sets ``func`` (called with the parsed arguments, returning an
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from nasforge.cli._common import EXIT_USAGE, ArgumentParser
 from nasforge.errors import NasforgeError
 from nasforge.runtime import keep_freed_memory
+
+EXIT_BROKEN_PIPE = 141
 
 # Subcommand modules, in the order ``nasforge --help`` lists them.
 SUBCOMMAND_MODULES = (
@@ -45,6 +48,17 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            code = _run(argv)
+        finally:  # also after --help or a usage error (SystemExit): a closed pipe is caught here, not at exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _closed_pipe()
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # This process is ours: let training reuse freed activations instead of faulting pages in every step.
@@ -58,6 +72,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("nasforge: interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``nasforge ... | head -1``): stop quietly, as ``yes | head -1`` does.
+
+    Python would report the broken pipe again when it flushes stdout at exit; pointing stdout at /dev/null
+    first (the remedy in Python's ``signal`` documentation) keeps the exit silent. Exit code 141 is a shell's
+    128 + SIGPIPE, what a tool killed by the signal reports.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

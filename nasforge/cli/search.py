@@ -35,6 +35,7 @@ from nasforge.cli._common import (
     positive_float,
     positive_int,
 )
+from nasforge.cli._outputs import COMPARE_RUN, SEARCH_RUN, RunDir, check_output_file, claim_run_dir
 from nasforge.errors import ConfigError
 
 DEFAULT_TRAIN_ITERATIONS = 5  # the seed exercise trains 5 models
@@ -72,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="run directory (study.db, plots)")
     p.add_argument("--resume", action="store_true",
                    help="continue the search recorded in --out, with its stored settings")  # fmt: skip
-    p.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
+    p.add_argument("--force", action="store_true", help=SEARCH_RUN.force_help())
     p.add_argument("--epochs", type=positive_int, default=None, help="--train: epochs per arch (default 10)")
     p.add_argument("--train-fraction", type=fraction, default=None, help="--train: share of CIFAR-10 train (0.05)")
     p.add_argument("--valid-fraction", type=fraction, default=None,
@@ -120,7 +121,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="processes running the searches (default: all cores)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (results.md, compare.json, plots)")
     p.add_argument("--report", default=None, metavar="FILE", help="also write the markdown report here")
-    p.add_argument("--force", action="store_true", help="overwrite existing outputs in --out")
+    p.add_argument("--force", action="store_true", help=COMPARE_RUN.force_help())
     p.add_argument("--store", default=None, help="benchmark store directory")
     add_data_dir(p)
     add_json_flag(p)
@@ -145,10 +146,14 @@ def _evaluator(args: argparse.Namespace) -> Any:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    with claim_run_dir(args.out, SEARCH_RUN, resume=args.resume, force=args.force) as run:
+        return _search(args, run)
+
+
+def _search(args: argparse.Namespace, run: RunDir) -> int:
     from nasforge.optimizers import create_optimizer, get_space, optimizer_class
     from nasforge.study import Study
 
-    check(not (args.resume and args.force), "--resume and --force contradict each other; pick one")
     check(not (args.train and (args.objective or args.store)),
           "--objective and --store choose a benchmark; training maximises validation accuracy: drop them or "
           "--train")  # fmt: skip
@@ -174,10 +179,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         config["workers"] = args.workers
     if args.store is not None and not args.train and args.record_store:  # absent for the default store
         config["evaluator"]["store"] = args.store
-    if not args.resume:  # refuse an occupied --out before starting any worker
-        Study.check_new(args.out, force=args.force)
     executor = _executor(executor_name, evaluator, args)  # workers start (and may fail) before anything is written
     with executor if executor is not None else contextlib.nullcontext():
+        run.begin()  # a forced run's old files go now, just before the new study is written
         study = Study.resume(args.out, config) if args.resume else Study.create(args.out, config, force=args.force)
         with study:
             outcome = _run_with_progress(study, optimizer, evaluator, n_iter, args, executor)
@@ -449,6 +453,13 @@ def _numbers(text: str, option: str, count: int) -> list[float]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    if args.report:
+        check_output_file(args.report, "--report")
+    with claim_run_dir(args.out, COMPARE_RUN, force=args.force) as run:
+        return _compare(args, run)
+
+
+def _compare(args: argparse.Namespace, run: RunDir) -> int:
     from nasforge._io import atomic_write_text
     from nasforge.benchmarks import load_nb201
     from nasforge.compare import compare, markdown_table
@@ -461,8 +472,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
         optimizer_class(name)
     settings = _settings(args)
     out = Path(args.out)
-    if (out / "compare.json").exists() and not args.force:
-        raise ConfigError(f"{out} already holds a comparison; pass --force to overwrite it or choose another --out")
     store = load_nb201(args.data_dir, args.store)
     tables = {s.dataset: LookupTables.from_store(store, s.dataset) for s in settings}
     started = time.perf_counter()
@@ -473,6 +482,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                              progress=bar.update)  # fmt: skip
     seconds = time.perf_counter() - started
     command = _compare_command(args, optimizers, settings)
+    run.begin()  # a forced comparison's old files go only now, when the new results are ready
     plots = _compare_plots(comparison, out)
     atomic_write_text(out / "results.md", _report(comparison, command, seconds, plots, out / "results.md"))
     if args.report:

@@ -20,6 +20,7 @@ from nasforge.cli._common import (
     positive_float,
     positive_int,
 )
+from nasforge.cli._outputs import TRAIN_RUN, RunDir, claim_run_dir
 
 DATASETS = ("cifar10", "mnist")
 
@@ -59,22 +60,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", default=None, metavar="DIR", help="output directory (default: nasforge-train/DATASET-INDEX-seedSEED)"
     )
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--force", action="store_true", help=TRAIN_RUN.force_help())
     add_data_dir(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_train)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from nasforge.spaces.nb201 import NB201Arch
+
+    arch = NB201Arch.from_any(args.arch)
+    out = Path(args.out) if args.out else Path("nasforge-train") / f"{args.dataset}-{arch.index}-seed{args.seed}"
+    with claim_run_dir(out, TRAIN_RUN, resume=args.resume, force=args.force) as run:
+        return _train(args, arch, out, run)
+
+
+def _train(args: argparse.Namespace, arch, out: Path, run: RunDir) -> int:  # noqa: ANN001 - an NB201Arch
     # torch and the data stack load here, not at CLI start-up, so `nasforge --help` stays fast.
     import torch
 
     from nasforge.data import class_balanced_subset, load_dataset
-    from nasforge.spaces.nb201 import NB201Arch
     from nasforge.train import TrainConfig, train
     from nasforge.train.models import build_nb201
     from nasforge.viz.training import plot_training_curves
 
-    arch = NB201Arch.from_any(args.arch)
     lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 0.05)
     config = TrainConfig(
         epochs=args.epochs,
@@ -94,7 +103,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.eval_size == 0 or args.eval_size >= len(test)
         else (class_balanced_subset(test, args.eval_size / len(test), args.seed))
     )
-    out = Path(args.out) if args.out else Path("nasforge-train") / f"{args.dataset}-{arch.index}-seed{args.seed}"
     if args.threads:
         torch.set_num_threads(args.threads)
     log = sys.stderr if args.json else sys.stdout
@@ -113,6 +121,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    run.begin({"arch": arch.to_string(), "--dataset": args.dataset, "--epochs": args.epochs,
+               "--fraction": args.fraction, "--eval-size": args.eval_size, "--batch-size": args.batch_size,
+               "--optimizer": args.optimizer, "--lr": lr, "--seed": args.seed, "--C": args.C, "--N": args.N,
+               "data": full_train.source, "eval data": test.source})  # fmt: skip
     result = train(model, train_set, eval_set, config, checkpoint_dir=out, resume=args.resume, on_epoch=on_epoch)
     payload = {
         "arch": arch.to_string(),

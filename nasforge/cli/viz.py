@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from nasforge.cli._common import ArgumentParser, add_json_flag, emit
+from nasforge.cli._outputs import check_output_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +47,7 @@ def cmd_genotype(args: argparse.Namespace) -> int:
     from nasforge.spaces.nb201 import NB201Arch
     from nasforge.viz.genotype import draw_genotype
 
+    check_output_dir(args.out, "-o")
     doc, arch = load_genotype(args.logdir)
     if isinstance(arch, NB201Arch):
         raise ConfigError(
@@ -63,6 +65,7 @@ def cmd_alphas(args: argparse.Namespace) -> int:
     from nasforge.oneshot.supernet import get_space, space_edge_names
     from nasforge.viz.genotype import plot_alphas
 
+    check_output_dir(args.out, "-o")
     path = Path(args.logdir) / RECORDS_NAME
     if not path.is_file():
         raise StudyError(f"{path} not found: give a log directory written by 'nasforge darts'")
