@@ -274,7 +274,9 @@ def import_naslib_pickle(builder: StoreBuilder, path: str | os.PathLike, *, eval
             lists[k].append(record[k])
         cost = record.get("cost_info", {})
         if not isinstance(cost, dict):
-            raise BenchmarkError(f"{path}: arch {arch_str} {dataset}: cost_info is a {type(cost).__name__}, not a dict")
+            raise BenchmarkError(
+                f"{path}: arch {arch_str} {dataset}: cost_info has type {type(cost).__name__}, expected dict"
+            )
         for k in NASLIB_COSTS:
             try:
                 costs[k].append(_number(cost.get(k, math.nan), f"cost_info[{k!r}]"))
@@ -384,7 +386,7 @@ def _read_nats(path: Path) -> tuple[int, dict[tuple[str, str], dict[int, np.ndar
                     raise _FieldError(f"unknown dataset {ds!r} in all_results; known: {', '.join(DATASETS)}")
                 where = f"schedule {hp!r}, {ds} seed {seed}"
                 if not isinstance(rec, dict):
-                    raise _FieldError(f"{where}: the record is a {type(rec).__name__}, not a dict")
+                    raise _FieldError(f"{where}: the record has type {type(rec).__name__}, expected dict")
                 _read_nats_record(out, ds, seed, rec, hp, suffix, where)
         for (ds, metric), seeds in out.items():
             shapes = {s: v.shape for s, v in seeds.items()}
@@ -413,7 +415,7 @@ def _field(record: dict, key: Any, kind: type | tuple[type, ...], where: str) ->
     ok = _is_int(value) if kind is int else isinstance(value, kind)
     if not ok:
         expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise _FieldError(f"{where}: {key!r} is a {type(value).__name__}, expected {expected}")
+        raise _FieldError(f"{where}: {key!r} has type {type(value).__name__}, expected {expected}")
     return int(value) if kind is int else value
 
 

@@ -269,11 +269,13 @@ def load_checkpoint_file(
     except Exception as exc:  # torch raises many types for a damaged zip/pickle; all mean the same to the user
         raise error(f"{path}: unreadable checkpoint ({type(exc).__name__}); delete it to start over") from None
     if not isinstance(state, dict):
-        raise error(f"{path}: not a nasforge checkpoint (it holds a {type(state).__name__}); delete it to start over")
+        raise error(
+            f"{path}: not a nasforge checkpoint (it holds type {type(state).__name__}); delete it to start over"
+        )
     for key, kind in fields.items():
         value = state.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
-            shown = "missing" if key not in state else f"a {type(value).__name__}"
+            shown = "missing" if key not in state else f"of type {type(value).__name__}"
             raise error(f"{path}: damaged checkpoint: {key!r} is {shown}; delete it to start over")
     return state
 
