@@ -422,3 +422,13 @@ def test_a_compressed_table_past_its_cap_is_refused(tmp_path, monkeypatch):
     path.write_bytes(lzma.compress(b"arch_str,x\n" + b"0" * (2 << 20)))
     with pytest.raises(BenchmarkError, match="decompresses to more than 1 MB"):
         imp.import_table(StoreBuilder(), path, [imp.ColumnMap("x", "cifar10", "test_acc")])
+
+
+def test_a_cifar_npz_whose_array_expands_past_the_cap_is_refused(tmp_path, monkeypatch):
+    from nasforge.data import formats
+
+    np.savez_compressed(tmp_path / "c.npz", x_test=np.zeros((20, 32, 32, 3), np.uint8), y_test=np.zeros(20, np.int64))
+    assert formats.read_cifar_npz(tmp_path / "c.npz", "test")[0].shape == (20, 32, 32, 3)
+    monkeypatch.setattr(formats, "CIFAR_NPZ_LIMIT", 20 * 32 * 32 * 3)  # the real cap is 512 MB: same code path
+    with pytest.raises(DataError, match="'x_test' expands to 61,568 bytes"):
+        formats.read_cifar_npz(tmp_path / "c.npz", "test")

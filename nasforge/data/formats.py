@@ -30,6 +30,7 @@ CIFAR_TEST_BATCH = "test_batch"
 # 31 MB), so a corrupt or hostile file is refused before it fills memory.
 IDX_FILE_LIMIT = 1 << 30
 CIFAR_BATCH_LIMIT = 1 << 27
+CIFAR_NPZ_LIMIT = 1 << 29  # one array of a shared CIFAR-10 .npz file (the 50,000 training images: 154 MB)
 
 
 def read_bytes(path: Path, limit: int = CIFAR_BATCH_LIMIT, what: str = "CIFAR-10 batch") -> bytes:
@@ -98,6 +99,13 @@ def read_cifar_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         with np.load(path, allow_pickle=False) as npz:
             if xkey not in npz.files or ykey not in npz.files:
                 raise DataError(f"{path}: expected arrays {xkey!r} and {ykey!r}, found {sorted(npz.files)}")
+            for key in (xkey, ykey):  # the zip directory's sizes bound what decompression may produce
+                size = npz.zip.getinfo(f"{key}.npy").file_size
+                if size > CIFAR_NPZ_LIMIT:
+                    raise DataError(
+                        f"{path}: array {key!r} expands to {size:,} bytes, more than any CIFAR-10 split "
+                        f"({CIFAR_NPZ_LIMIT >> 20} MB at most); the file is corrupt, replace it"
+                    )
             images, labels = npz[xkey], npz[ykey]
     except (zipfile.BadZipFile, EOFError, zlib.error, ValueError, OSError) as exc:
         raise DataError(f"{path}: truncated or corrupt .npz archive ({exc}); replace it with a complete copy") from None
