@@ -177,7 +177,7 @@ def _publish_directory(tmp: Path, target: Path, overwrite: bool) -> None:
 
 # --- capped reads ------------------------------------------------------------------------------------------------
 
-_OPENERS = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
+_OPENERS = ((b"\x1f\x8b", "gzip", gzip.open), (b"BZh", "bz2", bz2.open), (b"\xfd7zXZ\x00", "xz", lzma.open))
 _CORRUPT = (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError)
 
 
@@ -196,7 +196,7 @@ class CappedReader:
         self.path, self._raw, self.limit, self._what, self._error = path, raw, limit, what, error
         magic = raw.read(6)
         raw.seek(0)
-        opener = next((o for m, o in _OPENERS if magic.startswith(m)), None)
+        self.kind, opener = next(((k, o) for m, k, o in _OPENERS if magic.startswith(m)), ("", None))
         self.compressed = opener is not None
         self._f: BinaryIO = opener(raw, "rb") if opener is not None else raw  # type: ignore[operator]
         self.position = 0
@@ -214,7 +214,7 @@ class CappedReader:
                 self.position += len(block)
         except _CORRUPT as exc:
             raise self._error(
-                f"{self.path}: corrupt or truncated {'compressed ' if self.compressed else ''}file ({exc}); "
+                f"{self.path}: truncated or corrupt {self.kind + ' ' if self.compressed else ''}file ({exc}); "
                 "replace it with a complete copy"
             ) from None
         if self.position > self.limit:

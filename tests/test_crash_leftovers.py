@@ -114,7 +114,7 @@ def test_concurrent_builds_into_one_cache_all_succeed(data_dir, tmp_path, leftov
         for _ in range(4)
     ]  # fmt: skip
     results = [(b.wait(timeout=120), *b.communicate()) for b in builders]
-    assert [r[0] for r in results] == [0, 0, 0, 0], [r[2][-500:] for r in results]
+    assert [r[0] for r in results] == [0, 0, 0, 0], "\n".join(r[2][-1500:] for r in results)
     assert len({r[1] for r in results}) == 1  # every builder reads the same store and the same value
     assert [p.name for p in cache.iterdir()] == [results[0][1].split()[0]]  # one store, no temporaries
 

@@ -9,6 +9,7 @@ it supersedes is pruned (see :func:`cached_store`). The data directory itself is
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -84,8 +85,10 @@ def cached_store(prefix: str, key: str, write: Callable[[Path, bool], object]) -
     cache = cache_dir()
     target = cache / f"{prefix}-{key}"
     if not (target / MANIFEST).is_file():
+        if target.exists():
+            _set_aside(target)
         try:
-            write(target, target.exists())  # overwrite only a leftover without a manifest
+            write(target, False)  # a published store is never replaced: readers may have it open
         except (FileExistsError, BenchmarkError):
             if not (target / MANIFEST).is_file():
                 raise
@@ -93,6 +96,19 @@ def cached_store(prefix: str, key: str, write: Callable[[Path, bool], object]) -
     store = open_store(target)
     prune_cache(cache, prefix, keep=target)
     return store
+
+
+def _set_aside(target: Path) -> None:
+    """Remove a directory without a manifest at a cache store's name (never a store nasforge published)."""
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=_temp_prefix(target.name), suffix=".tmp") as aside:
+        try:
+            os.rename(target, aside)
+        except OSError:
+            return  # gone already (another process set it aside) or not a directory: the write will say so
+        if (Path(aside) / MANIFEST).is_file():  # a store was published there meanwhile: put it back
+            with contextlib.suppress(OSError):
+                os.rename(aside, target)
+                os.mkdir(aside)  # for TemporaryDirectory's cleanup
 
 
 def prune_cache(cache: Path, prefix: str, keep: Path) -> list[Path]:
