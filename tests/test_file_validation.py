@@ -13,8 +13,6 @@ import pickle
 import shutil
 import sqlite3
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +27,6 @@ from nasforge.data.formats import IDX_IMAGES_MAGIC, read_idx
 from nasforge.errors import ArchError, BenchmarkError, ConfigError, DataError, StudyError
 from nasforge.optimizers import create_optimizer
 from nasforge.study import Study
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 # --- store manifests ---------------------------------------------------------------------------------------------
 
@@ -199,15 +194,15 @@ def test_a_bad_genotype_json_is_one_arch_error(tmp_path, damage):
         load_genotype(tmp_path)
 
 
-def test_the_cli_reports_a_nested_genotype_json_in_one_line(tmp_path):
+def test_the_cli_reports_a_nested_genotype_json_in_one_line(tmp_path, capsys):
+    from nasforge.cli.main import main
+
     (tmp_path / "genotype.json").write_text("[" * 100000 + "]" * 100000)
     (tmp_path / "search.jsonl").write_text('{"alphas": {}}\n')
-    for command in (["viz", "genotype", str(tmp_path), "-o", str(tmp_path / "out")],
-                    ["viz", "alphas", str(tmp_path), "-o", str(tmp_path / "out")]):  # fmt: skip
-        done = subprocess.run([sys.executable, "-m", "nasforge.cli.main", *command], capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"})  # fmt: skip
-        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr[-300:]
-        assert "nested too deeply" in done.stderr and not (tmp_path / "out").exists()
+    for command in ("genotype", "alphas"):
+        assert main(["viz", command, str(tmp_path), "-o", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "nested too deeply" in err and not (tmp_path / "out").exists()
 
 
 # --- checkpoints ---------------------------------------------------------------------------------------------------
