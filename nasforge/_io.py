@@ -35,9 +35,12 @@ from nasforge.errors import DataError
 
 # A temp written by this nasforge: ".<target name>.<host tag>-<pid>-<8 random chars>.tmp".
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<host>[0-9a-f]{6})-(?P<pid>[0-9]+)-[a-z0-9_]{8}\.tmp$")
-# Written by nasforge before temps carried their writer (".<name>.<8 random chars>.tmp", mkstemp's form):
-# whose they are is unknown, so only ones untouched for a day are taken to be a dead run's.
-_LEGACY_TEMP = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
+# Written by nasforge before temps carried their writer (".<name>.<8 random chars>.tmp", mkstemp's form, for
+# the files nasforge writes): whose they are is unknown, so only ones untouched for a day count as a dead run's.
+_LEGACY_TEMP = re.compile(
+    r"^\.(checkpoint\.pt|search\.log|search\.jsonl|genotype\.json|curves\.json|results\.md|compare\.json"
+    r"|[^/]+\.(png|pdf|svg)|nb201-[0-9a-f]{16}|naslib-[^/]+-[0-9a-f]{16})\.[a-z0-9_]{8}\.tmp$"
+)
 LEGACY_TEMP_AGE_S = 24 * 3600.0
 
 

@@ -61,13 +61,15 @@ def test_only_dead_writers_temps_of_our_own_form_are_removed(tmp_path):
     user = [tmp_path / n for n in (".notes.tmp", "draft.tmp", ".x.12-34.tmp", ".my.plan.tmp", "a.abcd1234.tmp")]
     fresh_legacy = tmp_path / ".curves.json.k2j4h5g6.tmp"  # an older nasforge's temp, possibly still being written
     old_legacy = tmp_path / ".study.png.a1b2c3d4.tmp"
-    for path in (dead, live, other_host, fresh_legacy, old_legacy, *user):
+    old_user = tmp_path / ".notes.abcdefgh.tmp"  # the same form, but not a name nasforge ever wrote
+    for path in (dead, live, other_host, fresh_legacy, old_legacy, old_user, *user):
         path.write_text("x")
     (dead_dir / "scalars").mkdir(parents=True)
     (dead_dir / "scalars" / "a.npy").write_text("x")
-    os.utime(old_legacy, (time.time() - 2 * 86400,) * 2)
+    for path in (old_legacy, old_user):
+        os.utime(path, (time.time() - 2 * 86400,) * 2)
     assert sorted(remove_stale_temps(tmp_path)) == sorted([dead, dead_dir, old_legacy])
-    assert all(p.exists() for p in (live, other_host, fresh_legacy, *user))
+    assert all(p.exists() for p in (live, other_host, fresh_legacy, old_user, *user))
 
 
 def test_an_overwrite_replaces_a_directory_and_leaves_no_temps(tmp_path):
