@@ -228,6 +228,18 @@ class CappedReader:
             )
         return b"".join(chunks)
 
+    def readline(self, size: int = -1) -> bytes:
+        """One line (for pickle's text opcodes), counted against the limit like :meth:`read`."""
+        room = self.limit + 1 - self.position
+        try:
+            line = self._f.readline(room if size < 0 else min(size, room))
+        except _CORRUPT as exc:
+            raise self._error(f"{self.path}: truncated or corrupt {self.kind} file ({exc}); replace it") from None
+        self.position += len(line)
+        if self.position > self.limit:
+            self.read(1)  # raises the size error
+        return line
+
     def close(self) -> None:
         self._f.close()  # a decompressor does not close the file object it was given
         self._raw.close()

@@ -374,10 +374,15 @@ def test_ragged_lists_across_seeds_of_one_metric_are_refused(tmp_path):
 
 
 def test_a_nats_bz2_bomb_is_refused_at_the_format_cap(tmp_path):
-    # 2.1 GB of zeros in 2,100 bz2 streams (a ~0.1 MB file; the 798-byte file expanded to 2.1 GB).
+    # A pickle of one 2.1 GB bytes object (opcode BINBYTES8 and its length), the zeros in 2,100 bz2 streams:
+    # a 0.1 MB file; the 798-byte file expanded to 2.1 GB before it was refused.
     path = tmp_path / "000011.pickle.pbz2"
-    path.write_bytes(bz2.compress(b"\0" * (1 << 20)) * 2100)
+    header = b"\x80\x04\x8e" + struct.pack("<Q", 2100 << 20)
+    path.write_bytes(bz2.compress(header) + bz2.compress(b"\0" * (1 << 20)) * 2100)
     with pytest.raises(BenchmarkError, match="decompresses to more than 64 MB"):
+        imp.import_nats(StoreBuilder(), [path])
+    path.write_bytes(bz2.compress(b"\0" * (1 << 20)) * 2100)  # zeros alone: no pickle, refused at once
+    with pytest.raises(BenchmarkError, match="not a readable pickle"):
         imp.import_nats(StoreBuilder(), [path])
 
 

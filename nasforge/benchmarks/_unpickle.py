@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nasforge._io import read_capped
+from nasforge._io import open_capped, read_capped
 from nasforge.errors import BenchmarkError
 
 # (module, name) -> the object to use. numpy 2 pickles name ``numpy._core``; numpy 1 files name ``numpy.core``.
@@ -78,8 +78,12 @@ def safe_loads(data: bytes, *, source: str = "<bytes>", encoding: str = "ASCII")
     official CIFAR-10 batches need). Raises :class:`BenchmarkError` naming the refused global (nothing it
     names is ever called) or saying the data is not a readable pickle.
     """
+    return _load(io.BytesIO(data), source, encoding)
+
+
+def _load(stream: Any, source: str, encoding: str) -> Any:
     try:
-        return _RestrictedUnpickler(io.BytesIO(data), encoding=encoding).load()
+        return _RestrictedUnpickler(stream, encoding=encoding).load()
     except _Refused as exc:
         raise BenchmarkError(
             f"{source}: refused to unpickle: the file references {exc}, which a data file never "
@@ -104,5 +108,10 @@ def read_maybe_compressed(path: str | os.PathLike, limit: int, *, what: str) -> 
 
 
 def safe_load_file(path: str | os.PathLike, limit: int, *, what: str) -> Any:
-    """:func:`safe_loads` of a (possibly gzip/bz2/xz-compressed) pickle file of at most ``limit`` bytes."""
-    return safe_loads(read_maybe_compressed(path, limit, what=what), source=str(path))
+    """:func:`safe_loads` of a (possibly gzip/bz2/xz-compressed) pickle file of at most ``limit`` bytes.
+
+    The file is unpickled as a stream (never held whole in memory besides the objects it builds); past
+    ``limit`` decompressed bytes it is refused with :class:`BenchmarkError`.
+    """
+    with open_capped(path, limit, what=what, error=BenchmarkError) as reader:
+        return _load(reader, str(path), "ASCII")

@@ -34,11 +34,11 @@ from nasforge.errors import ArchError, BenchmarkError
 from nasforge.spaces.nb201 import NB201Arch
 
 # Largest (decompressed) input accepted per format, far above the real files (nb201_final.csv: 7 MB; a NATS tss
-# per-arch file: 0.33 MB; NASLib's nb201_*_full_training.pickle: about 0.2 GB), so that a corrupt or hostile
-# file (a 1 KB bz2 file can expand to gigabytes) is refused before it fills memory.
+# per-arch file: 0.33 MB; NASLib's nb201_*_full_training.pickle: 111 MB), so that a corrupt or hostile file
+# (a 1 KB bz2 file can expand to gigabytes) is refused before it fills memory.
 TABLE_FILE_LIMIT = 1 << 29
 NATS_FILE_LIMIT = 1 << 26
-NASLIB_FILE_LIMIT = 1 << 31
+NASLIB_FILE_LIMIT = 1 << 30
 
 
 @dataclass(frozen=True)
