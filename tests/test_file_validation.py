@@ -379,7 +379,7 @@ def test_a_nats_bz2_bomb_is_refused_at_the_format_cap(tmp_path):
     path = tmp_path / "000011.pickle.pbz2"
     header = b"\x80\x04\x8e" + struct.pack("<Q", 2100 << 20)
     path.write_bytes(bz2.compress(header) + bz2.compress(b"\0" * (1 << 20)) * 2100)
-    with pytest.raises(BenchmarkError, match="decompresses to more than 64 MB"):
+    with pytest.raises(BenchmarkError, match="^[^(]*decompresses to more than 64 MB"):
         imp.import_nats(StoreBuilder(), [path])
     path.write_bytes(bz2.compress(b"\0" * (1 << 20)) * 2100)  # zeros alone: no pickle, refused at once
     with pytest.raises(BenchmarkError, match="not a readable pickle"):

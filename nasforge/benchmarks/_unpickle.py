@@ -84,6 +84,8 @@ def safe_loads(data: bytes, *, source: str = "<bytes>", encoding: str = "ASCII")
 def _load(stream: Any, source: str, encoding: str) -> Any:
     try:
         return _RestrictedUnpickler(stream, encoding=encoding).load()
+    except BenchmarkError:
+        raise  # the capped stream's own error (too large, corrupt compression): already one line
     except _Refused as exc:
         raise BenchmarkError(
             f"{source}: refused to unpickle: the file references {exc}, which a data file never "
