@@ -222,9 +222,15 @@ class SQLiteStorage:
     def config(self) -> dict[str, Any] | None:
         try:
             row = self._db.execute("SELECT value FROM meta WHERE key='config'").fetchone()
-            return None if row is None else json.loads(row[0])
-        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+            if row is None:
+                return None
+            if not isinstance(row[0], str):
+                raise _BadRow("the stored configuration is not text")
+            return _check_config(json.loads(row[0]))
+        except (sqlite3.DatabaseError, ValueError) as exc:
             raise self._corrupt(exc) from None
+        except RecursionError:
+            raise self._corrupt(ValueError("the stored configuration is nested too deeply")) from None
 
     def trials(self) -> list[TrialRecord]:
         query = f"SELECT {_TRIAL_COLUMNS} FROM trials ORDER BY number"
@@ -268,6 +274,8 @@ class SQLiteStorage:
         query = "SELECT ask_number, arch, fidelity, told_before, worker, sim_start, started_at FROM asks ORDER BY 1"
         try:
             rows = self._db.execute(query).fetchall()
+            for row in rows:
+                _check_row("asks", row, _ASK_CHECKS)
             return [AskRecord(a, NB201Arch.parse(arch), *rest) for a, arch, *rest in rows]
         except (sqlite3.DatabaseError, ArchError, ValueError) as exc:
             raise self._corrupt(exc) from None
@@ -285,14 +293,69 @@ class SQLiteStorage:
         self._db.close()
 
 
+class _BadRow(ValueError):
+    """A stored value of the wrong type or range (the database was edited or damaged)."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# column -> (check, what it must be); columns not listed are checked where they are read.
+_TRIAL_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "number": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "ask_number": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "arch": (lambda v: isinstance(v, str), "an arch string"),
+    "fidelity": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "state": (lambda v: v in {s.value for s in TrialState}, "COMPLETE or FAIL"),
+    "objective": (lambda v: v is None or _is_real(v), "a finite number (or NULL for a FAIL)"),
+    "metrics": (lambda v: isinstance(v, str), "a JSON object"),
+    "cost": (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"),
+    "wall_time": (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"),
+    "started_at": (_is_real, "a finite number"),
+    "finished_at": (_is_real, "a finite number"),
+    "worker": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "error": (lambda v: v is None or isinstance(v, str), "text or NULL"),
+    "attempts": (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1"),
+    "sim_start": (lambda v: v is None or _is_real(v), "a finite number or NULL"),
+    "sim_end": (lambda v: v is None or _is_real(v), "a finite number or NULL"),
+}
+_ASK_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {  # in the order asks() selects them
+    **{k: _TRIAL_CHECKS[k] for k in ("ask_number", "arch", "fidelity")},
+    "told_before": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "worker": _TRIAL_CHECKS["worker"],
+    "sim_start": (_is_real, "a finite number"),
+    "started_at": _TRIAL_CHECKS["started_at"],
+}
+
+
+def _check_row(table: str, row: tuple, checks: dict[str, tuple[Callable[[Any], bool], str]]) -> None:
+    for name, value in zip(checks, row, strict=True):
+        ok, what = checks[name]
+        if not ok(value):
+            raise _BadRow(f"{table} row {row[0]!r}: {name} is {str(value)[:40]!r}, expected {what}")
+
+
 def _records_from_rows(rows: list[tuple]) -> list[TrialRecord]:
     records, clock = [], 0.0
     for row in rows:
+        _check_row("trials", row, _TRIAL_CHECKS)
         number, ask, arch, fidelity, state, objective, metrics, cost, wall, started, finished, worker, error = row[:13]
         attempts, sim_start, sim_end = row[13:]
         state = TrialState(state)
-        metrics = json.loads(metrics)
+        try:
+            metrics = json.loads(metrics)
+        except (ValueError, RecursionError):
+            metrics = None
+        if not isinstance(metrics, dict):
+            raise _BadRow(f"trials row {number}: metrics is not a JSON object")
         if state is TrialState.COMPLETE:
+            if objective is None:
+                raise _BadRow(f"trials row {number}: a COMPLETE trial has no objective (NULL)")
             result = Result.complete(objective, cost=cost, metrics=metrics)
         else:
             result = Result.fail(error or "", cost=cost, metrics=metrics)
@@ -300,10 +363,29 @@ def _records_from_rows(rows: list[tuple]) -> list[TrialRecord]:
             sim_start, sim_end = clock, clock + cost
         clock = max(clock, sim_end)
         records.append(
-            TrialRecord(number, NB201Arch.parse(arch), fidelity, result, wall, started, finished, worker,
-                        attempts or 1, sim_start, sim_end, ask)  # fmt: skip
+            TrialRecord(
+                number,
+                NB201Arch.parse(arch),
+                fidelity,
+                result,
+                wall,
+                started,
+                finished,
+                worker,
+                attempts or 1,
+                sim_start,
+                sim_end,
+                ask,
+            )  # fmt: skip
         )
     return records
+
+
+def _check_config(config: Any) -> dict[str, Any]:
+    """The stored configuration must be a JSON object (what each setting holds is its reader's to check)."""
+    if not isinstance(config, dict):
+        raise _BadRow(f"the stored configuration is a {type(config).__name__}, not a JSON object")
+    return config
 
 
 def _normalized(config: dict[str, Any]) -> dict[str, Any]:

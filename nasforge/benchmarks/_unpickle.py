@@ -10,18 +10,15 @@ anything is called.
 from __future__ import annotations
 
 import _codecs
-import bz2
 import collections
-import gzip
 import io
-import lzma
 import os
 import pickle
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nasforge._io import open_capped, read_capped
 from nasforge.errors import BenchmarkError
 
 # (module, name) -> the object to use. numpy 2 pickles name ``numpy._core``; numpy 1 files name ``numpy.core``.
@@ -42,6 +39,20 @@ for _core in ("numpy.core", "numpy._core"):
 
 ALLOWED_GLOBALS: tuple[str, ...] = tuple(sorted(f"{m}.{n}" for m, n in _ALLOWED))
 """What a benchmark pickle may reference, as ``module.name``."""
+
+
+# What a damaged pickle makes the unpickler raise (a deeply nested one: RecursionError).
+_BROKEN = (
+    EOFError,
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    AttributeError,
+    MemoryError,
+    OverflowError,
+    RecursionError,
+)
 
 
 class _Refused(pickle.UnpicklingError):
@@ -67,8 +78,14 @@ def safe_loads(data: bytes, *, source: str = "<bytes>", encoding: str = "ASCII")
     official CIFAR-10 batches need). Raises :class:`BenchmarkError` naming the refused global (nothing it
     names is ever called) or saying the data is not a readable pickle.
     """
+    return _load(io.BytesIO(data), source, encoding)
+
+
+def _load(stream: Any, source: str, encoding: str) -> Any:
     try:
-        return _RestrictedUnpickler(io.BytesIO(data), encoding=encoding).load()
+        return _RestrictedUnpickler(stream, encoding=encoding).load()
+    except BenchmarkError:
+        raise  # the capped stream's own error (too large, corrupt compression): already one line
     except _Refused as exc:
         raise BenchmarkError(
             f"{source}: refused to unpickle: the file references {exc}, which a data file never "
@@ -77,28 +94,26 @@ def safe_loads(data: bytes, *, source: str = "<bytes>", encoding: str = "ASCII")
         ) from None
     except pickle.UnpicklingError as exc:
         raise BenchmarkError(f"{source}: not a readable pickle ({exc}); the file is corrupt or not a pickle") from None
-    except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError, OverflowError) as exc:
+    except _BROKEN as exc:
         raise BenchmarkError(
             f"{source}: not a readable pickle ({type(exc).__name__}: {exc}); the file is truncated or corrupt"
         ) from None
 
 
-def read_maybe_compressed(path: str | os.PathLike) -> bytes:
-    """The bytes of ``path``, decompressed when it is gzip, bz2 or xz (recognised by magic bytes)."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise BenchmarkError(f"cannot read {path}: {exc.strerror or exc}") from None
-    opener = {b"\x1f\x8b": gzip.decompress, b"BZ": bz2.decompress, b"\xfd7": lzma.decompress}.get(raw[:2])
-    if opener is None:
-        return raw
-    try:
-        return opener(raw)
-    except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:
-        raise BenchmarkError(f"{path}: corrupt or truncated compressed file ({exc}); download it again") from None
+def read_maybe_compressed(path: str | os.PathLike, limit: int, *, what: str) -> bytes:
+    """The bytes of ``path``, decompressed when it is gzip, bz2 or xz (recognised by magic bytes).
+
+    More than ``limit`` bytes (decompressed) is refused with :class:`BenchmarkError`: each format's caller
+    sets a limit well above its largest real file, so a corrupt or hostile file cannot fill memory.
+    """
+    return read_capped(path, limit, what=what, error=BenchmarkError)
 
 
-def safe_load_file(path: str | os.PathLike) -> Any:
-    """:func:`safe_loads` of a (possibly gzip/bz2/xz-compressed) pickle file."""
-    return safe_loads(read_maybe_compressed(path), source=str(path))
+def safe_load_file(path: str | os.PathLike, limit: int, *, what: str) -> Any:
+    """:func:`safe_loads` of a (possibly gzip/bz2/xz-compressed) pickle file of at most ``limit`` bytes.
+
+    The file is unpickled as a stream (never held whole in memory besides the objects it builds); past
+    ``limit`` decompressed bytes it is refused with :class:`BenchmarkError`.
+    """
+    with open_capped(path, limit, what=what, error=BenchmarkError) as reader:
+        return _load(reader, str(path), "ASCII")

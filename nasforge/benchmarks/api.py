@@ -20,7 +20,7 @@ from pathlib import Path
 
 from nasforge.benchmarks.builder import StoreBuilder
 from nasforge.benchmarks.importers import import_naslib_pickle
-from nasforge.benchmarks.nb201 import cache_dir
+from nasforge.benchmarks.nb201 import cached_store, source_tag
 from nasforge.benchmarks.store import ArchLike, BenchmarkStore, open_store
 from nasforge.errors import BenchmarkError
 
@@ -48,16 +48,14 @@ def store_for_pickle(path: str | os.PathLike) -> BenchmarkStore:
         stat = path.stat()
     except OSError:
         raise BenchmarkError(f"benchmark file {path} not found: pass the seed's pickle or a store directory") from None
-    key = hashlib.sha256(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    target = cache_dir() / f"naslib-{path.stem}-{key}"
-    if not (target / "manifest.json").is_file():
+    key = hashlib.sha256(f"{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+
+    def write(target: Path, overwrite: bool) -> None:
         builder = StoreBuilder()
         import_naslib_pickle(builder, path)
-        try:
-            builder.write(target, overwrite=target.exists())
-        except FileExistsError:
-            pass  # a concurrent process wrote the same store
-    return open_store(target)
+        builder.write(target, overwrite=overwrite)
+
+    return cached_store(f"naslib-{path.stem}-{source_tag(path)}", key, write)
 
 
 class NB201BenchmarkAPI:

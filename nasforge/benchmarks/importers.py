@@ -33,6 +33,13 @@ from nasforge.benchmarks.metrics import DATASETS, HELP_DEVICES
 from nasforge.errors import ArchError, BenchmarkError
 from nasforge.spaces.nb201 import NB201Arch
 
+# Largest (decompressed) input accepted per format, far above the real files (nb201_final.csv: 7 MB; a NATS tss
+# per-arch file: 0.33 MB; NASLib's nb201_*_full_training.pickle: 111 MB), so that a corrupt or hostile file
+# (a 1 KB bz2 file can expand to gigabytes) is refused before it fills memory.
+TABLE_FILE_LIMIT = 1 << 29
+NATS_FILE_LIMIT = 1 << 26
+NASLIB_FILE_LIMIT = 1 << 30
+
 
 @dataclass(frozen=True)
 class ColumnMap:
@@ -105,7 +112,7 @@ def help_latency_mapping(datasets: Sequence[str] = HELP_LATENCY_DATASETS) -> tup
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
-    data = read_maybe_compressed(path)
+    data = read_maybe_compressed(path, TABLE_FILE_LIMIT, what="benchmark table")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -244,13 +251,16 @@ def import_naslib_pickle(builder: StoreBuilder, path: str | os.PathLike, *, eval
     entries are left out and counted in the provenance. Returns the dataset imported.
     """
     path = Path(path)
-    data = safe_load_file(path)
+    data = safe_load_file(path, NASLIB_FILE_LIMIT, what="NASLib benchmark pickle")
     if not isinstance(data, dict) or not data:
         raise BenchmarkError(f"{path}: expected a dict arch_str -> results (NASLib format), got {type(data).__name__}")
     keys = {k for v in data.values() if isinstance(v, dict) for k in v}
     if len(keys) != 1 or next(iter(keys)) not in DATASETS:
         raise BenchmarkError(f"{path}: expected one dataset key ({', '.join(DATASETS)}) per arch, found {sorted(keys)}")
     dataset = next(iter(keys))
+    bad_key = next((k for k in data if not isinstance(k, str)), None)
+    if bad_key is not None:
+        raise BenchmarkError(f"{path}: key {bad_key!r} is not an arch string (NASLib format: arch_str -> results)")
     indices = _arch_indices(path, data.keys(), "arch string key")
     lists: dict[str, list[list[float]]] = {k: [] for k in NASLIB_LISTS}
     costs: dict[str, list[float]] = {k: [] for k in NASLIB_COSTS}
@@ -263,8 +273,15 @@ def import_naslib_pickle(builder: StoreBuilder, path: str | os.PathLike, *, eval
                 raise BenchmarkError(f"{path}: arch {arch_str} {dataset} lacks the list {k!r} (NASLib format)")
             lists[k].append(record[k])
         cost = record.get("cost_info", {})
+        if not isinstance(cost, dict):
+            raise BenchmarkError(
+                f"{path}: arch {arch_str} {dataset}: cost_info has type {type(cost).__name__}, expected dict"
+            )
         for k in NASLIB_COSTS:
-            costs[k].append(float(cost.get(k, math.nan)) if isinstance(cost, dict) else math.nan)
+            try:
+                costs[k].append(_number(cost.get(k, math.nan), f"cost_info[{k!r}]"))
+            except _FieldError as exc:
+                raise BenchmarkError(f"{path}: arch {arch_str} {dataset}: {exc}") from None
     arrays = {}
     for k, values in lists.items():
         lengths = {len(v) for v in values}
@@ -274,6 +291,8 @@ def import_naslib_pickle(builder: StoreBuilder, path: str | os.PathLike, *, eval
             arrays[k] = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError):
             raise BenchmarkError(f"{path}: the {k} lists hold non-numeric values") from None
+        if arrays[k].ndim != 2 or np.isinf(arrays[k]).any():
+            raise BenchmarkError(f"{path}: the {k} lists must hold finite numbers, one per epoch")
     n = arrays["train_acc1es"].shape[1]
     extra = arrays["eval_acc1es"].shape[1] - n
     if arrays["train_losses"].shape[1] != n or arrays["eval_losses"].shape[1] != n + extra or extra < 0 or n == 0:
@@ -340,60 +359,124 @@ def import_nats(builder: StoreBuilder, paths: Iterable[str | os.PathLike]) -> li
 
 
 def _read_nats(path: Path) -> tuple[int, dict[tuple[str, str], dict[int, np.ndarray]]]:
-    """(index, {(dataset, metric): {seed: per-epoch values, or one final value}})."""
-    data = safe_load_file(path)
+    """(index, {(dataset, metric): {seed: per-epoch values, or one final value}}), every field checked."""
+    data = safe_load_file(path, NATS_FILE_LIMIT, what="NATS-Bench per-arch file")
     if not isinstance(data, dict) or not set(data) & set(NATS_SCHEDULES):
-        raise BenchmarkError(f"{path}: not a NATS-Bench tss file (expected keys '200'/'12', got {list(data)[:5]!r})")
+        got = sorted(map(repr, data))[:5] if isinstance(data, dict) else type(data).__name__
+        raise BenchmarkError(f"{path}: not a NATS-Bench tss file (expected a dict with keys '200'/'12', got {got})")
     out: dict[tuple[str, str], dict[int, np.ndarray]] = {}
     index = None
     try:
         for hp, suffix in NATS_SCHEDULES.items():
             if hp not in data:
                 continue
-            entry = data[hp]
-            arch = NB201Arch.parse(entry["arch_str"])
-            if arch.index != int(entry["arch_index"]):
-                raise BenchmarkError(
-                    f"{path}: arch_index {entry['arch_index']} does not match arch_str (official index {arch.index})"
-                )
+            entry = _field(data, hp, dict, f"schedule {hp!r}")
+            arch_str = _field(entry, "arch_str", str, f"schedule {hp!r}")
+            arch = NB201Arch.parse(arch_str)
+            arch_index = _field(entry, "arch_index", int, f"schedule {hp!r}")
+            if arch.index != arch_index:
+                raise _FieldError(f"arch_index {arch_index} does not match arch_str (official index {arch.index})")
             index = arch.index
-            for (ds, seed), rec in entry["all_results"].items():
+            results = _field(entry, "all_results", dict, f"schedule {hp!r}")
+            for key, rec in results.items():
+                if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str) and _is_int(key[1])):
+                    raise _FieldError(f"schedule {hp!r}: all_results key {key!r} is not a (dataset, seed) pair")
+                ds, seed = key[0], int(key[1])
                 if ds not in NATS_SPLITS:
-                    raise BenchmarkError(f"{path}: unknown dataset {ds!r} in all_results; known: {', '.join(DATASETS)}")
-                _read_nats_record(out, ds, int(seed), rec, suffix, hp == "200")
-    except (KeyError, TypeError, AttributeError, ValueError, ArchError) as exc:
-        if isinstance(exc, BenchmarkError):
-            raise
-        raise BenchmarkError(f"{path}: malformed NATS record ({type(exc).__name__}: {exc})") from None
+                    raise _FieldError(f"unknown dataset {ds!r} in all_results; known: {', '.join(DATASETS)}")
+                where = f"schedule {hp!r}, {ds} seed {seed}"
+                if not isinstance(rec, dict):
+                    raise _FieldError(f"{where}: the record has type {type(rec).__name__}, expected dict")
+                _read_nats_record(out, ds, seed, rec, hp, suffix, where)
+        for (ds, metric), seeds in out.items():
+            shapes = {s: v.shape for s, v in seeds.items()}
+            if len(set(shapes.values())) > 1:
+                lengths = ", ".join(f"seed {s}: {v[0] if v else 1}" for s, v in sorted(shapes.items()))
+                raise _FieldError(f"{metric} on {ds} has per-seed lists of different lengths ({lengths})")
+    except (_FieldError, ArchError) as exc:
+        raise BenchmarkError(f"{path}: malformed NATS-Bench file: {exc}") from None
     if index is None:
         raise BenchmarkError(f"{path}: the file holds no schedule")
     return index, out
 
 
-def _read_nats_record(out: dict, ds: str, seed: int, rec: dict, suffix: str, costs: bool) -> None:
-    epochs = int(rec["epochs"])
+class _FieldError(Exception):
+    """One malformed field of a benchmark file (becomes a BenchmarkError naming the file)."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _field(record: dict, key: Any, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in record:
+        raise _FieldError(f"{where}: the field {key!r} is missing")
+    value = record[key]
+    ok = _is_int(value) if kind is int else isinstance(value, kind)
+    if not ok:
+        expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise _FieldError(f"{where}: {key!r} has type {type(value).__name__}, expected {expected}")
+    return int(value) if kind is int else value
+
+
+def _number(value: Any, where: str) -> float:
+    """A real number; NaN passes (stored as 'not recorded'), infinities and non-numbers do not."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise _FieldError(f"{where} is {value!r:.40}, not a number")
+    number = float(value)
+    if math.isinf(number):
+        raise _FieldError(f"{where} is {number}, not a finite number")
+    return number
+
+
+def _series(record: dict, key: str, epochs: int, where: str) -> list[float]:
+    """``record[key][e]`` for every epoch ``e`` (a dict keyed by epoch, or a list)."""
+    values = _field(record, key, (dict, list, tuple), where)
+    if len(values) < epochs or (isinstance(values, dict) and any(e not in values for e in range(epochs))):
+        raise _FieldError(f"{where}: {key!r} holds {len(values)} epochs, the record says {epochs}")
+    return [_number(values[e], f"{where}: {key}[{e}]") for e in range(epochs)]
+
+
+def _read_nats_record(out: dict, ds: str, seed: int, rec: dict, hp: str, suffix: str, where: str) -> None:
+    epochs = _field(rec, "epochs", int, where)
+    if epochs != int(hp):
+        raise _FieldError(f"{where}: 'epochs' is {epochs}, but the {hp!r} schedule trains {hp} epochs")
 
     def put(metric: str, values: Any) -> None:
         out.setdefault((ds, metric), {})[seed] = np.asarray(values, dtype=np.float64)
 
-    put(f"train_acc{suffix}", [rec["train_acc1es"][e] for e in range(epochs)])
-    put(f"train_loss{suffix}", [rec["train_losses"][e] for e in range(epochs)])
+    put(f"train_acc{suffix}", _series(rec, "train_acc1es", epochs, where))
+    put(f"train_loss{suffix}", _series(rec, "train_losses", epochs, where))
+    evals = {key: _field(rec, key, dict, where) for key in ("eval_acc1es", "eval_losses")}
+    points: dict[str, list[int]] = {}
+    for name in evals["eval_acc1es"]:
+        split, at, epoch = name.partition("@") if isinstance(name, str) else ("", "", "")
+        if not (at and epoch.isdigit() and int(epoch) < epochs):
+            raise _FieldError(f"{where}: eval key {name!r} is not 'split@epoch' with an epoch in 0..{epochs - 1}")
+        if name not in evals["eval_losses"]:
+            raise _FieldError(f"{where}: eval_acc1es has {name!r} but eval_losses does not")
+        points.setdefault(split, []).append(int(epoch))
     for split, stem in NATS_SPLITS[ds].items():
-        points = sorted(int(k.split("@")[1]) for k in rec["eval_acc1es"] if k.split("@")[0] == split)
-        if not points:
-            continue
-        if points == list(range(epochs)):  # a full curve
-            put(f"{stem}_acc{suffix}", [rec["eval_acc1es"][f"{split}@{e}"] for e in points])
-            put(f"{stem}_loss{suffix}", [rec["eval_losses"][f"{split}@{e}"] for e in points])
-        elif points[-1] == epochs - 1:  # the final epoch only
-            put(f"{stem}_acc{suffix}", rec["eval_acc1es"][f"{split}@{epochs - 1}"])
-            put(f"{stem}_loss{suffix}", rec["eval_losses"][f"{split}@{epochs - 1}"])
-    if costs:
-        put("train_time", float(np.mean([rec["train_times"][e] for e in range(epochs)])))
-        put("params", float(rec["params"]))
-        put("flops", float(rec["flop"]))
-        latency = rec["latency"]
-        put("latency", float(np.mean(latency)) if isinstance(latency, (list, tuple)) else float(latency))
+        at = sorted(points.get(split, []))
+
+        def value(kind: str, e: int, split: str = split) -> float:
+            return _number(evals[kind][f"{split}@{e}"], f"{where}: {kind}[{split}@{e}]")
+
+        if at == list(range(epochs)):  # a full curve
+            put(f"{stem}_acc{suffix}", [value("eval_acc1es", e) for e in at])
+            put(f"{stem}_loss{suffix}", [value("eval_losses", e) for e in at])
+        elif at and at[-1] == epochs - 1:  # the final epoch only
+            put(f"{stem}_acc{suffix}", value("eval_acc1es", epochs - 1))
+            put(f"{stem}_loss{suffix}", value("eval_losses", epochs - 1))
+    if hp == "200":  # costs are per network; the 200-epoch record holds them
+        put("train_time", float(np.mean(_series(rec, "train_times", epochs, where))))
+        put("params", _number(rec.get("params"), f"{where}: params"))
+        put("flops", _number(rec.get("flop"), f"{where}: flop"))
+        latency = rec.get("latency")
+        if isinstance(latency, (list, tuple)) and latency:
+            put("latency", float(np.mean([_number(v, f"{where}: latency") for v in latency])))
+        else:
+            put("latency", _number(latency, f"{where}: latency"))
         valid = out.get((ds, "valid_acc"), {}).get(seed)
         if valid is not None:  # NATS's valid@199 is also the CSV's valid_acc_nats (same data version)
             put("valid_acc_nats", np.atleast_1d(valid)[-1])

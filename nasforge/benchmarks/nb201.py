@@ -2,19 +2,25 @@
 
 Resolution order: an explicit ``store`` path → ``$NASFORGE_STORE`` → ``<data_dir>/nb201/store`` →
 a store built automatically from ``<data_dir>/nb201/`` (the CSV tables, curves and NATS files) into
-the cache directory (``$NASFORGE_CACHE``, default ``~/.cache/nasforge``), keyed by the sources' names,
-sizes and mtimes so that a changed source rebuilds. The data directory itself is never written to.
+the cache directory (``$NASFORGE_CACHE``, default ``~/.cache/nasforge``) as ``nb201-<source>-<key>``: the
+data folder's path and the sources' names, sizes and mtimes, so that a changed source rebuilds and the store
+it supersedes is pruned (see :func:`cached_store`). The data directory itself is never written to.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+from nasforge._io import _temp_prefix, remove_stale_temps
 from nasforge.benchmarks import importers
 from nasforge.benchmarks.builder import StoreBuilder
-from nasforge.benchmarks.store import BenchmarkStore, open_store
+from nasforge.benchmarks.store import MANIFEST, BenchmarkStore, open_store
 from nasforge.errors import BenchmarkError
 from nasforge.paths import data_dir as _data_dir
 
@@ -64,6 +70,78 @@ def _cache_key(sources: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def source_tag(path: Path) -> str:
+    """A short name for where a cached store's sources live (its resolved path), shared by every version."""
+    return hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
+
+
+def cached_store(prefix: str, key: str, write: Callable[[Path, bool], object]) -> BenchmarkStore:
+    """The cache's store ``<prefix>-<key>``, written first by ``write(path, overwrite)`` if absent.
+
+    Several processes may build the same store at once: each writes its own temporary directory and the
+    first to finish publishes it; the others discard theirs and open that one. The stores of the same
+    source (``<prefix>-<other key>``: older versions of its files) are then pruned.
+    """
+    cache = cache_dir()
+    target = cache / f"{prefix}-{key}"
+    if not (target / MANIFEST).is_file():
+        if target.exists():
+            _set_aside(target)
+        try:
+            write(target, False)  # a published store is never replaced: readers may have it open
+        except (FileExistsError, BenchmarkError):
+            if not (target / MANIFEST).is_file():
+                raise
+            # another process published the same store first: use it
+    store = open_store(target)
+    prune_cache(cache, prefix, keep=target)
+    return store
+
+
+def _set_aside(target: Path) -> None:
+    """Remove a directory without a manifest at a cache store's name (never a store nasforge published)."""
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=_temp_prefix(target.name), suffix=".tmp") as aside:
+        try:
+            os.rename(target, aside)
+        except OSError:
+            return  # gone already (another process set it aside) or not a directory: the write will say so
+        if (Path(aside) / MANIFEST).is_file():  # a store was published there meanwhile: put it back
+            with contextlib.suppress(OSError):
+                os.rename(aside, target)
+                os.mkdir(aside)  # for TemporaryDirectory's cleanup
+
+
+def prune_cache(cache: Path, prefix: str, keep: Path) -> list[Path]:
+    """Remove the cached stores ``<prefix>-<16 hex>`` other than ``keep`` that no process has open.
+
+    An open store holds a shared lock on its directory (:class:`BenchmarkStore`); a store is removed only
+    when an exclusive lock on it succeeds, and it is first renamed to a temporary name, so no reader ever
+    sees a half-removed store. A killed pruner leaves a temporary that the next write in the cache removes.
+    """
+    import fcntl
+
+    pattern = re.compile(re.escape(prefix) + r"-[0-9a-f]{16}")
+    remove_stale_temps(cache)
+    removed = []
+    for entry in cache.iterdir() if cache.is_dir() else []:
+        if entry == keep or not pattern.fullmatch(entry.name) or not entry.is_dir() or entry.is_symlink():
+            continue
+        try:
+            fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with tempfile.TemporaryDirectory(dir=cache, prefix=_temp_prefix(entry.name), suffix=".tmp") as aside:
+                os.rename(entry, aside)  # onto the empty temporary directory: atomic, then removed with it
+            removed.append(entry)
+        except OSError:
+            pass  # in use (or removed meanwhile): kept until a later run finds it free
+        finally:
+            os.close(fd)
+    return removed
+
+
 def load_nb201(data_dir: str | os.PathLike | None = None, store: str | os.PathLike | None = None) -> BenchmarkStore:
     """The NB201 benchmark store (see the module docstring for where it is looked for)."""
     if store is not None:
@@ -78,13 +156,9 @@ def load_nb201(data_dir: str | os.PathLike | None = None, store: str | os.PathLi
             return open_store(nb201 / "store")
         looked.append(str(nb201 / "store"))
         if (nb201 / CSV_NAME).is_file():
-            target = cache_dir() / f"nb201-{_cache_key(nb201_sources(nb201))}"
-            if not (target / "manifest.json").is_file():
-                try:
-                    build_nb201_store(nb201, target, overwrite=target.exists())
-                except FileExistsError:
-                    pass  # another process finished the same build first
-            return open_store(target)
+            key = _cache_key(nb201_sources(nb201))
+            return cached_store(f"nb201-{source_tag(nb201)}", key, lambda path, overwrite: build_nb201_store(
+                nb201, path, overwrite=overwrite))  # fmt: skip
         looked.append(str(nb201 / CSV_NAME))
     else:
         looked.append("no data directory (--data-dir / $NASFORGE_DATA unset)")

@@ -28,6 +28,7 @@ import itertools
 import json
 import math
 import os
+import stat
 import struct
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -107,6 +108,15 @@ class BenchmarkStore:
             raise ValueError(f"checksums must be 'lazy', 'eager' or 'off', not {checksums!r}")
         self.path = Path(path)
         self._checksums = checksums
+        self._fds: dict[str, tuple[int, int]] = {}  # curve files kept open for point reads: fd, data offset
+        self._hold = _hold_directory(self.path)
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
         self._manifest_id = _file_id(self.path / MANIFEST)
         self.manifest = _read_manifest(self.path)
         self.num_archs: int = self.manifest["num_archs"]
@@ -116,19 +126,27 @@ class BenchmarkStore:
         self._arrays: dict[str, np.ndarray] = {}
         self._columns: dict[tuple[str, str], np.ndarray] = {}
         self._arch_index: dict[Any, int] = {}
-        self._fds: dict[str, tuple[int, int]] = {}  # curve files kept open for point reads: fd, data offset
+        self._checked: set[str] = set()
+        self._layouts = _layouts(self.manifest)
+        root = self.path.resolve()
         for rel, entry in self._files.items():
             file = self.path / rel
             try:
-                size = file.stat().st_size
+                info = file.stat()
+                size, regular = info.st_size, stat.S_ISREG(info.st_mode)
             except OSError:
                 raise BenchmarkError(f"store {self.path} is incomplete: {rel} is missing; re-import it") from None
+            if not regular or not file.resolve().is_relative_to(root):
+                raise BenchmarkError(
+                    f"store {self.path}: {rel} is not a plain file inside the store (a link out of it, or not a "
+                    "file); the store is corrupt, re-import it"
+                )
             if size != entry["bytes"]:
                 raise BenchmarkError(
                     f"store {self.path}: {rel} has {size} bytes, the manifest says {entry['bytes']}; the store is "
                     "corrupt, re-import it"
                 )
-        if checksums == "eager":
+        if self._checksums == "eager":
             self.verify()
 
     def __repr__(self) -> str:
@@ -373,7 +391,9 @@ class BenchmarkStore:
             raise BenchmarkError(
                 f"{metric} on {dataset} has no per-seed values; metrics with per-seed values there: {_names(seeds)}"
             )
-        return self._array(seeds[metric]["values"]), self._array(seeds[metric]["ids"])
+        values, ids = self._array(seeds[metric]["values"]), self._array(seeds[metric]["ids"])
+        self._check_tables(f"seeds/{dataset}/{metric}", values, ids)
+        return values, ids
 
     def _curve_table(self, dataset: str, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         curves = self._dataset(dataset)["curves"]
@@ -384,7 +404,9 @@ class BenchmarkStore:
                 f"{_names(curves)}. Query the final value without epoch="
             )
         entry = curves[metric]
-        return self._array(entry["rows"]), self._array(entry["values"], keep_fd=True), self._array(entry["ids"])
+        tables = self._array(entry["rows"]), self._array(entry["values"], keep_fd=True), self._array(entry["ids"])
+        self._check_tables(f"curves/{dataset}/{metric}", *tables)
+        return tables
 
     def _array(self, rel: str, *, keep_fd: bool = False) -> np.ndarray:
         array = self._arrays.get(rel)
@@ -414,6 +436,9 @@ class BenchmarkStore:
                 offset = f.tell()
                 if dtype.hasobject:
                     raise ValueError("object arrays are not allowed in a store")
+                self._check_layout(rel, dtype, shape)
+                if offset + dtype.itemsize * math.prod(shape) != os.fstat(fd).st_size:
+                    raise ValueError(f"the header's shape {shape} does not match the file size")
                 if math.prod(shape) == 0:
                     mapped = np.empty(shape, dtype)
                 else:
@@ -433,6 +458,35 @@ class BenchmarkStore:
         self._arrays[rel] = array
         return array
 
+    def _check_layout(self, rel: str, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        want_dtype, want_shape = self._layouts.get(rel, (None, None))
+        if want_shape is None:
+            return
+        fits = len(shape) == len(want_shape) and all(w is None or w == n for w, n in zip(want_shape, shape))
+        if dtype.str != want_dtype or not fits:
+            shown = tuple("n" if w is None else w for w in want_shape)
+            raise BenchmarkError(
+                f"store {self.path}: {rel} holds {dtype.str} {shape}, the store format needs {want_dtype} {shown}; "
+                "the store is corrupt, re-import it"
+            )
+
+    def _check_tables(self, key: str, *arrays: np.ndarray) -> None:
+        """Cross-file shapes (seeds: values vs ids; curves: rows vs values vs ids), once per table."""
+        if key in self._checked:
+            return
+        if len(arrays) == 2:
+            ok = arrays[0].shape == arrays[1].shape
+        else:
+            rows, values, ids = arrays
+            ok = values.shape[0] == ids.shape[0] and values.shape[1] == ids.shape[1] + 1 and values.shape[2] > 0
+            ok = ok and (rows.size == 0 or (int(rows.min()) >= -1 and int(rows.max()) < values.shape[0]))
+        if not ok:
+            raise BenchmarkError(
+                f"store {self.path}: the files of {key} do not fit together ({[a.shape for a in arrays]}); "
+                "the store is corrupt, re-import it"
+            )
+        self._checked.add(key)
+
     def _read_float(self, rel: str, flat: int) -> float:
         """Element ``flat`` of a float64 array, read with one pread: single queries do not map pages into memory."""
         entry = self._fds.get(rel)
@@ -445,8 +499,12 @@ class BenchmarkStore:
         for fd, _ in self._fds.values():
             os.close(fd)
         self._fds.clear()
-        self._arrays.clear()
-        self._columns.clear()
+        if self._hold is not None:
+            os.close(self._hold)  # releases the shared lock
+            self._hold = None
+        with contextlib.suppress(AttributeError):  # close() after a failed open
+            self._arrays.clear()
+            self._columns.clear()
 
     def __enter__(self) -> BenchmarkStore:
         return self
@@ -576,6 +634,22 @@ class BenchmarkStore:
         )
 
 
+def _hold_directory(path: Path) -> int | None:
+    """A shared lock on the store directory, held while the store is open: cache pruning
+    (:func:`nasforge.benchmarks.nb201.prune_cache`) removes only stores it can lock exclusively."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None  # no such directory: _read_manifest says so
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except (ImportError, OSError):
+        pass  # no flock here (Windows, some network file systems): nothing prunes under a reader that cannot lock
+    return fd
+
+
 def open_store(path: str | os.PathLike, *, checksums: Checksums = "lazy") -> BenchmarkStore:
     """Open a benchmark store directory read-only (memory-mapped; milliseconds)."""
     return BenchmarkStore(path, checksums=checksums)
@@ -588,16 +662,104 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         raise BenchmarkError(f"{path} {what}: it is not a benchmark store; build one with 'nasforge bench import ...'")
     try:
         manifest = json.loads(file.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise BenchmarkError(f"{file} is not valid JSON ({exc}); the store is corrupt, re-import it") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise BenchmarkError(f"{file} is not valid JSON ({reason}); the store is corrupt, re-import it") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BenchmarkError(f"{file} is not a nasforge benchmark store manifest")
     version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version != SCHEMA_VERSION or isinstance(version, bool):
         raise BenchmarkError(
             f"{path} has store schema version {version!r}; this nasforge reads version {SCHEMA_VERSION}: re-import it"
         )
-    for key, kind in (("num_archs", int), ("datasets", dict), ("files", dict), ("provenance", list), ("space", str)):
-        if not isinstance(manifest.get(key), kind):
-            raise BenchmarkError(f"{file}: field {key!r} is missing or malformed; the store is corrupt, re-import it")
+    try:
+        _check_manifest(manifest)
+    except _ManifestError as exc:
+        raise BenchmarkError(f"{file}: {exc}; the store is corrupt, re-import it") from None
     return manifest
+
+
+class _ManifestError(Exception):
+    """One malformed manifest field (becomes a BenchmarkError naming the manifest)."""
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise _ManifestError(f"{where} is {type(value).__name__} {str(value)[:30]}, expected {expected}")
+    return value
+
+
+def _names_map(value: Any, where: str) -> dict[str, Any]:
+    for key in _expect(value, dict, where):
+        if not key:
+            raise _ManifestError(f"{where} has an empty name")
+    return value
+
+
+def _check_manifest(m: dict[str, Any]) -> None:
+    """Every field of a schema-1 manifest, its type, and that every file it names is a plain relative path
+    inside the store that the ``files`` table lists (so a manifest can never make the store read elsewhere)."""
+    _expect(m.get("space"), str, "field 'space'")
+    num_archs = _expect(m.get("num_archs"), int, "field 'num_archs'")
+    if num_archs <= 0:
+        raise _ManifestError(f"field 'num_archs' is {num_archs}, expected a positive count")
+    for k, entry in enumerate(_expect(m.get("provenance"), list, "field 'provenance'")):
+        _expect(entry, dict, f"provenance entry {k}")
+    files = _expect(m.get("files"), dict, "field 'files'")
+    for rel, entry in files.items():
+        _check_rel(rel)
+        _expect(entry, dict, f"files[{rel!r}]")
+        digest = _expect(entry.get("sha256"), str, f"files[{rel!r}].sha256")
+        if len(digest) != 64 or digest.strip("0123456789abcdef"):
+            raise _ManifestError(f"files[{rel!r}].sha256 is not a sha256 hex digest")
+        if _expect(entry.get("bytes"), int, f"files[{rel!r}].bytes") < 0:
+            raise _ManifestError(f"files[{rel!r}].bytes is negative")
+
+    used: set[str] = set()
+
+    def named(value: Any, where: str) -> str:
+        if _expect(value, str, where) not in files:
+            raise _ManifestError(f"{where} names {value!r}, which the 'files' table does not list")
+        if value in used:
+            raise _ManifestError(f"{where} names {value!r}, which another entry uses too")
+        used.add(value)
+        return value
+
+    for ds, d in _names_map(m.get("datasets"), "field 'datasets'").items():
+        where = f"datasets[{ds!r}]"
+        _expect(d, dict, where)
+        scalars = _expect(d.get("scalars"), dict, f"{where}.scalars")
+        named(scalars.get("file"), f"{where}.scalars.file")
+        metrics = _expect(scalars.get("metrics"), list, f"{where}.scalars.metrics")
+        for metric in metrics:
+            _expect(metric, str, f"{where}.scalars.metrics entry")
+        if len(set(metrics)) != len(metrics):
+            raise _ManifestError(f"{where}.scalars.metrics lists a metric twice")
+        for kind, parts in (("seeds", ("values", "ids")), ("curves", ("rows", "values", "ids"))):
+            for metric, entry in _names_map(d.get(kind), f"{where}.{kind}").items():
+                _expect(entry, dict, f"{where}.{kind}[{metric!r}]")
+                for part in parts:
+                    named(entry.get(part), f"{where}.{kind}[{metric!r}].{part}")
+
+
+def _check_rel(rel: str) -> None:
+    parts = rel.split("/")
+    if not rel or rel.startswith("/") or "\\" in rel or any(p in ("", ".", "..") for p in parts) or ":" in rel:
+        raise _ManifestError(f"file name {rel!r} is not a plain relative path inside the store")
+
+
+def _layouts(manifest: dict[str, Any]) -> dict[str, tuple[str, tuple[int | None, ...]]]:
+    """rel -> (dtype, shape) every array must have (None: any length), from the store format."""
+    n = manifest["num_archs"]
+    out: dict[str, tuple[str, tuple[int | None, ...]]] = {}
+    for d in manifest["datasets"].values():
+        out[d["scalars"]["file"]] = ("<f8", (len(d["scalars"]["metrics"]), n))
+        for entry in d["seeds"].values():
+            out[entry["values"]] = ("<f8", (n, None))
+            out[entry["ids"]] = ("<i4", (n, None))
+        for entry in d["curves"].values():
+            out[entry["rows"]] = ("<i4", (n,))
+            out[entry["values"]] = ("<f8", (None, None, None))
+            out[entry["ids"]] = ("<i4", (None, None))
+    return out

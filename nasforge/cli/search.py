@@ -254,11 +254,18 @@ def _stored_settings(out: str) -> tuple[dict[str, Any], dict[str, Any]]:
                             objective=evaluator["objective"][str(evaluator["default_fidelity"])])  # fmt: skip
             if "store" in evaluator:
                 settings["store"] = evaluator["store"]
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ConfigError(
             f"the study in {out} does not record the settings of a nasforge search ({exc!r} missing); "
             "start a new run with --force"
         ) from None
+    for key, value in settings.items():
+        kind = _SETTING_TYPES.get(key)
+        if kind is not None and not (isinstance(value, kind) and not (isinstance(value, bool) and bool not in kind)):
+            raise ConfigError(
+                f"the study in {out} records the setting {key!r} as {value!r:.40}, which is not a valid value; "
+                "the database was edited or damaged: start a new run with --force or choose another --out"
+            )
     return settings, optimizer
 
 
@@ -273,6 +280,15 @@ def _check_fidelities(optimizer: Any, evaluator: Any) -> None:
         f"objective {evaluator.objective} has only {', '.join(map(str, have))} in this store; use a single-fidelity "
         "optimizer (rs, rea, ls, tpe) or a store with both schedules"
     )
+
+
+# The stored settings' types (a study's database may have been edited by hand).
+_SETTING_TYPES: dict[str, tuple[type, ...]] = {
+    "space": (str,), "optimizer": (str,), "seed": (int, type(None)), "n_iter": (int, type(None)),
+    "time_budget": (int, float, type(None)), "workers": (int,), "train": (bool,), "epochs": (int,),
+    "train_fraction": (int, float), "valid_fraction": (int, float), "benchmark": (str,),
+    "eval_cost_epochs": (int, float), "objective": (str,), "store": (str,),
+}  # fmt: skip
 
 
 def _check_execution(args: argparse.Namespace) -> str:

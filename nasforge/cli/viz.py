@@ -61,7 +61,7 @@ def cmd_genotype(args: argparse.Namespace) -> int:
 
 def cmd_alphas(args: argparse.Namespace) -> int:
     from nasforge.errors import StudyError
-    from nasforge.oneshot.search import RECORDS_NAME
+    from nasforge.oneshot.search import RECORDS_NAME, load_genotype
     from nasforge.oneshot.supernet import get_space, space_edge_names
     from nasforge.viz.genotype import plot_alphas
 
@@ -71,11 +71,11 @@ def cmd_alphas(args: argparse.Namespace) -> int:
         raise StudyError(f"{path} not found: give a log directory written by 'nasforge darts'")
     try:
         records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        space = json.loads((Path(args.logdir) / "genotype.json").read_text(encoding="utf-8"))["space"]
+        space = load_genotype(args.logdir)[0]["space"]
         ops = get_space(space).ops
         if not records or any(len(row) != len(ops) for r in records for rows in r["alphas"].values() for row in rows):
             raise ValueError("no epochs or rows of the wrong length")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise StudyError(f"{args.logdir} holds no readable search records ({exc}); rerun 'nasforge darts'") from None
     paths = plot_alphas(records, ops, args.out, space_edge_names(space))
     emit(args, {"epochs": len(records), "files": [str(p) for p in paths]}, lambda: "\n".join(str(p) for p in paths))

@@ -7,13 +7,14 @@ was expected (wrong magic number, truncated file, wrong shape), never a bare ``s
 
 from __future__ import annotations
 
-import gzip
+import math
 import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from nasforge._io import open_capped, read_capped
 from nasforge.errors import DataError
 
 # IDX magic: two zero bytes, a type code (0x08 = unsigned byte) and the number of dimensions.
@@ -25,43 +26,57 @@ CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST_BATCH = "test_batch"
 
 
-def read_bytes(path: Path) -> bytes:
-    """The content of ``path``, gunzipped when it ends in ``.gz``."""
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise DataError(f"{path}: truncated or corrupt gzip file ({exc}); replace it with a complete copy") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+# Largest (decompressed) content accepted: far above the real files (MNIST train images: 47 MB; a CIFAR-10 batch:
+# 31 MB), so a corrupt or hostile file is refused before it fills memory.
+IDX_FILE_LIMIT = 1 << 30
+CIFAR_BATCH_LIMIT = 1 << 27
+CIFAR_NPZ_LIMIT = 1 << 29  # one array of a shared CIFAR-10 .npz file (the 50,000 training images: 154 MB)
+
+
+def read_bytes(path: Path, limit: int = CIFAR_BATCH_LIMIT, what: str = "CIFAR-10 batch") -> bytes:
+    """The content of ``path`` (decompressed when gzip/bz2/xz), refusing more than ``limit`` bytes."""
+    return read_capped(path, limit, what=what, error=DataError)
 
 
 def read_idx(path: Path, expected_magic: int) -> np.ndarray:
-    """Parse an IDX file of unsigned bytes; ``expected_magic`` is 2051 (images) or 2049 (labels)."""
-    data = read_bytes(path)
-    if len(data) < 4:
-        raise DataError(f"{path}: truncated IDX file ({len(data)} bytes, no header); expected magic {expected_magic}")
-    magic = int.from_bytes(data[:4], "big")
-    if magic != expected_magic:
-        raise DataError(
-            f"{path}: wrong IDX magic number {magic} (0x{magic:08x}); expected {expected_magic} "
-            f"({'images' if expected_magic == IDX_IMAGES_MAGIC else 'labels'}, unsigned bytes)"
-        )
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"{path}: truncated IDX header ({len(data)} bytes, expected at least {header})")
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(data) != expected:
-        what = "truncated" if len(data) < expected else "has trailing bytes"
+    """Parse an IDX file of unsigned bytes; ``expected_magic`` is 2051 (images) or 2049 (labels).
+
+    The header is read first and only as many bytes as it declares are then decompressed, so a header
+    or a gzip stream that claims gigabytes is refused before anything large is read.
+    """
+    with open_capped(path, IDX_FILE_LIMIT, what="IDX file", error=DataError) as reader:
+        head = reader.read(4)
+        if len(head) < 4:
+            raise DataError(
+                f"{path}: truncated IDX file ({len(head)} bytes, no header); expected magic {expected_magic}"
+            )
+        magic = int.from_bytes(head, "big")
+        if magic != expected_magic:
+            raise DataError(
+                f"{path}: wrong IDX magic number {magic} (0x{magic:08x}); expected {expected_magic} "
+                f"({'images' if expected_magic == IDX_IMAGES_MAGIC else 'labels'}, unsigned bytes)"
+            )
+        ndim = head[3]
+        header = 4 + 4 * ndim
+        raw_dims = reader.read(4 * ndim)
+        if len(raw_dims) < 4 * ndim:
+            raise DataError(f"{path}: truncated IDX header ({4 + len(raw_dims)} bytes, expected {header})")
+        dims = [int.from_bytes(raw_dims[4 * i : 4 * i + 4], "big") for i in range(ndim)]
+        expected = header + math.prod(dims)  # Python ints: a product of four 32-bit sizes cannot wrap
+        if expected > IDX_FILE_LIMIT:
+            raise DataError(
+                f"{path}: IDX header declares shape {tuple(dims)} ({expected:,} bytes), more than any real IDX "
+                f"dataset file ({IDX_FILE_LIMIT >> 20} MB at most); the header is corrupt, replace the file"
+            )
+        body = reader.read(expected - header + 1)  # one byte more reveals trailing data
+    if header + len(body) != expected:
+        what = "truncated" if header + len(body) < expected else "has trailing bytes"
+        held = f"{header + len(body)} bytes" if len(body) <= expected - header else "more"
         raise DataError(
             f"{path}: IDX file {what}: header says shape {tuple(dims)} ({expected} bytes), "
-            f"file holds {len(data)} bytes; replace it with a complete copy"
+            f"file holds {held}; replace it with a complete copy"
         )
-    return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
+    return np.frombuffer(body, np.uint8).reshape(dims)
 
 
 def read_mnist_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -84,6 +99,13 @@ def read_cifar_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         with np.load(path, allow_pickle=False) as npz:
             if xkey not in npz.files or ykey not in npz.files:
                 raise DataError(f"{path}: expected arrays {xkey!r} and {ykey!r}, found {sorted(npz.files)}")
+            for key in (xkey, ykey):  # the zip directory's sizes bound what decompression may produce
+                size = npz.zip.getinfo(f"{key}.npy").file_size
+                if size > CIFAR_NPZ_LIMIT:
+                    raise DataError(
+                        f"{path}: array {key!r} expands to {size:,} bytes, more than any CIFAR-10 split "
+                        f"({CIFAR_NPZ_LIMIT >> 20} MB at most); the file is corrupt, replace it"
+                    )
             images, labels = npz[xkey], npz[ykey]
     except (zipfile.BadZipFile, EOFError, zlib.error, ValueError, OSError) as exc:
         raise DataError(f"{path}: truncated or corrupt .npz archive ({exc}); replace it with a complete copy") from None

@@ -26,12 +26,14 @@ import torch.nn.functional as F
 
 from nasforge._io import atomic_write_bytes, atomic_write_text
 from nasforge.data import BatchLoader, ImageDataset, train_valid_split
-from nasforge.errors import ArchError, ConfigError, NasforgeError, StudyError, TrainingDivergedError
+from nasforge.datasets import DATASETS as DATASET_SPECS
+from nasforge.errors import ArchError, ConfigError, NasforgeError, StudyError, TrainingDivergedError, first_line
 from nasforge.oneshot.architect import ARCH_BETAS, ARCH_LR, ARCH_WEIGHT_DECAY, Architect
 from nasforge.oneshot.supernet import SPACES, Supernet, build_supernet, darts_macro, get_space
 from nasforge.spaces.darts import Genotype
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.train import select_device
+from nasforge.train.engine import load_checkpoint_file, record_from_dict
 
 LOG_NAME = "search.log"
 RECORDS_NAME = "search.jsonl"
@@ -364,10 +366,23 @@ def load_genotype(path: str | Path) -> tuple[dict[str, Any], Any]:
         raise StudyError(f"{path} not found: give a log directory written by 'nasforge darts' or its {GENOTYPE_NAME}")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArchError(f"{path} is not valid JSON ({exc}); rerun 'nasforge darts' to rewrite it") from None
-    if not isinstance(doc, dict) or doc.get("space") not in SPACES:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ArchError(f"{path} is not valid JSON ({reason}); rerun 'nasforge darts' to rewrite it") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("space"), str) or doc["space"] not in SPACES:
         raise ArchError(f"{path} names no known space (expected 'space': one of {', '.join(SPACES)})")
+    arch_key, arch_type, arch_what = ("arch", str, "a string") if doc["space"] == "nb201" else (
+        "genotype", dict, "an object")  # fmt: skip
+    checks: dict[str, tuple[Callable[[Any], bool], str]] = {
+        "dataset": (lambda v: isinstance(v, str) and v in DATASET_SPECS, f"one of {', '.join(DATASET_SPECS)}"),
+        "C": (_is_count, "an integer >= 1"),
+        "layers": (lambda v: v is None or _is_count(v), "an integer >= 1 or null"),
+        "epoch": (lambda v: v == 0 or _is_count(v), "an integer >= 0"),
+        arch_key: (lambda v: isinstance(v, arch_type), arch_what),
+    }
+    for key, (ok, what) in checks.items():
+        if key in doc and not ok(doc[key]):
+            raise ArchError(f"{path}: {key!r} is {str(doc[key])[:40]!r}, expected {what}; rerun 'nasforge darts'")
     try:
         if doc["space"] == "nb201":
             arch: Any = NB201Arch.parse(str(doc["arch"]))
@@ -385,6 +400,10 @@ def load_genotype(path: str | Path) -> tuple[dict[str, Any], Any]:
     except NasforgeError as exc:
         raise ArchError(f"{path}: {exc}") from None
     return doc, arch
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _write_epoch(out: Path, config, records, model, architect, w_optimizer, train_gen, valid_batches) -> None:
@@ -415,13 +434,19 @@ def _write_epoch(out: Path, config, records, model, architect, w_optimizer, trai
     atomic_write_bytes(out / CHECKPOINT_NAME, buffer.getvalue())
 
 
+_CHECKPOINT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "config": dict, "model": dict, "w_optimizer": dict, "a_optimizer": dict, "train_gen": torch.Tensor,
+    "valid_stream": dict, "records": list,
+}  # fmt: skip
+
+
 def _load_checkpoint(path: Path, config, model, architect, w_optimizer, train_gen, valid_batches) -> list[SearchRecord]:
+    state = load_checkpoint_file(path, _CHECKPOINT_FIELDS, StudyError)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         saved = SearchConfig.from_dict(state["config"])
-    except Exception as exc:  # a truncated or foreign file: say so in one line
+    except (NasforgeError, TypeError, ValueError, KeyError):
         raise StudyError(
-            f"cannot resume from {path}: not a readable search checkpoint ({type(exc).__name__}); "
+            f"cannot resume from {path}: its 'config' is not a search configuration; "
             "start afresh without --resume or use another --out directory"
         ) from None
     if saved != config:
@@ -434,9 +459,16 @@ def _load_checkpoint(path: Path, config, model, architect, w_optimizer, train_ge
             f"cannot resume {path.parent}: it holds a search with another configuration ({diff}); "
             "repeat the original options or use another --out directory"
         )
-    model.load_state_dict(state["model"])
-    w_optimizer.load_state_dict(state["w_optimizer"])
-    architect.optimizer.load_state_dict(state["a_optimizer"])
-    train_gen.set_state(state["train_gen"])
-    valid_batches.restore(state["valid_stream"])
-    return [SearchRecord(**rec) for rec in state["records"]]
+    records = [record_from_dict(SearchRecord, rec, str(path), StudyError) for rec in state["records"]]
+    try:
+        model.load_state_dict(state["model"])
+        w_optimizer.load_state_dict(state["w_optimizer"])
+        architect.optimizer.load_state_dict(state["a_optimizer"])
+        train_gen.set_state(state["train_gen"])
+        valid_batches.restore(state["valid_stream"])
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, StopIteration) as exc:
+        raise StudyError(
+            f"cannot resume from {path}: damaged checkpoint, its weights, optimizer or random state cannot be "
+            f"restored ({first_line(exc)}); start afresh without --resume or use another --out directory"
+        ) from None
+    return records

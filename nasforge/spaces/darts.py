@@ -180,9 +180,10 @@ class Genotype:
     def from_json(cls, text: str) -> Genotype:
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
             raise ArchError(
-                f"genotype is not valid JSON ({exc}); expected {{'normal': [[op, input], ...], ...}}"
+                f"genotype is not valid JSON ({reason}); expected {{'normal': [[op, input], ...], ...}}"
             ) from None
         return cls.from_dict(data)
 
@@ -208,7 +209,7 @@ class Genotype:
             return cls.from_json(text)
         try:
             tree = ast.parse(text, mode="eval").body
-        except SyntaxError:
+        except (SyntaxError, RecursionError, MemoryError):  # deep nesting exhausts the parser
             raise ArchError(f"cannot parse genotype {text[:80]!r}: expected Genotype(normal=[...], ...)") from None
         if not (isinstance(tree, ast.Call) and getattr(tree.func, "id", None) == "Genotype" and not tree.args):
             raise ArchError(f"cannot parse genotype {text[:80]!r}: expected Genotype(normal=[...], normal_concat=...)")
@@ -222,7 +223,7 @@ def _literal(node: ast.expr) -> Any:
         return list(range(*[_literal(a) for a in node.args]))
     try:
         return ast.literal_eval(node)
-    except ValueError:
+    except (ValueError, TypeError, RecursionError):
         raise ArchError(f"genotype field {ast.unparse(node)!r} is not a literal list or range(a, b)") from None
 
 

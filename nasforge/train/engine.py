@@ -21,6 +21,7 @@ the same records as an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import math
 import time
@@ -33,7 +34,7 @@ from torch import nn
 
 from nasforge._io import atomic_write_bytes
 from nasforge.data import BatchLoader, ImageDataset
-from nasforge.errors import ConfigError, TrainingDivergedError, first_line
+from nasforge.errors import ConfigError, NasforgeError, TrainingDivergedError, first_line
 from nasforge.train.config import EpochRecord, TrainConfig, TrainResult
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -249,6 +250,64 @@ def _save_checkpoint(
     atomic_write_bytes(path, buffer.getvalue())
 
 
+# What a training checkpoint holds (written by _save_checkpoint): key -> type.
+_CHECKPOINT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "format": int, "config": dict, "records": list, "step": int, "model": dict, "optimizer": dict,
+    "scaler": dict, "loader_rng": torch.Tensor, "torch_rng": torch.Tensor,
+}  # fmt: skip
+
+
+def load_checkpoint_file(
+    path: Path, fields: dict[str, type | tuple[type, ...]], error: type[NasforgeError], device: Any = "cpu"
+) -> dict[str, Any]:
+    """``torch.load`` a checkpoint (weights only: no code runs) and check it holds ``fields`` with their types.
+
+    Raises ``error`` with one line naming the file and the first missing or mistyped field.
+    """
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged zip/pickle; all mean the same to the user
+        raise error(f"{path}: unreadable checkpoint ({type(exc).__name__}); delete it to start over") from None
+    if not isinstance(state, dict):
+        raise error(
+            f"{path}: not a nasforge checkpoint (it holds type {type(state).__name__}); delete it to start over"
+        )
+    for key, kind in fields.items():
+        value = state.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            shown = "missing" if key not in state else f"of type {type(value).__name__}"
+            raise error(f"{path}: damaged checkpoint: {key!r} is {shown}; delete it to start over")
+    return state
+
+
+def record_from_dict(cls: type, data: Any, where: str, error: type[NasforgeError]) -> Any:
+    """A per-epoch record dataclass from its stored dict, each field checked against its annotation."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    required = {n for n, f in names.items() if f.default is dataclasses.MISSING}
+    if not isinstance(data, dict) or not required <= set(data) <= set(names):
+        raise error(f"{where}: damaged checkpoint: a record is not a {cls.__name__}; delete it to start over")
+    for name, value in data.items():
+        kinds = str(names[name].type).split(" | ")
+        ok = (value is None and "None" in kinds) or any(_matches(value, k) for k in kinds)
+        if not ok:
+            raise error(
+                f"{where}: damaged checkpoint: a record's {name} is {str(value)[:30]!r}; delete it to start over"
+            )
+    return cls(**data)
+
+
+def _matches(value: Any, kind: str) -> bool:
+    if isinstance(value, bool):
+        return False
+    if kind == "int":
+        return isinstance(value, int)
+    if kind == "float":
+        return isinstance(value, (int, float))
+    if kind == "str":
+        return isinstance(value, str)
+    return kind.startswith("dict") and isinstance(value, dict)
+
+
 def _load_checkpoint(
     path: Path,
     model: nn.Module,
@@ -258,17 +317,18 @@ def _load_checkpoint(
     config: TrainConfig,
     device: torch.device,
 ) -> tuple[list[EpochRecord], int]:
+    state = load_checkpoint_file(path, _CHECKPOINT_FIELDS, ConfigError, device)
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged zip/pickle; all mean the same to the user
-        raise ConfigError(f"{path}: unreadable checkpoint ({type(exc).__name__}); delete it to start over") from None
-    saved = TrainConfig.from_dict(state["config"])
+        saved = TrainConfig.from_dict(state["config"])
+    except (NasforgeError, TypeError, ValueError, KeyError):
+        raise ConfigError(f"{path}: damaged checkpoint: its 'config' is not a training config; delete it") from None
     if saved != config:
         diff = [k for k, v in config.to_dict().items() if state["config"].get(k) != v]
         raise ConfigError(
             f"{path} was written with a different training config ({', '.join(diff)} differ); "
             "resume with the same settings or use a new checkpoint directory"
         )
+    records = [record_from_dict(EpochRecord, r, str(path), ConfigError) for r in state["records"]]
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:  # missing, unexpected or misshapen weights: another architecture's checkpoint
@@ -276,8 +336,16 @@ def _load_checkpoint(
             f"{path} holds the weights of a different model ({first_line(exc)}); resume with the model that "
             "wrote it or use a new checkpoint directory"
         ) from None
-    optimizer.load_state_dict(state["optimizer"])
-    scaler.load_state_dict(state["scaler"])
-    loader_gen.set_state(state["loader_rng"].cpu())
-    torch.set_rng_state(state["torch_rng"].cpu())
-    return [EpochRecord(**r) for r in state["records"]], int(state["step"])
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        loader_gen.set_state(state["loader_rng"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ConfigError(
+            f"{path}: damaged checkpoint: its optimizer or random state cannot be restored ({first_line(exc)}); "
+            "delete it to start over"
+        ) from None
+    if state["step"] < 0:
+        raise ConfigError(f"{path}: damaged checkpoint: 'step' is {state['step']}; delete it to start over")
+    return records, state["step"]
