@@ -146,7 +146,8 @@ def test_a_study_row_of_the_wrong_type_is_a_study_error(run, damage):
 
 SEARCH_CONFIG = {
     "space": "nb201", "optimizer": {"name": "rs"}, "seed": 0, "n_iter": 3, "time_budget": None,
-    "evaluator": {"kind": "benchmark", "dataset": "cifar10", "eval_cost_epochs": 0.0},
+    "evaluator": {"kind": "benchmark", "dataset": "cifar10", "eval_cost_epochs": 0.0,
+                  "objective": {"12": "valid_acc_12ep", "200": "valid_acc"}, "default_fidelity": 12},
 }  # fmt: skip
 
 
