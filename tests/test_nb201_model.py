@@ -283,3 +283,18 @@ def test_one_channel_stem_for_mnist_changes_only_the_stem():
     assert gray(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     with pytest.raises(ArchError, match=r"\(batch, 1, height, width\)"):
         gray(torch.zeros(2, 3, 28, 28))
+
+
+def test_a_whole_network_survives_torch_save_and_load():
+    # torch.save pickles with protocol 2, under which a torch.memory_format attribute cannot be pickled.
+    import io
+
+    torch.manual_seed(0)
+    net = NB201Network(NB201Arch.from_index(6111), num_classes=10).eval()
+    buffer = io.BytesIO()
+    torch.save(net, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False).eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert loaded.memory_format == torch.channels_last
+    assert torch.equal(loaded(x), net(x))

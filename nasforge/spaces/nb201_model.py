@@ -288,7 +288,8 @@ class NB201Network(nn.Module):
                 f"num_classes={num_classes}, C={C}, N={N}, in_channels={in_channels}"
             )
         self.arch, self.C, self.N, self.num_classes = arch, C, N, num_classes
-        self.memory_format, self.in_channels = memory_format, in_channels
+        # Kept by name: a torch.memory_format does not pickle under protocol 2, torch.save's default.
+        self._memory_format, self.in_channels = str(memory_format).removeprefix("torch."), in_channels
         # NB201 has only RGB datasets (in_channels=3); 1 serves MNIST with the same layout and no extra weights.
         self.stem = nn.Sequential(nn.Conv2d(in_channels, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C))
         cells: list[nn.Module] = []
@@ -304,6 +305,10 @@ class NB201Network(nn.Module):
     def _make_cell(self, arch: NB201Arch, C: int) -> nn.Module:
         """One cell (a hook for the exercise sheet's macro graph, whose cells are the sheet's class)."""
         return NB201Cell(arch, C)
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return getattr(torch, self._memory_format)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.in_channels, "NB201Network")
