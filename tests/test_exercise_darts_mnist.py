@@ -197,6 +197,7 @@ def test_architect_step_is_one_first_order_adam_step_on_alpha_only():
     # Adam's first step moves each entry by lr * g / (|g| + eps) = lr * sign(g), g with weight decay 1e-3 * alpha.
     for before, g, after in zip(alphas, grads, net.arch_parameters, strict=True):
         torch.testing.assert_close(after.detach(), before - 3e-4 * torch.sign(g + 1e-3 * before), rtol=0, atol=1e-8)
+        torch.testing.assert_close(after.grad, g)  # the step's gradient stays on α, as after the sheet's step
     for before, p in zip(weights, net.parameters(), strict=True):
         assert torch.equal(before, p.detach())
     opt = architect.arch_optimizer
