@@ -37,7 +37,7 @@ from nasforge.oneshot.architect import Architect
 from nasforge.oneshot.search import SearchConfig, weight_step
 from nasforge.oneshot.supernet import build_supernet
 from nasforge.spaces.darts import MNIST_OPS
-from nasforge.spaces.darts_model import cell_layout, make_op, preprocess
+from nasforge.spaces.darts_model import cell_layout, make_op, make_stem, preprocess
 
 RESULTS = Path(__file__).resolve().parent / "results" / "darts.json"
 TARGETS = {"speedup": 1.5, "memory_ratio": 1.0, "search_s": 300.0}
@@ -51,11 +51,8 @@ class BaselineMixedOp(nn.Module):
     def __init__(self, C: int, stride: int) -> None:
         super().__init__()
         self._ops = nn.ModuleList()
-        for name in MNIST_OPS:
-            op = make_op(name, C, stride, affine=False)
-            if "pool" in name:
-                op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
-            self._ops.append(op)
+        for name in MNIST_OPS:  # the sheet's ops: pools without BatchNorm
+            self._ops.append(make_op(name, C, stride, affine=False))
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         return sum(w * op(x) for w, op in zip(weights, self._ops, strict=True))
@@ -84,7 +81,7 @@ class BaselineNetwork(nn.Module):
     def __init__(self, template) -> None:
         super().__init__()
         stem, shapes = cell_layout(template.macro)
-        self.stem = nn.Sequential(nn.Conv2d(1, stem, 3, padding=1, bias=False), nn.BatchNorm2d(stem))
+        self.stem = make_stem(template.macro, stem)  # none in the sheet's network
         self.cells = nn.ModuleList(BaselineCell(s, template.macro.steps) for s in shapes)
         self.reductions = [s.reduction for s in shapes]
         self.classifier = nn.Linear(template.macro.steps * shapes[-1].C, 10)
@@ -113,8 +110,7 @@ def baseline_stepper(net: BaselineNetwork):
         F.cross_entropy(net(valid[0]), valid[1]).backward()  # DARTS' first-order architect
         a_opt.step()
         w_opt.zero_grad()
-        F.cross_entropy(net(train[0]), train[1]).backward()
-        nn.utils.clip_grad_norm_(net.weight_parameters(), 5.0)
+        F.cross_entropy(net(train[0]), train[1]).backward()  # the sheet clips no gradients
         w_opt.step()
 
     return step
@@ -126,7 +122,7 @@ def nasforge_stepper(net):
 
     def step(train, valid) -> None:
         architect.step(valid, train, w_opt)
-        weight_step(net, w_opt, train, 5.0)
+        weight_step(net, w_opt, train, 0.0)
 
     return step
 

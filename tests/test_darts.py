@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,7 +9,7 @@ from torch import nn
 
 from nasforge.errors import ArchError, ConfigError
 from nasforge.oneshot.architect import Architect, finite_difference_hvp
-from nasforge.oneshot.mixed import MixedEdges, MixedOp, weighted_sum
+from nasforge.oneshot.mixed import MixedEdges, MixedOp, mnist_search_op, nb201_search_op, weighted_sum
 from nasforge.oneshot.supernet import SPACES, build_supernet
 from nasforge.spaces.darts import DARTS_OPS, DARTS_V2, MNIST_OPS, Genotype, derive_cell, derive_genotype
 from nasforge.spaces.darts_model import DartsNetwork, make_op
@@ -81,11 +79,11 @@ def test_derive_two_input_cell_by_hand():
 
 
 def test_derive_single_input_cell_keeps_the_lone_edge_once():
-    ops = MNIST_OPS  # conv, max, avg, skip
+    ops = MNIST_OPS  # avg, max, skip, conv (the sheet's order)
     rows = [[0.1, 0.2, 0.3, 0.4], [0.7, 0.1, 0.1, 0.1], [0.2, 0.5, 0.2, 0.1]]
     normal = derive_cell(rows, ops, n_inputs=1, steps=2)
     # node 0: its one edge; node 1: both edges, the 0.7 edge (from state 0) before the 0.5 edge (from node 0).
-    assert normal == (("skip_connect", 0), ("conv_3x3", 0), ("max_pool_3x3", 1))
+    assert normal == (("conv_3x3", 0), ("avg_pool_3x3", 0), ("max_pool_3x3", 1))
     g = derive_genotype(rows, rows, ops, 1, 2)
     assert g.normal_concat == (1, 2) and g.reduce == normal
 
@@ -98,41 +96,54 @@ AVG_POOL = [[0, 5 / 6, 3 / 4], [13 / 6, 10 / 9, 1 / 3], [3, 3 / 2, 0]]  # mean o
 
 
 def test_mixed_op_against_hand_computed_example():
-    op = MixedOp(1, 1, MNIST_OPS).eval()  # eval: fresh BatchNorm statistics (0, 1) divide by sqrt(1 + eps)
+    # darts-mnist (the sheet's) forms: pools without BatchNorm, conv_3x3 = Conv -> ReLU without BatchNorm.
+    op = MixedOp(1, 1, MNIST_OPS, resolve=mnist_search_op)
     with torch.no_grad():
         conv = op.edges.convs["conv_3x3"][0].weight
         conv.zero_()
-        conv[0, 0, 1, 1] = 1.0  # the conv is then the identity on ReLU(x)
-    alpha = torch.log(torch.tensor([1.0, 2.0, 3.0, 4.0]))  # softmax -> 0.1, 0.2, 0.3, 0.4
+        conv[0, 0, 1, 1] = 1.0  # the conv is then the identity, so the op is ReLU(x)
+    alpha = torch.log(torch.tensor([1.0, 2.0, 3.0, 4.0]))  # softmax -> 0.1, 0.2, 0.3, 0.4 (avg, max, skip, conv)
     x = torch.tensor(X).view(1, 1, 3, 3)
     out = op(x, F.softmax(alpha, dim=0))
-    bn = 1 / math.sqrt(1 + 1e-5)
     relu = [[max(v, 0.0) for v in row] for row in X]
     expected = [
-        [(0.1 * relu[i][j] + 0.2 * MAX_POOL[i][j] + 0.3 * AVG_POOL[i][j]) * bn + 0.4 * X[i][j] for j in range(3)]
+        [0.1 * AVG_POOL[i][j] + 0.2 * MAX_POOL[i][j] + 0.3 * X[i][j] + 0.4 * relu[i][j] for j in range(3)]
         for i in range(3)
     ]
     torch.testing.assert_close(out.view(3, 3), torch.tensor(expected), rtol=1e-5, atol=1e-5)
 
 
-def test_fused_edges_equal_separate_darts_style_ops_in_training_mode():
-    # Two edges leaving one state, fused, against DARTS' per-edge Python sum with the same conv weights.
+def test_fused_edges_equal_separate_sheet_style_ops_in_training_mode():
+    # Two edges leaving one state, fused, against the sheet's per-edge Python sum with the same conv weights.
     torch.manual_seed(0)
     ops = MNIST_OPS
-    fused = MixedEdges(3, 1, ops, n_edges=2)
+    fused = MixedEdges(3, 1, ops, n_edges=2, resolve=mnist_search_op)
     x = torch.randn(4, 3, 6, 6)
     weights = F.softmax(torch.randn(2, 4), dim=1)
     outs = fused(x)
     for e in range(2):
         separate = [make_op(name, 3, 1, affine=False) for name in ops]
-        for name, module in zip(ops, separate, strict=True):
-            if name in ("max_pool_3x3", "avg_pool_3x3"):
-                separate[ops.index(name)] = nn.Sequential(module, nn.BatchNorm2d(3, affine=False))
         with torch.no_grad():
-            separate[0][1].weight.copy_(fused.convs["conv_3x3"][0].weight[3 * e : 3 * e + 3])
+            separate[ops.index("conv_3x3")][0].weight.copy_(fused.convs["conv_3x3"][0].weight[3 * e : 3 * e + 3])
         reference = sum(w * op(x) for w, op in zip(weights[e], separate, strict=True))
         got = weighted_sum(weights[e][list(fused.live_ops)], outs[e])
         torch.testing.assert_close(got, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_relu_conv_bn_edges_equal_separate_nb201_ops_in_training_mode():
+    # NB201's ReLU-Conv-BN convs, fused over three edges, against one stand-alone op per edge.
+    from nasforge.spaces.nb201_model import relu_conv_bn
+
+    torch.manual_seed(0)
+    fused = MixedEdges(3, 1, ("nor_conv_1x1", "nor_conv_3x3"), n_edges=3, resolve=nb201_search_op)
+    x = torch.randn(4, 3, 6, 6)
+    outs = fused(x)
+    for e in range(3):
+        for k, (name, kernel) in enumerate((("nor_conv_1x1", 1), ("nor_conv_3x3", 3))):
+            separate = relu_conv_bn(3, 3, kernel)
+            with torch.no_grad():
+                separate[1].weight.copy_(fused.convs[name][0].weight[3 * e : 3 * e + 3])
+            torch.testing.assert_close(outs[e][k], separate(x), rtol=1e-5, atol=1e-5)
 
 
 def test_weighted_sum_gradients_match_autograd():

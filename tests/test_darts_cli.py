@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -79,6 +81,15 @@ def test_search_writes_the_log_directory(search_logs, capsys):
     # α moved during the second epoch's α steps (4 Adam steps of lr 3e-4 shift α by up to ~1e-3).
     first, last = (np.array(r["alphas"]["alpha_normal"]) for r in records)
     assert np.abs(first - last).max() > 1e-5
+    # The sheet's two files: its log lines and the genotype's printed form.
+    assert (search_logs / "architecture").read_text() == doc["printable"]
+    sheet_log = (search_logs / "log.txt").read_text().splitlines()
+    assert re.fullmatch(r"\d\d/\d\d \d\d:\d\d:\d\d [AP]M param size = 0\.\d{6}MB", sheet_log[1])
+    for epoch, r in enumerate(records, start=1):
+        assert any(line.endswith(f"Starting epoch {epoch}/2") for line in sheet_log)
+        assert any(line.endswith(f"train_acc {r['train_acc']:f}") for line in sheet_log)
+        assert any(line.endswith(f"valid_acc {r['valid_acc']:f}") for line in sheet_log)
+    assert sheet_log[-1].endswith(f"genotype = {doc['printable']}")
 
 
 def test_resume_continues_an_interrupted_search_to_the_same_result(tiny_mnist, search_logs, tmp_path):
@@ -115,7 +126,7 @@ def test_resume_into_another_configuration_is_one_line_exit_2(tiny_mnist, search
     )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
-    assert "another configuration" in err and "seed 0 -> 7" in err
+    assert "another configuration" in err and "seed 2 -> 7" in err  # darts-mnist: the sheet's seed 2
 
 
 def test_an_occupied_out_dir_needs_resume_or_force(tiny_mnist, search_logs, tmp_path, capsys):
@@ -184,6 +195,7 @@ def test_viz_writes_valid_pdfs_and_pngs(search_logs, tmp_path):
         (["darts", "--space", "enas"], "invalid choice: 'enas'"),
         (["darts", "--dataset", "svhn"], "invalid choice: 'svhn'"),
         (["darts", "--space", "darts-mnist", "--dataset", "cifar10"], "built for 28x28 grey digits"),
+        (["darts", "--lr-schedule", "step"], "invalid choice: 'step'"),
         (["train-genotype", "NOPE"], "not found"),
         (["viz", "alphas", "NOPE"], "not found"),
     ],
@@ -247,3 +259,44 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(["--grad-clip", "-1"], "'-1' is not a positive number"), (["--stem-multiplier", "-1"], "'-1' is negative")],
+)
+def test_bad_protocol_options_are_one_line_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["darts", *argv])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and message in err
+
+
+# --- the sheet's scripts: examples/darts_mnist/ -------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "darts_mnist"
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(f"darts_mnist_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_train_search_then_visualize(tiny_mnist, tmp_path, capsys):
+    logs, figs = tmp_path / "logs", tmp_path / "figs"
+    train_search = _script("train_search")
+    argv = ["--data", str(tiny_mnist), "--epochs", "1", "--batch_size", "16", "--save", str(logs)]
+    assert train_search.main(argv) == 0
+    printed = capsys.readouterr().out
+    genotype = Genotype.parse((logs / "architecture").read_text())
+    assert f"genotype = {genotype}" in printed and "64 images" not in printed  # 128 digits: 64 + 64 halves
+    config = json.loads((logs / "search.jsonl").read_text().splitlines()[0])
+    assert config["epoch"] == 1
+    assert train_search.main(argv) == 2  # a second run does not overwrite the first without --force
+    assert "add --force" in capsys.readouterr().err
+    assert _script("visualize").main(["--log", str(logs), "--out", str(figs)]) == 0
+    for name in ("normal", "reduction"):
+        assert (figs / f"{name}.pdf").read_bytes().startswith(b"%PDF-")
+    assert _script("visualize").main(["--log", str(tmp_path / "none"), "--out", str(figs)]) == 2

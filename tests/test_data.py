@@ -252,6 +252,9 @@ def test_embedded_mnist_is_a_balanced_disjoint_split_and_says_so() -> None:
     train_keys = {bytes(img.numpy().tobytes()) for img in train.images}
     assert not any(bytes(img.numpy().tobytes()) in train_keys for img in test.images)
     assert train.images.float().mean() / 255 == pytest.approx(0.13, abs=0.01)
+    # Classes interleaved, so the first and second half each hold 200 digits of every class (the sheet's split).
+    assert train.labels[:20].tolist() == list(range(10)) * 2
+    assert torch.bincount(train.labels[:2000]).tolist() == [200] * 10
 
 
 def test_no_embedded_fallback_when_refused_or_for_cifar() -> None:

@@ -165,7 +165,7 @@ def test_run_kinds_name_the_files_the_library_writes():
     from nasforge.train.engine import CHECKPOINT_NAME
 
     assert set(DB_FILES) <= set(SEARCH_RUN.files) and SEARCH_RUN.resume_from == DB_FILES[0]
-    assert set(DARTS_RUN.files) == {darts.CHECKPOINT_NAME, darts.RECORDS_NAME, darts.GENOTYPE_NAME, darts.LOG_NAME}
+    assert set(DARTS_RUN.files) == set(darts.OUTPUT_NAMES)
     assert TRAIN_RUN.resume_from == RETRAIN_RUN.resume_from == CHECKPOINT_NAME
     assert COMPARE_RUN.owns("anytime_cifar10_200000s.png") and not COMPARE_RUN.owns("notes.png")
     assert DARTS_RUN.owns(".checkpoint.pt.a1b2c3.tmp") and not DARTS_RUN.owns("checkpoint.pt.bak")

@@ -63,7 +63,11 @@ SEARCH_RUN = RunKind(
     "search", ("study.db", "study.db-wal", "study.db-shm", "incumbent.png", "params_vs_accuracy.png"), "study.db"
 )
 COMPARE_RUN = RunKind("comparison", ("compare.json", "results.md", "anytime_*.png"))
-DARTS_RUN = RunKind("DARTS search", ("checkpoint.pt", "search.jsonl", "genotype.json", "search.log"), "checkpoint.pt")
+DARTS_RUN = RunKind(
+    "DARTS search",
+    ("checkpoint.pt", "search.jsonl", "genotype.json", "search.log", "log.txt", "architecture"),
+    "checkpoint.pt",
+)
 TRAIN_RUN = RunKind("training run", ("checkpoint.pt", "curves.json", "curves.png"), "checkpoint.pt")
 RETRAIN_RUN = RunKind("genotype training run", ("checkpoint.pt",), "checkpoint.pt")
 

@@ -1,7 +1,7 @@
 """``nasforge darts`` (differentiable architecture search) and ``nasforge train-genotype`` (retrain its result).
 
-nasforge darts --space darts-mnist --epochs 1 --out logs/                 # embedded MNIST, about a minute
-nasforge darts --space darts-mnist --dataset mnist --epochs 5 --out logs/ --data-dir DATA
+nasforge darts --space darts-mnist --epochs 5 --out logs/                 # the sheet's run, on embedded MNIST
+nasforge darts --space darts-mnist --dataset mnist --epochs 5 --out logs/ --data-dir DATA   # on full MNIST
 nasforge darts --space nb201 --dataset cifar10 --epochs 10 --out logs-nb201/ --data-dir DATA
 nasforge train-genotype logs/ --dataset mnist --epochs 10 --data-dir DATA
 """
@@ -18,6 +18,7 @@ from nasforge.cli._common import (
     emit,
     fraction,
     log_stream,
+    nonnegative_int,
     positive_float,
     positive_int,
 )
@@ -32,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "darts",
         help="DARTS: differentiable architecture search (MNIST seed space, DARTS CNN space, NB201)",
         description="Bilevel DARTS search. Writes to --out: search.log, search.jsonl (per epoch: losses, "
-        "accuracies, softmax(alpha) per edge, genotype), genotype.json and checkpoint.pt (for --resume). "
+        "accuracies, softmax(alpha) per edge, genotype), genotype.json, checkpoint.pt (for --resume) and the "
+        "DARTS-MNIST sheet's log.txt and architecture. darts-mnist runs the sheet's network and protocol "
+        "(constant lr, no clipping, seed 2); darts and nb201 DARTS' refinements (cosine lr, clipping at 5). "
         "On nb201 with CIFAR-10 every epoch's derived arch is looked up in the NB201 benchmark.",
     )
     p.add_argument("--space", choices=SPACES, default="darts-mnist")
@@ -42,13 +45,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--order", type=int, choices=(1, 2), default=1, help="1: first-order (default), 2: unrolled")
     p.add_argument("--resume", action="store_true", help="continue the search in --out after its last epoch")
     p.add_argument("--force", action="store_true", help=DARTS_RUN.force_help())
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, initialization and batches")
+    p.add_argument(
+        "--seed", type=int, default=None, help="seed of the split, initialization and batches (darts-mnist 2, else 0)"
+    )
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument(
         "--C",
         type=positive_int,
         default=None,
-        help="initial channels (default: darts-mnist 8, darts 16, nb201 8; NB201's own: 16)",
+        help="initial channels (default: darts-mnist 8, i.e. the sheet's cells 16, 16, 32 wide; darts 16; "
+        "nb201 8; NB201's own: 16)",
+    )
+    p.add_argument(
+        "--lr-schedule",
+        choices=("constant", "cosine"),
+        default=None,
+        help="weight lr 0.025 constant (darts-mnist, the sheet) or cosine-annealed to 0.001 (darts, nb201)",
+    )
+    p.add_argument(
+        "--grad-clip",
+        type=_clip_norm,
+        default=None,
+        help="max gradient norm of the weight step; 0 = no clipping (default: darts-mnist 0, darts/nb201 5)",
+    )
+    p.add_argument(
+        "--stem-multiplier",
+        type=nonnegative_int,
+        default=None,
+        help="3x3 conv stem of MULT*C channels; 0 = none (default: darts-mnist 0, as the sheet; darts 3)",
     )
     p.add_argument(
         "--layers",
@@ -95,6 +119,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_data_dir(t)
     add_json_flag(t)
     t.set_defaults(func=cmd_train_genotype)
+
+
+def _clip_norm(text: str) -> float:
+    """A max gradient norm: a positive number, or 0 for no clipping."""
+    return 0.0 if text.strip() in ("0", "0.0") else positive_float(text)
 
 
 def _set_threads(threads: int | None) -> None:
@@ -176,8 +205,11 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
         layers=args.layers,
         seed=args.seed,
         device=args.device,
+        lr_schedule=args.lr_schedule,
+        grad_clip=args.grad_clip,
+        stem_multiplier=args.stem_multiplier,
     )
-    dataset, data_source = _load_train_split(args.dataset, args.data_dir, args.fraction, args.seed)
+    dataset, data_source = _load_train_split(args.dataset, args.data_dir, args.fraction, config.seed)
     lookup, warning = _benchmark_lookup(args.space, args.dataset, args.data_dir)
     if warning:
         print(f"nasforge: warning: {warning}", file=sys.stderr)
@@ -246,7 +278,7 @@ def _train_genotype(args: argparse.Namespace, out: Path, run: RunDir) -> int:
         not (doc["space"] == "darts-mnist" and args.dataset != "mnist"),
         "a darts-mnist genotype is built for 28x28 grey digits; use --dataset mnist",
     )
-    macro = darts_macro(doc["space"], args.dataset, args.C, doc.get("layers"))
+    macro = darts_macro(doc["space"], args.dataset, args.C, doc.get("layers"), doc.get("stem_multiplier"))
     with seeded(args.seed):
         model = DartsNetwork(arch, macro)
     train_set, data_source = _load_train_split(args.dataset, args.data_dir, args.fraction, args.seed)

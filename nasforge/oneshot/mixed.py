@@ -9,7 +9,7 @@ mixed edges that read one state together:
   statistics included, so this is exact, not an approximation;
 * ``none`` contributes exactly zero, so it is never computed (its α still gets its softmax gradient);
 * the ReLU-Conv-BN ops of all outgoing edges run as one convolution with ``n_edges * C`` output
-  channels (one ReLU, one conv, one BatchNorm call instead of one per edge);
+  channels (one ReLU, one conv, one BatchNorm call instead of one per edge; the sheet's Conv-ReLU alike);
 * every node is one fused weighted sum (:func:`weighted_sum`): no product temporaries in the
   forward pass and no stacked copy of the candidates.
 
@@ -71,6 +71,7 @@ class SearchOp:
     kind: OpKind
     build: Callable[[int], nn.Module] | None = None  # shared / module: C -> module
     kernel: int = 0  # conv: ReLU → Conv(kernel, 'same' padding) → BatchNorm(affine=False)
+    conv_relu: bool = False  # conv: the DARTS-MNIST sheet's Conv → ReLU instead (no BatchNorm)
 
 
 def darts_search_op(name: str, stride: int) -> SearchOp:
@@ -83,9 +84,20 @@ def darts_search_op(name: str, stride: int) -> SearchOp:
         return SearchOp("module", lambda C: FactorizedReduce(C, C, affine=False))
     if name in ("max_pool_3x3", "avg_pool_3x3"):
         return SearchOp("shared", lambda C: nn.Sequential(make_op(name, C, stride), nn.BatchNorm2d(C, affine=False)))
-    if name == "conv_3x3":
-        return SearchOp("conv", kernel=3)
+    if name == "conv_3x3":  # only the DARTS-MNIST sheet has it, in its Conv → ReLU form
+        return SearchOp("conv", kernel=3, conv_relu=True)
     return SearchOp("module", lambda C: make_op(name, C, stride, affine=False))
+
+
+def mnist_search_op(name: str, stride: int) -> SearchOp:
+    """The DARTS-MNIST sheet's search ops: pools without BatchNorm, ``conv_3x3`` = Conv → ReLU, skip as DARTS."""
+    if name in ("max_pool_3x3", "avg_pool_3x3"):
+        return SearchOp("shared", lambda C: make_op(name, C, stride))
+    if name == "conv_3x3":
+        return SearchOp("conv", kernel=3, conv_relu=True)
+    if name == "skip_connect":
+        return darts_search_op(name, stride)
+    raise ArchError(f"unknown darts-mnist op {name!r}; valid ops: avg_pool_3x3, max_pool_3x3, skip_connect, conv_3x3")
 
 
 def nb201_search_op(name: str, stride: int) -> SearchOp:
@@ -121,8 +133,9 @@ class MixedEdges(nn.Module):
         self, C: int, stride: int, ops: Sequence[str], n_edges: int = 1, resolve: OpResolver = darts_search_op
     ) -> None:
         super().__init__()
-        self.ops, self.n_edges = tuple(ops), n_edges
+        self.ops, self.n_edges, self.C = tuple(ops), n_edges, C
         kinds = {name: resolve(name, stride) for name in self.ops}
+        self.conv_relu = frozenset(name for name, op in kinds.items() if op.kind == "conv" and op.conv_relu)
         self.live_ops = tuple(i for i, name in enumerate(self.ops) if kinds[name].kind != "zero")
         self.shared = nn.ModuleDict()
         self.convs = nn.ModuleDict()
@@ -132,7 +145,8 @@ class MixedEdges(nn.Module):
                 self.shared[name] = op.build(C)
             elif op.kind == "conv":
                 conv = nn.Conv2d(C, n_edges * C, op.kernel, stride=stride, padding=op.kernel // 2, bias=False)
-                self.convs[name] = nn.Sequential(conv, nn.BatchNorm2d(n_edges * C, affine=False))
+                after = nn.ReLU() if op.conv_relu else nn.BatchNorm2d(n_edges * C, affine=False)
+                self.convs[name] = nn.Sequential(conv, after)
             elif op.kind == "module":
                 self.per_edge[name] = nn.ModuleList(op.build(C) for _ in range(n_edges))
 
@@ -142,12 +156,24 @@ class MixedEdges(nn.Module):
             y = x if isinstance(module, nn.Identity) else module(x)
             outputs[name] = [y] * self.n_edges
         if self.convs:
-            relu = torch.relu(x)  # one ReLU for every fused conv of every edge
+            relu = torch.relu(x) if len(self.conv_relu) < len(self.convs) else x  # one ReLU for all fused convs
             for name, module in self.convs.items():
-                outputs[name] = list(module(relu).chunk(self.n_edges, dim=1))
+                outputs[name] = list(module(x if name in self.conv_relu else relu).chunk(self.n_edges, dim=1))
         for name, modules in self.per_edge.items():
             outputs[name] = [m(x) for m in modules]
         return [[outputs[self.ops[i]][e] for i in self.live_ops] for e in range(self.n_edges)]
+
+    def edge_op_modules(self, edge: int, name: str) -> list[tuple[nn.Module, slice | None]]:
+        """The modules holding op ``name``'s weights on outgoing edge ``edge``, in construction order.
+
+        A fused conv is shared by all edges: its entry carries the slice of output channels that is this
+        edge's own conv (``None``: the whole module). Parameter-free and shared ops give ``[]``.
+        """
+        if name in self.convs:
+            return [(self.convs[name][0], slice(edge * self.C, (edge + 1) * self.C))]
+        if name in self.per_edge:
+            return [(m, None) for m in self.per_edge[name][edge].modules() if isinstance(m, nn.Conv2d)]
+        return []
 
 
 class MixedOp(nn.Module):

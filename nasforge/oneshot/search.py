@@ -2,12 +2,20 @@
 
 Per step (DARTS' Algorithm 1): an α update on a batch of the search-valid half (Adam, lr 3e-4,
 betas (0.5, 0.999), weight decay 1e-3), then a weight update on a batch of the search-train half
-(SGD, lr 0.025 cosine-annealed per epoch to 0.001, momentum 0.9, weight decay 3e-4, gradient norm
-clipped at 5). The training set is split 50/50 (class-balanced, seeded) into the two halves.
+(SGD, lr 0.025, momentum 0.9, weight decay 3e-4). What differs between the spaces is their protocol
+(:attr:`OneShotSpace.protocol`, the defaults of :class:`SearchConfig`'s ``None`` fields):
+
+* ``darts-mnist`` is the DARTS-MNIST sheet's ``train_search.py``: constant lr, no gradient clipping, seed 2,
+  the first half of the training set for weights and the second for α, a fresh random validation batch per
+  step (the sheet's ``next(iter(valid_loader))``), every training image each epoch (last batch partial);
+* ``darts`` and ``nb201`` keep DARTS' refinements: lr cosine-annealed per epoch to 0.001, gradient norm
+  clipped at 5, a class-balanced seeded 50/50 split, validation batches in passes, full batches only.
 
 The log directory holds ``search.log`` (human-readable), ``search.jsonl`` (one record per epoch:
 losses, accuracies, softmax(α) per edge, the genotype), ``genotype.json`` (rewritten atomically each
-epoch) and ``checkpoint.pt`` (everything needed to continue after the last finished epoch).
+epoch), ``checkpoint.pt`` (everything needed to continue after the last finished epoch), and the sheet's
+two files: ``log.txt`` (its per-epoch log lines: train_acc, valid_acc, genotype) and ``architecture`` (the
+genotype's printed form).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from nasforge._io import atomic_write_bytes, atomic_write_text
-from nasforge.data import BatchLoader, ImageDataset, train_valid_split
+from nasforge.data import BatchLoader, ImageDataset, Normalizer, train_valid_split
 from nasforge.datasets import DATASETS as DATASET_SPECS
 from nasforge.errors import ArchError, ConfigError, NasforgeError, StudyError, TrainingDivergedError, first_line
 from nasforge.oneshot.architect import ARCH_BETAS, ARCH_LR, ARCH_WEIGHT_DECAY, Architect
@@ -39,6 +47,13 @@ LOG_NAME = "search.log"
 RECORDS_NAME = "search.jsonl"
 GENOTYPE_NAME = "genotype.json"
 CHECKPOINT_NAME = "checkpoint.pt"
+SHEET_LOG_NAME = "log.txt"  # the DARTS-MNIST sheet's log file
+ARCHITECTURE_NAME = "architecture"  # the sheet's genotype file: str(genotype)
+OUTPUT_NAMES = (CHECKPOINT_NAME, RECORDS_NAME, GENOTYPE_NAME, LOG_NAME, SHEET_LOG_NAME, ARCHITECTURE_NAME)
+"""Every file a search writes in its log directory (the checkpoint first)."""
+LR_SCHEDULES = ("constant", "cosine")
+SPLITS = ("halves", "balanced")
+VALID_SAMPLINGS = ("random", "stream")
 AUGMENTED = frozenset({"cifar10"})  # DARTS searches CIFAR-10 with crop + flip; digits are never flipped
 
 Lookup = Callable[[NB201Arch], dict[str, float]]
@@ -46,7 +61,15 @@ Lookup = Callable[[NB201Arch], dict[str, float]]
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Everything that defines a search run (a resumed run must match it exactly)."""
+    """Everything that defines a search run (a resumed run must match it exactly).
+
+    Fields left ``None`` take the space's protocol (``OneShotSpace.protocol``; see the module docstring):
+    ``lr_schedule`` "constant" or "cosine" (per epoch, ``w_lr`` → ``w_lr_min``), ``grad_clip`` the max global
+    gradient norm (0: no clipping), ``stem_multiplier`` the stem's width in units of ``C`` (0: no stem),
+    ``split`` "halves" (first part of the images for weights, the rest for α, as the sheet) or "balanced"
+    (class-balanced, seeded), ``valid_sampling`` "random" (a fresh random batch each step) or "stream" (the
+    search-valid part in shuffled passes), ``drop_last`` whether a partial last training batch is skipped.
+    """
 
     space: str = "darts-mnist"
     dataset: str = "mnist"
@@ -59,22 +82,36 @@ class SearchConfig:
     w_lr_min: float = 0.001
     w_momentum: float = 0.9
     w_weight_decay: float = 3e-4
-    grad_clip: float = 5.0
+    grad_clip: float | None = None
     a_lr: float = ARCH_LR
     a_betas: tuple[float, float] = ARCH_BETAS
     a_weight_decay: float = ARCH_WEIGHT_DECAY
     valid_fraction: float = 0.5
-    seed: int = 0
+    seed: int | None = None
     device: str = "auto"
     eval_batch_size: int = 1000
+    lr_schedule: str | None = None
+    stem_multiplier: int | None = None
+    split: str | None = None
+    valid_sampling: str | None = None
+    drop_last: bool | None = None
 
     def __post_init__(self) -> None:
-        get_space(self.space)
+        for name, value in get_space(self.space).protocol.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         object.__setattr__(self, "a_betas", tuple(self.a_betas))
         if self.order not in (1, 2):
             raise ConfigError(f"order must be 1 (first-order) or 2 (second-order), got {self.order}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError(f"epochs and batch size must be >= 1, got {self.epochs} and {self.batch_size}")
+        for name, valid in (("lr_schedule", LR_SCHEDULES), ("split", SPLITS), ("valid_sampling", VALID_SAMPLINGS)):
+            if getattr(self, name) not in valid:
+                raise ConfigError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
+            raise ConfigError(f"grad_clip must be a finite number >= 0 (0: no clipping), got {self.grad_clip!r}")
+        if self.stem_multiplier < 0:
+            raise ConfigError(f"stem_multiplier must be >= 0 (0: no stem), got {self.stem_multiplier}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -87,7 +124,9 @@ class SearchConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def lr_at(self, epoch: int) -> float:
-        """DARTS' per-epoch cosine schedule (``epoch`` counted from 0)."""
+        """The weight lr of epoch ``epoch`` (from 0): ``w_lr``, or DARTS' per-epoch cosine schedule."""
+        if self.lr_schedule == "constant":
+            return self.w_lr
         return self.w_lr_min + 0.5 * (self.w_lr - self.w_lr_min) * (1 + math.cos(math.pi * epoch / self.epochs))
 
 
@@ -151,8 +190,15 @@ def search(
     if dataset.name != config.dataset:
         raise ConfigError(f"config is for dataset {config.dataset!r} but {dataset.name!r} images were given")
     device = select_device(config.device)
-    search_train, search_valid = train_valid_split(dataset, config.valid_fraction, config.seed)
-    model = build_supernet(config.space, config.dataset, C=config.C, layers=config.layers, seed=config.seed).to(device)
+    search_train, search_valid = search_split(dataset, config)
+    model = build_supernet(
+        config.space,
+        config.dataset,
+        C=config.C,
+        layers=config.layers,
+        seed=config.seed,
+        stem_multiplier=config.stem_multiplier,
+    ).to(device)
     architect = Architect(
         model, order=config.order, lr=config.a_lr, betas=config.a_betas, weight_decay=config.a_weight_decay
     )
@@ -163,7 +209,7 @@ def search(
     train_gen = torch.Generator().manual_seed(config.seed)
     valid_gen = torch.Generator().manual_seed(config.seed + 1)
     train_loader = BatchLoader(
-        search_train, config.batch_size, shuffle=True, augment=augment, generator=train_gen, drop_last=True
+        search_train, config.batch_size, shuffle=True, augment=augment, generator=train_gen, drop_last=config.drop_last
     )
     valid_loader = BatchLoader(
         search_valid, config.batch_size, shuffle=True, augment=augment, generator=valid_gen, drop_last=True
@@ -175,7 +221,7 @@ def search(
         )
     out = Path(out_dir) if out_dir is not None else None
     records: list[SearchRecord] = []
-    valid_batches = _BatchStream(valid_loader)
+    valid_batches = _RandomBatches(valid_loader) if config.valid_sampling == "random" else _BatchStream(valid_loader)
     if resume and out is not None and (out / CHECKPOINT_NAME).is_file():
         records = _load_checkpoint(
             out / CHECKPOINT_NAME, config, model, architect, w_optimizer, train_gen, valid_batches
@@ -183,6 +229,9 @@ def search(
     elif out is not None:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / LOG_NAME, "")
+        params = sum(p.numel() for p in model.weight_parameters())
+        header = _sheet_line(f"args = {config}") + _sheet_line(f"param size = {params / 1e6:f}MB")
+        atomic_write_text(out / SHEET_LOG_NAME, header)
     for epoch in range(len(records), config.epochs):
         record = _epoch(
             config,
@@ -203,6 +252,47 @@ def search(
         if on_epoch is not None:
             on_epoch(record)
     return SearchResult(config, tuple(records), model.derive(), str(device), len(search_train), len(search_valid))
+
+
+def search_split(dataset: ImageDataset, config: SearchConfig) -> tuple[ImageDataset, ImageDataset]:
+    """The (search-train, search-valid) parts of ``dataset``: by index ("halves") or class-balanced."""
+    if config.split == "balanced":
+        return train_valid_split(dataset, config.valid_fraction, config.seed)
+    # The sheet's split: indices[:floor((1 - valid) * n)] for the weights, the rest for α.
+    split = math.floor((1 - config.valid_fraction) * len(dataset))
+    if not 0 < split < len(dataset):
+        raise ConfigError(f"{len(dataset)} images leave a search half empty; use more data")
+    order = torch.arange(len(dataset))
+    pct = f"{config.valid_fraction:g}"
+    return (
+        dataset.subset(order[:split], f"first {split:,} images (valid fraction {pct})"),
+        dataset.subset(order[split:], f"last {len(dataset) - split:,} images (valid fraction {pct})"),
+    )
+
+
+class _RandomBatches:
+    """A fresh random batch of the search-valid part at each step, as the sheet's ``next(iter(valid_loader))``
+    (a new shuffle's first batch: ``batch_size`` distinct images drawn uniformly, independently per step)."""
+
+    def __init__(self, loader: BatchLoader) -> None:
+        self.loader = loader
+        self.normalize = Normalizer(loader.dataset.name, loader.dataset.image_shape[0])
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        ds, gen = self.loader.dataset, self.loader.generator
+        index = torch.randperm(len(ds), generator=gen)[: self.loader.batch_size]
+        images = ds.images[index]
+        if self.loader.augment:
+            from nasforge.data import random_crop_flip
+
+            images = random_crop_flip(images, gen)
+        return self.normalize(images), ds.labels[index]
+
+    def state(self) -> dict[str, Any]:
+        return {"generator": self.loader.generator.get_state()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.loader.generator.set_state(state["generator"])
 
 
 class _BatchStream:
@@ -266,6 +356,7 @@ def _epoch(
     model.train()
     loss_sum = arch_sum = 0.0
     correct = seen = 0
+    steps = 0
     for x, y in _bar(train_loader, progress, f"search {epoch + 1}/{config.epochs}"):
         x, y = x.to(device), y.to(device)
         xv, yv = (t.to(device) for t in next(valid_batches))
@@ -276,13 +367,14 @@ def _epoch(
         loss_sum += value * len(y)
         correct += int((logits.detach().argmax(1) == y).sum())
         seen += len(y)
+        steps += 1
     valid_loss, valid_acc = evaluate(model, search_valid, config.eval_batch_size, device)
     arch = model.derive()
     return SearchRecord(
         epoch=epoch + 1,
         train_loss=loss_sum / seen,
         train_acc=100.0 * correct / seen,
-        arch_loss=arch_sum / len(train_loader),
+        arch_loss=arch_sum / steps,
         valid_loss=valid_loss,
         valid_acc=valid_acc,
         lr=lr,
@@ -296,7 +388,8 @@ def _epoch(
 def weight_step(
     model: Supernet, optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, torch.Tensor], grad_clip: float
 ) -> tuple[float, torch.Tensor]:
-    """One SGD step of the weights on a training batch (α untouched); returns the loss and the logits."""
+    """One SGD step of the weights on a training batch (α untouched; gradient norm clipped at ``grad_clip``
+    unless it is 0); returns the loss and the logits."""
     x, y = batch
     logits = model(x)
     loss = F.cross_entropy(logits, y)
@@ -304,7 +397,8 @@ def weight_step(
     # Gradients for the weights only: α needs none here, and the optimizer never sees it.
     for p, g in zip(weights, torch.autograd.grad(loss, weights), strict=True):
         p.grad = g
-    torch.nn.utils.clip_grad_norm_(weights, grad_clip)
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(weights, grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return float(loss.detach()), logits.detach()
@@ -344,6 +438,7 @@ def genotype_document(config: SearchConfig, arch: Any, epoch: int) -> dict[str, 
         "dataset": config.dataset,
         "C": config.C,
         "layers": config.layers,
+        "stem_multiplier": config.stem_multiplier,
         "epoch": epoch,
     }
     if isinstance(arch, NB201Arch):
@@ -389,7 +484,9 @@ def load_genotype(path: str | Path) -> tuple[dict[str, Any], Any]:
         else:
             arch = Genotype.from_dict(doc["genotype"])
             arch.check_space(doc["space"])
-            macro = darts_macro(doc["space"], doc.get("dataset", "mnist"), None, doc.get("layers"))
+            macro = darts_macro(
+                doc["space"], doc.get("dataset", "mnist"), None, doc.get("layers"), doc.get("stem_multiplier")
+            )
             if (arch.n_inputs, arch.steps) != (macro.n_inputs, macro.steps):
                 raise ArchError(
                     f"its cells have {arch.n_inputs} input(s) and {arch.steps} nodes, but {doc['space']} "
@@ -416,6 +513,14 @@ def _write_epoch(out: Path, config, records, model, architect, w_optimizer, trai
         line += "  benchmark " + ", ".join(f"{k} {v:.2f}" for k, v in r.benchmark.items()) + "\n"
     with open(out / LOG_NAME, "a", encoding="utf-8") as f:
         f.write(line)
+    with open(out / SHEET_LOG_NAME, "a", encoding="utf-8") as f:
+        f.write(
+            _sheet_line(f"Starting epoch {r.epoch}/{config.epochs}")
+            + _sheet_line(f"train_acc {r.train_acc:f}")
+            + _sheet_line(f"valid_acc {r.valid_acc:f}")
+            + _sheet_line(f"genotype = {r.genotype}")
+        )
+    atomic_write_text(out / ARCHITECTURE_NAME, r.genotype)
     atomic_write_text(out / RECORDS_NAME, "".join(json.dumps(rec.to_dict()) + "\n" for rec in records))
     atomic_write_text(
         out / GENOTYPE_NAME, json.dumps(genotype_document(config, model.derive(), r.epoch), indent=2) + "\n"
@@ -438,6 +543,12 @@ _CHECKPOINT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "config": dict, "model": dict, "w_optimizer": dict, "a_optimizer": dict, "train_gen": torch.Tensor,
     "valid_stream": dict, "records": list,
 }  # fmt: skip
+
+
+def _sheet_line(message: str) -> str:
+    """One line of the sheet's ``log.txt`` (its logging format ``'%(asctime)s %(message)s'``, datefmt
+    ``'%m/%d %I:%M:%S %p'``)."""
+    return f"{time.strftime('%m/%d %I:%M:%S %p')} {message}\n"
 
 
 def _load_checkpoint(path: Path, config, model, architect, w_optimizer, train_gen, valid_batches) -> list[SearchRecord]:

@@ -12,8 +12,9 @@ which for NB201 is exactly the arch-string edge order (0→1), (0→2), (1→2),
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -22,9 +23,16 @@ from torch import nn
 
 from nasforge.datasets import dataset_spec
 from nasforge.errors import ConfigError
-from nasforge.oneshot.mixed import MixedEdges, OpResolver, darts_search_op, nb201_search_op, weighted_sum
+from nasforge.oneshot.mixed import (
+    MixedEdges,
+    OpResolver,
+    darts_search_op,
+    mnist_search_op,
+    nb201_search_op,
+    weighted_sum,
+)
 from nasforge.spaces.darts import DARTS_OPS, MNIST_OPS, Genotype, derive_genotype
-from nasforge.spaces.darts_model import CellShape, DartsNetwork, Macro, cell_layout, preprocess
+from nasforge.spaces.darts_model import CellShape, DartsNetwork, Macro, cell_layout, make_stem, preprocess
 from nasforge.spaces.nb201 import OPS as NB201_OPS
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.spaces.nb201_model import ResNetBasicblock
@@ -112,49 +120,103 @@ class Supernet(nn.Module):
     """Common interface: ``forward(x) -> logits``, α apart from weights, ``derive()`` the current discrete arch."""
 
     space: str
+    alpha_names: tuple[str, ...] = ()  # the attributes holding α, one matrix per cell kind
 
-    def arch_parameters(self) -> list[nn.Parameter]:
-        return [p for name, p in self.named_parameters() if name.startswith("alpha")]
+    def arch_parameters(self) -> list[torch.Tensor]:
+        return [getattr(self, name) for name in self.alpha_names]
 
     def weight_parameters(self) -> list[nn.Parameter]:
-        return [p for name, p in self.named_parameters() if not name.startswith("alpha")]
+        alphas = {id(a) for a in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in alphas]
 
     def alpha_weights(self) -> dict[str, list[list[float]]]:
         """softmax(α) per cell kind, one row per edge."""
-        return {
-            name: F.softmax(p.detach(), dim=-1).tolist()
-            for name, p in self.named_parameters()
-            if name.startswith("alpha")
-        }
+        return {name: F.softmax(getattr(self, name).detach(), dim=-1).tolist() for name in self.alpha_names}
 
     def derive(self) -> Genotype | NB201Arch:
         raise NotImplementedError
 
 
-def _init_alpha(rows: int, cols: int, generator: torch.Generator) -> nn.Parameter:
+def _init_alpha(
+    rows: int, cols: int, generator: torch.Generator | None, device: torch.device | str | None = None
+) -> nn.Parameter:
     # DARTS initializes α to 1e-3 · N(0, 1): near-uniform mixing with ties broken at random.
-    return nn.Parameter(1e-3 * torch.randn(rows, cols, generator=generator))
+    return nn.Parameter(1e-3 * torch.randn(rows, cols, generator=generator, device=device))
+
+
+def _default_init(module: nn.Module, rows: slice | None, generator: torch.Generator | None) -> None:
+    """PyTorch's own initializer of a conv or linear layer (kaiming-uniform(√5) weight, uniform(±1/√fan_in)
+    bias), drawn from ``generator``, on output channels ``rows`` only (one edge's share of a fused conv)."""
+    weight = module.weight if rows is None else module.weight[rows]
+    with torch.no_grad():
+        nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+        bias = getattr(module, "bias", None)
+        if bias is not None:
+            bound = 1 / math.sqrt(weight[0].numel())
+            (bias if rows is None else bias[rows]).uniform_(-bound, bound, generator=generator)
 
 
 class DartsSupernet(Supernet):
-    """Stem, search cells stacked as in ``macro`` (normal cells share α_normal, reduction ones α_reduce), classifier."""
+    """Stem (if any), search cells stacked as in ``macro`` (normal cells share α_normal, reduction ones
+    α_reduce), global average pooling, linear classifier.
 
-    def __init__(self, space: str, ops: Sequence[str], macro: Macro, generator: torch.Generator) -> None:
+    Weights and α are drawn from ``generator`` (``None``: torch's global RNG) in the order in which the
+    reference code (DARTS' ``model_search.py``, the DARTS-MNIST sheet's) builds its modules, so one seed gives
+    the reference network: the stem, then per cell its preprocessing and, edge after edge (α rows in order),
+    each op in the space's op order; the classifier; α_normal; α_reduce. Building itself leaves the global
+    RNG untouched; ``alpha_device`` is where α is drawn (the sheet draws it on the network's device).
+    """
+
+    alpha_names = ("alpha_normal", "alpha_reduce")
+
+    def __init__(
+        self,
+        space: str,
+        ops: Sequence[str],
+        macro: Macro,
+        generator: torch.Generator | None,
+        alpha_device: torch.device | str | None = None,
+    ) -> None:
         super().__init__()
         self.space, self.ops, self.macro = space, tuple(ops), macro
+        self.resolve: OpResolver = mnist_search_op if space == "darts-mnist" else darts_search_op
         stem, shapes = cell_layout(macro)
-        self.stem = nn.Sequential(nn.Conv2d(macro.in_channels, stem, 3, padding=1, bias=False), nn.BatchNorm2d(stem))
-        self.cells = nn.ModuleList(self._cell(shape) for shape in shapes)
+        with torch.random.fork_rng(devices=[]):  # the modules' own initializers are redrawn below
+            self.stem = make_stem(macro, stem)
+            self.cells = nn.ModuleList(self._cell(shape) for shape in shapes)
+            self.classifier = nn.Linear(macro.steps * shapes[-1].C, macro.num_classes)
         self.reductions = tuple(shape.reduction for shape in shapes)
-        self.classifier = nn.Linear(macro.steps * shapes[-1].C, macro.num_classes)
+        for module, rows in self._modules_in_reference_order():
+            _default_init(module, rows, generator)
         k = num_edges(macro.n_inputs, macro.steps)
-        self.alpha_normal = _init_alpha(k, len(self.ops), generator)
-        self.alpha_reduce = _init_alpha(k, len(self.ops), generator)
+        self.alpha_normal = _init_alpha(k, len(self.ops), generator, alpha_device)
+        self.alpha_reduce = _init_alpha(k, len(self.ops), generator, alpha_device)
 
     def _cell(self, shape: CellShape) -> nn.Module:
-        cell = SearchCell(self.macro.n_inputs, self.macro.steps, shape.C, self.ops, reduction=shape.reduction)
+        cell = SearchCell(
+            self.macro.n_inputs, self.macro.steps, shape.C, self.ops, reduction=shape.reduction, resolve=self.resolve
+        )
         cell.preprocess = nn.ModuleList(preprocess(ch, shape.C, before, affine=False) for ch, before in shape.inputs)
         return cell
+
+    def _modules_in_reference_order(self) -> list[tuple[nn.Module, slice | None]]:
+        """Every conv / linear layer (with its edge's rows of a fused conv) in the reference build order."""
+        n_inputs, steps = self.macro.n_inputs, self.macro.steps
+        order: list[tuple[nn.Module, slice | None]] = []
+
+        def layers(module: nn.Module) -> None:
+            order.extend((m, None) for m in module.modules() if isinstance(m, nn.Conv2d | nn.Linear))
+
+        layers(self.stem)
+        for cell in self.cells:
+            layers(cell.preprocess)
+            for node in range(steps):
+                for src in range(n_inputs + node):
+                    first_target = max(0, src - n_inputs + 1)  # fan `src` feeds nodes first_target..steps-1
+                    for name in self.ops:
+                        order.extend(cell.fans[src].edge_op_modules(node - first_target, name))
+        layers(self.classifier)
+        return order
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w_normal, w_reduce = F.softmax(self.alpha_normal, dim=-1), F.softmax(self.alpha_reduce, dim=-1)
@@ -179,7 +241,7 @@ class NB201Supernet(Supernet):
 
     def __init__(self, C: int, N: int, num_classes: int, in_channels: int, generator: torch.Generator) -> None:
         super().__init__()
-        self.space, self.ops = "nb201", NB201_OPS
+        self.space, self.ops, self.alpha_names = "nb201", NB201_OPS, ("alpha",)
         self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         cells: list[nn.Module] = []
         for stage, width in enumerate((C, 2 * C, 4 * C)):
@@ -215,6 +277,7 @@ class OneShotSpace:
     description: str
     default_C: int
     default_layers: int
+    protocol: dict[str, Any] = field(default_factory=dict)  # SearchConfig defaults of this space
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "ops": list(self.ops), "description": self.description}
@@ -223,10 +286,55 @@ class OneShotSpace:
 SPACES: dict[str, OneShotSpace] = {
     s.name: s
     for s in (
-        OneShotSpace("darts-mnist", MNIST_OPS, "seed MNIST space: 1 input, 2 nodes, cells reduce-normal-reduce", 8, 3),
-        OneShotSpace("darts", DARTS_OPS, "original DARTS CNN space: 2 inputs, 4 nodes, 8 cells", 16, 8),
         OneShotSpace(
-            "nb201", NB201_OPS, "NAS-Bench-201 cell (6 edges, 5 ops) in NB201's macro; N cells per stage", 8, 1
+            "darts-mnist",
+            MNIST_OPS,
+            "the DARTS-MNIST sheet's network: 1 input, 2 nodes, no stem, cells reduce-normal-reduce 16-16-32 wide",
+            8,
+            3,
+            # The sheet's protocol: constant lr, no clipping, seed 2, first/second half of the training set,
+            # a fresh random validation batch per step, the last partial training batch kept.
+            dict(
+                lr_schedule="constant",
+                grad_clip=0.0,
+                seed=2,
+                stem_multiplier=0,
+                split="halves",
+                valid_sampling="random",
+                drop_last=False,
+            ),
+        ),
+        OneShotSpace(
+            "darts",
+            DARTS_OPS,
+            "original DARTS CNN space: 2 inputs, 4 nodes, 8 cells",
+            16,
+            8,
+            dict(
+                lr_schedule="cosine",
+                grad_clip=5.0,
+                seed=0,
+                stem_multiplier=3,
+                split="balanced",
+                valid_sampling="stream",
+                drop_last=True,
+            ),
+        ),
+        OneShotSpace(
+            "nb201",
+            NB201_OPS,
+            "NAS-Bench-201 cell (6 edges, 5 ops) in NB201's macro; N cells per stage",
+            8,
+            1,
+            dict(
+                lr_schedule="cosine",
+                grad_clip=5.0,
+                seed=0,
+                stem_multiplier=1,
+                split="balanced",
+                valid_sampling="stream",
+                drop_last=True,
+            ),
         ),
     )
 }
@@ -239,21 +347,34 @@ def get_space(name: str) -> OneShotSpace:
         raise ConfigError(f"unknown one-shot space {name!r}; valid spaces: {', '.join(SPACES)}") from None
 
 
-def darts_macro(space: str, dataset: str, C: int | None = None, layers: int | None = None) -> Macro:
-    """The macro of a DARTS-style space on ``dataset`` (``layers`` only applies to the ``darts`` space)."""
+def darts_macro(
+    space: str, dataset: str, C: int | None = None, layers: int | None = None, stem_multiplier: int | None = None
+) -> Macro:
+    """The macro of a DARTS-style space on ``dataset`` (``layers`` only applies to the ``darts`` space).
+
+    ``stem_multiplier``: the stem's channels in units of ``C``; 0 = no stem; ``None`` = the space's default
+    (darts-mnist: none, as the sheet; darts: 3, as DARTS).
+    """
     spec, info = dataset_spec(dataset), get_space(space)
     C = info.default_C if C is None else C
+    stem = info.protocol["stem_multiplier"] if stem_multiplier is None else stem_multiplier
     if space == "darts-mnist":
-        return Macro((True, False, True), 1, 2, C, 1, spec.channels, spec.num_classes)
+        return Macro((True, False, True), 1, 2, C, stem, spec.channels, spec.num_classes)
     if space == "darts":
         n = info.default_layers if layers is None else layers
         reductions = tuple(k in (n // 3, 2 * n // 3) for k in range(n))
-        return Macro(reductions, 2, 4, C, 3, spec.channels, spec.num_classes)
+        return Macro(reductions, 2, 4, C, stem, spec.channels, spec.num_classes)
     raise ConfigError(f"space {space!r} is not a DARTS cell space; DARTS cell spaces: darts-mnist, darts")
 
 
 def build_supernet(
-    space: str, dataset: str, *, C: int | None = None, layers: int | None = None, seed: int = 0
+    space: str,
+    dataset: str,
+    *,
+    C: int | None = None,
+    layers: int | None = None,
+    seed: int = 0,
+    stem_multiplier: int | None = None,
 ) -> Supernet:
     """The supernet of ``space`` for ``dataset``; weights and α initialized from ``seed`` (global RNG untouched)."""
     info, spec = get_space(space), dataset_spec(dataset)
@@ -265,4 +386,4 @@ def build_supernet(
             if C < 1 or N < 1:
                 raise ConfigError(f"nb201 supernet needs C >= 1 and N >= 1, got C={C}, N={N}")
             return NB201Supernet(C, N, spec.num_classes, spec.channels, generator)
-        return DartsSupernet(space, info.ops, darts_macro(space, dataset, C, layers), generator)
+        return DartsSupernet(space, info.ops, darts_macro(space, dataset, C, layers, stem_multiplier), generator)

@@ -40,8 +40,8 @@ DARTS_OPS: tuple[str, ...] = (
 )
 """The original DARTS CNN space's ops (``PRIMITIVES`` in the DARTS code), in its order."""
 
-MNIST_OPS: tuple[str, ...] = ("conv_3x3", "max_pool_3x3", "avg_pool_3x3", "skip_connect")
-"""The seed's MNIST space: O = {conv_3x3, max_pool_3x3, avg_pool_3x3, Identity (skip_connect)}."""
+MNIST_OPS: tuple[str, ...] = ("avg_pool_3x3", "max_pool_3x3", "skip_connect", "conv_3x3")
+"""The DARTS-MNIST sheet's ops (its ``PRIMITIVES``), in its order: the columns of the space's α."""
 
 SPACE_OPS: dict[str, tuple[str, ...]] = {"darts-mnist": MNIST_OPS, "darts": DARTS_OPS, "nb201": NB201_OPS}
 """Op names of every registered one-shot space."""

@@ -30,6 +30,13 @@ class ReLUConvBN(nn.Sequential):
         )
 
 
+class ConvReLU(nn.Sequential):
+    """The DARTS-MNIST sheet's ``conv_3x3``: Conv2d (no bias) → ReLU, no BatchNorm."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int) -> None:
+        super().__init__(nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False), nn.ReLU())
+
+
 class DilConv(nn.Sequential):
     """ReLU → depthwise (dilated) conv → pointwise conv → BN."""
 
@@ -87,7 +94,7 @@ OPS: dict[str, OpFactory] = {
     "avg_pool_3x3": lambda C, stride, affine: nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False),
     "max_pool_3x3": lambda C, stride, affine: nn.MaxPool2d(3, stride=stride, padding=1),
     "skip_connect": lambda C, stride, affine: nn.Identity() if stride == 1 else FactorizedReduce(C, C, affine),
-    "conv_3x3": lambda C, stride, affine: ReLUConvBN(C, C, 3, stride, 1, affine),
+    "conv_3x3": lambda C, stride, affine: ConvReLU(C, C, 3, stride, 1),  # only in darts-mnist: the sheet's form
     "sep_conv_3x3": lambda C, stride, affine: SepConv(C, C, 3, stride, 1, affine),
     "sep_conv_5x5": lambda C, stride, affine: SepConv(C, C, 5, stride, 2, affine),
     "dil_conv_3x3": lambda C, stride, affine: DilConv(C, C, 3, stride, 2, 2, affine),
@@ -109,7 +116,10 @@ def make_op(name: str, C: int, stride: int, affine: bool = True) -> nn.Module:
 
 @dataclass(frozen=True)
 class Macro:
-    """How cells stack: ``reductions[k]`` says whether cell ``k`` halves the resolution (and doubles C)."""
+    """How cells stack: ``reductions[k]`` says whether cell ``k`` halves the resolution (and doubles C).
+
+    ``stem_multiplier`` 0 means no stem: the image itself is the first cell's input (the DARTS-MNIST sheet).
+    """
 
     reductions: tuple[bool, ...]
     n_inputs: int
@@ -120,8 +130,18 @@ class Macro:
     num_classes: int = 10
 
     def __post_init__(self) -> None:
-        if not self.reductions or self.n_inputs < 1 or self.steps < 1 or self.C < 2 or self.C % 2:
-            raise ConfigError(f"invalid DARTS macro {self}: need cells, n_inputs >= 1, steps >= 1 and an even C >= 2")
+        if (
+            not self.reductions
+            or self.n_inputs < 1
+            or self.steps < 1
+            or self.C < 2
+            or self.C % 2
+            or self.stem_multiplier < 0
+        ):
+            raise ConfigError(
+                f"invalid DARTS macro {self}: need cells, n_inputs >= 1, steps >= 1, an even C >= 2 "
+                "and a stem multiplier >= 0"
+            )
 
     def with_(self, **changes: int) -> Macro:
         return replace(self, **changes)
@@ -135,8 +155,8 @@ class CellShape:
 
 
 def cell_layout(macro: Macro) -> tuple[int, list[CellShape]]:
-    """Stem channels and each cell's input channels / width; the output of a cell has ``steps * C`` channels."""
-    stem = macro.stem_multiplier * macro.C
+    """Stem channels (the image's without a stem) and each cell's inputs / width; a cell outputs ``steps * C``."""
+    stem = macro.stem_multiplier * macro.C if macro.stem_multiplier else macro.in_channels
     # Each entry: (channels, index of the reduction "era" it was produced in).
     history: list[tuple[int, int]] = [(stem, 0)] * macro.n_inputs
     era, C, shapes = 0, macro.C, []
@@ -148,6 +168,13 @@ def cell_layout(macro: Macro) -> tuple[int, list[CellShape]]:
         era += reduction
         history.append((macro.steps * C, era))
     return stem, shapes
+
+
+def make_stem(macro: Macro, channels: int) -> nn.Module:
+    """3x3 conv + BatchNorm to ``channels``, or the identity when the macro has no stem."""
+    if not macro.stem_multiplier:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(macro.in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
 
 
 def preprocess(channels: int, C: int, from_before_reduction: bool, affine: bool) -> nn.Module:
@@ -189,7 +216,7 @@ class Cell(nn.Module):
 
 
 class DartsNetwork(nn.Module):
-    """The network a Genotype describes: stem, cells stacked as in ``macro``, global pooling, linear classifier."""
+    """The network a Genotype describes: stem (if any), cells stacked as in ``macro``, global pooling, linear."""
 
     def __init__(self, genotype: Genotype, macro: Macro) -> None:
         super().__init__()
@@ -200,7 +227,7 @@ class DartsNetwork(nn.Module):
             )
         self.genotype, self.macro = genotype, macro
         stem, shapes = cell_layout(macro)
-        self.stem = nn.Sequential(nn.Conv2d(macro.in_channels, stem, 3, padding=1, bias=False), nn.BatchNorm2d(stem))
+        self.stem = make_stem(macro, stem)
         self.cells = nn.ModuleList(Cell(genotype, shape) for shape in shapes)
         self.classifier = nn.Linear(macro.steps * shapes[-1].C, macro.num_classes)
 
