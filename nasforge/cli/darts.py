@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nasforge.cli._common import add_data_dir, add_json_flag, check, emit, fraction, positive_float, positive_int
+from nasforge.cli import _argtypes as argtypes
+from nasforge.cli._common import add_data_dir, add_json_flag, check, emit
 
 SPACES = ("darts-mnist", "darts", "nb201")
 DATASETS = ("mnist", "cifar10")
@@ -27,30 +28,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--space", choices=SPACES, default="darts-mnist")
     p.add_argument("--dataset", choices=DATASETS, default="mnist")
-    p.add_argument("--epochs", type=positive_int, default=5)
+    p.add_argument("--epochs", type=argtypes.epochs, default=5)
     p.add_argument("--out", default="logs", metavar="DIR", help="log directory (default: logs)")
     p.add_argument("--order", type=int, choices=(1, 2), default=1, help="1: first-order (default), 2: unrolled")
     p.add_argument("--resume", action="store_true", help="continue the search in --out after its last epoch")
     p.add_argument("--force", action="store_true", help="replace a search already in --out")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, initialization and batches")
-    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--seed", type=argtypes.seed, default=0, help="seed of the split, initialization and batches")
+    p.add_argument("--batch-size", type=argtypes.batch_size, default=64)
     p.add_argument(
         "--C",
-        type=positive_int,
+        type=argtypes.channels,
         default=None,
         help="initial channels (default: darts-mnist 8, darts 16, nb201 8; NB201's own: 16)",
     )
     p.add_argument(
         "--layers",
-        type=positive_int,
+        type=argtypes.cells,
         default=None,
         help="cells (darts: 8) or, for nb201, cells per stage N (default 1; NB201's own: 5)",
     )
-    p.add_argument("--fraction", type=fraction, default=1.0, help="class-balanced share of the training split")
-    p.add_argument("--device", default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
+    p.add_argument("--fraction", type=argtypes.fraction, default=1.0, help="class-balanced share of the training split")
+    p.add_argument("--device", type=argtypes.device, default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
     p.add_argument(
         "--threads",
-        type=positive_int,
+        type=argtypes.cpu_threads,
         default=None,
         help="CPU threads for torch (default: torch's; 1 when the load average exceeds the cores)",
     )
@@ -66,16 +67,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     t.add_argument("logdir", help="log directory of 'nasforge darts' (or a genotype.json file)")
     t.add_argument("--dataset", choices=DATASETS, default="mnist")
-    t.add_argument("--epochs", type=positive_int, default=10)
-    t.add_argument("--C", type=positive_int, default=16, help="initial channels of the retrained network")
-    t.add_argument("--batch-size", type=positive_int, default=64)
-    t.add_argument("--lr", type=positive_float, default=0.05)
-    t.add_argument("--fraction", type=fraction, default=1.0, help="class-balanced share of the training split")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto")
+    t.add_argument("--epochs", type=argtypes.epochs, default=10)
+    t.add_argument("--C", type=argtypes.channels, default=16, help="initial channels of the retrained network")
+    t.add_argument("--batch-size", type=argtypes.batch_size, default=64)
+    t.add_argument("--lr", type=argtypes.learning_rate, default=0.05)
+    t.add_argument("--fraction", type=argtypes.fraction, default=1.0, help="class-balanced share of the training split")
+    t.add_argument("--seed", type=argtypes.seed, default=0)
+    t.add_argument("--device", type=argtypes.device, default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
     t.add_argument(
         "--threads",
-        type=positive_int,
+        type=argtypes.cpu_threads,
         default=None,
         help="CPU threads for torch (default: torch's; 1 when the load average exceeds the cores)",
     )

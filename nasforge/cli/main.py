@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from nasforge.cli._common import EXIT_USAGE, ArgumentParser
-from nasforge.errors import NasforgeError
+from nasforge.errors import NasforgeError, TrainingDivergedError
 from nasforge.runtime import keep_freed_memory
 
 # Subcommand modules, in the order ``nasforge --help`` lists them.
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()
     try:
         code = args.func(args)
-    except NasforgeError as exc:
+    except (NasforgeError, TrainingDivergedError) as exc:  # a diverged run: its message names the fix
         print(f"nasforge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
