@@ -178,4 +178,3 @@ def test_every_training_command_refuses_a_missing_device_before_any_work(argv, d
     code, err = _run([*argv, "--device", device], capsys)
     _one_line(code, err, f"'{device}'", "use auto or one of: cpu")
     assert list(tmp_path.iterdir()) == []
-
