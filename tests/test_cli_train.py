@@ -131,3 +131,23 @@ def test_compile_flag_reaches_the_training_config(monkeypatch: pytest.MonkeyPatc
     for flag, expected in (["--compile"], True), ([], False):
         assert _run(["train", "0", "--dataset", "mnist", *TINY, *flag, "--out", str(tmp_path)]) == 2
         assert seen.pop().compile is expected
+
+
+def test_a_diverging_run_ends_with_its_message_in_one_line(tmp_path: Path, capsys) -> None:
+    # The input: `train --lr 1e30` used to end in a TrainingDivergedError traceback.
+    images = np.random.default_rng(0).integers(0, 256, size=(40, 28, 28), dtype=np.uint8)
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    for prefix in ("train", "t10k"):
+        header = b"".join(n.to_bytes(4, "big") for n in (2051, 40, 28, 28))
+        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + images.tobytes()))
+        labels = (np.arange(40) % 10).astype(np.uint8).tobytes()
+        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"".join(
+            n.to_bytes(4, "big") for n in (2049, 40)) + labels))  # fmt: skip
+    out = tmp_path / "out"
+    argv = ["train", "0", "--dataset", "mnist", "--lr", "1e30", *TINY, "--fraction", "1", "--batch-size", "8",
+            "--data-dir", str(tmp_path / "data"), "--out", str(out)]  # fmt: skip
+    assert _run(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("nasforge: error: training loss became ")
+    assert "lower the learning rate" in err[0] and not (out / "curves.json").exists()

@@ -223,6 +223,20 @@ def test_one_architect_step_moves_alpha_and_leaves_weights(order):
         assert torch.equal(before, after)
 
 
+@pytest.mark.parametrize(("layers", "order"), [(1, 2), (2, 1)])  # the darts space is slow: one of each kind
+def test_a_network_without_normal_cells_searches_only_alpha_reduce(layers, order):
+    # DARTS puts its reduction cells at layers // 3 and 2 * layers // 3: with 1 or 2 cells every cell reduces,
+    # so the loss never reads alpha_normal; it gets no gradient and stays as initialised (as in DARTS' code).
+    net = build_supernet("darts", "mnist", C=4, layers=layers)  # C=2 with order 2 aborts inside torch (heap)
+    assert net.reductions == (True,) * layers
+    architect = Architect(net, order=order)
+    w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
+    normal, reduce = net.alpha_normal.detach().clone(), net.alpha_reduce.detach().clone()
+    architect.step(_batch(n=2, seed=1), _batch(n=2, seed=2), w_opt)
+    assert torch.equal(net.alpha_normal, normal)
+    assert float((net.alpha_reduce.detach() - reduce).abs().max()) == pytest.approx(3e-4, rel=0.05)
+
+
 class _Tiny(nn.Module):
     """A MixedOp on 2 channels plus a linear head: small enough for exact double backward."""
 

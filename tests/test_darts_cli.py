@@ -263,7 +263,7 @@ class _no_raise:
 
 @pytest.mark.parametrize(
     "argv, message",
-    [(["--grad-clip", "-1"], "'-1' is not a positive number"), (["--stem-multiplier", "-1"], "'-1' is negative")],
+    [(["--grad-clip", "-1"], "'-1' is not a positive number"), (["--stem-multiplier", "-1"], "'-1' is outside 0..16")],
 )
 def test_bad_protocol_options_are_one_line_exit_2(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -300,3 +300,21 @@ def test_example_train_search_then_visualize(tiny_mnist, tmp_path, capsys):
     for name in ("normal", "reduction"):
         assert (figs / f"{name}.pdf").read_bytes().startswith(b"%PDF-")
     assert _script("visualize").main(["--log", str(tmp_path / "none"), "--out", str(figs)]) == 2
+
+
+def test_darts_space_with_one_cell_runs_and_keeps_alpha_normal(tiny_mnist, tmp_path, capsys):
+    # The input: `darts --space darts --layers 1` (its only cell reduces, so alpha_normal is unused).
+    out = tmp_path / "one-cell"
+    argv = ["darts", "--space", "darts", "--layers", "1", "--epochs", "1", "--out", str(out),
+            "--data-dir", str(tiny_mnist), "--json", *TINY]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    doc = json.loads((out / "genotype.json").read_text())
+    assert doc["layers"] == 1 and doc["space"] == "darts"
+    # alpha_normal never got a gradient: its softmax is still that of the seeded initial alpha
+    from nasforge.oneshot.supernet import build_supernet
+
+    initial = build_supernet("darts", "mnist", C=4, layers=1, seed=0).alpha_weights()
+    record = json.loads((out / "search.jsonl").read_text().splitlines()[-1])
+    np.testing.assert_allclose(record["alphas"]["alpha_normal"], initial["alpha_normal"], rtol=1e-6)
+    assert not np.allclose(record["alphas"]["alpha_reduce"], initial["alpha_reduce"], rtol=1e-6, atol=0)

@@ -384,8 +384,8 @@ def one_line_error(code: int, err: str, pattern: str) -> None:
 @pytest.mark.parametrize(
     ("argv", "pattern"),
     [
-        (("--workers", "0"), "--workers: '0' is not a positive whole number"),
-        (("--max-retries", "-1"), "--max-retries: '-1' is negative"),
+        (("--workers", "0"), "--workers: '0' is outside 1..4096"),
+        (("--max-retries", "-1"), "--max-retries: '-1' is outside 0..1000"),
         (("--executor", "dask"), "invalid choice: 'dask'"),
         (("--address", "127.0.0.1:6379"), "--address joins a Ray cluster; add --executor ray"),
         (("--executor", "ray", "--address", "nowhere"), "is not HOST:PORT"),
@@ -470,7 +470,7 @@ def test_compare_shows_1_vs_4_simulated_workers(capsys, real_data_dir, tmp_path)
     assert "--datasets cifar10 --time-budget 6000 --workers 1,4" in text
     assert (tmp_path / "cmp" / "anytime_cifar10_6000s.png").is_file()
     code, _, err = run(capsys, "compare", "--workers", "1,0", "--out", str(tmp_path / "bad"))
-    one_line_error(code, err, "'0' is not a whole number >= 1")
+    one_line_error(code, err, "argument --workers: '0' is outside 1..4096")
 
 
 CTRL_C_SCRIPT = textwrap.dedent(

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NoReturn, TypeVar
 
+# The argparse value types live in _argtypes; these four stay importable from here for older callers.
+from nasforge.cli._argtypes import fraction, nonnegative_int, positive_float, positive_int  # noqa: F401
 from nasforge.errors import ConfigError
 
 T = TypeVar("T")
@@ -165,45 +167,6 @@ def progress(
         for item in iterable:
             yield item
             bar.update()
-
-
-# --- argparse value types: each raises a one-line error naming the value and what is valid -------------------
-
-
-def positive_int(text: str) -> int:
-    value = _parse(int, text, "a whole number")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return value
-
-
-def nonnegative_int(text: str) -> int:
-    value = _parse(int, text, "a whole number")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is negative; expected 0 or more")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = _parse(float, text, "a number")
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-    return value
-
-
-def fraction(text: str) -> float:
-    """A fraction in (0, 1]."""
-    value = _parse(float, text, "a number")
-    if not (0 < value <= 1):
-        raise argparse.ArgumentTypeError(f"{text!r} is outside (0, 1]; give a fraction such as 0.05")
-    return value
-
-
-def _parse(kind: Callable[[str], T], text: str, what: str) -> T:
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
 
 
 def check(condition: bool, message: str) -> None:

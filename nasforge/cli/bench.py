@@ -16,7 +16,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from nasforge.cli._common import add_data_dir, add_json_flag, emit, json_safe, nonnegative_int
+from nasforge.cli import _argtypes as argtypes
+from nasforge.cli._common import add_data_dir, add_json_flag, emit, json_safe
 from nasforge.cli._outputs import check_output_dir, check_output_file
 
 IMPORT_KINDS = ("nb201", "nb201-csv", "latency", "curves-csv", "naslib-pickle", "nats", "csv")
@@ -54,9 +55,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("arch", help="arch string, official index or op:CODE")
     p.add_argument("--dataset", required=True)
     p.add_argument("--metric", required=True)
-    p.add_argument("--epoch", type=nonnegative_int, default=None, help="read the per-epoch curve (0-based)")
-    p.add_argument("--seed", type=int, default=None, help="a seed position (0, 1, 2) or a real seed id (777)")
-    p.add_argument("--cost-epochs", type=nonnegative_int, default=None, help="also report simulated training seconds")
+    p.add_argument("--epoch", type=argtypes.nonnegative_int, default=None, help="read the per-epoch curve (0-based)")
+    p.add_argument("--seed", type=argtypes.seed, default=None, help="a seed position (0, 1, 2) or a real seed id (777)")
+    p.add_argument(
+        "--cost-epochs", type=argtypes.cost_epochs, default=None, help="also report simulated training seconds"
+    )
     _add_store(p)
     p.set_defaults(func=cmd_query)
 

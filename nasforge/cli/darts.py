@@ -11,17 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nasforge.cli._common import (
-    add_data_dir,
-    add_json_flag,
-    check,
-    emit,
-    fraction,
-    log_stream,
-    nonnegative_int,
-    positive_float,
-    positive_int,
-)
+from nasforge.cli import _argtypes as argtypes
+from nasforge.cli._common import add_data_dir, add_json_flag, check, emit, log_stream
 from nasforge.cli._outputs import DARTS_RUN, RETRAIN_RUN, RunDir, claim_run_dir
 
 SPACES = ("darts-mnist", "darts", "nb201")
@@ -40,18 +31,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--space", choices=SPACES, default="darts-mnist")
     p.add_argument("--dataset", choices=DATASETS, default="mnist")
-    p.add_argument("--epochs", type=positive_int, default=5)
+    p.add_argument("--epochs", type=argtypes.epochs, default=5)
     p.add_argument("--out", default="logs", metavar="DIR", help="log directory (default: logs)")
     p.add_argument("--order", type=int, choices=(1, 2), default=1, help="1: first-order (default), 2: unrolled")
     p.add_argument("--resume", action="store_true", help="continue the search in --out after its last epoch")
     p.add_argument("--force", action="store_true", help=DARTS_RUN.force_help())
     p.add_argument(
-        "--seed", type=int, default=None, help="seed of the split, initialization and batches (darts-mnist 2, else 0)"
+        "--seed", type=argtypes.seed, default=None,
+        help="seed of the split, initialization and batches (darts-mnist 2, else 0)",
     )
-    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--batch-size", type=argtypes.batch_size, default=64)
     p.add_argument(
         "--C",
-        type=positive_int,
+        type=argtypes.channels,
         default=None,
         help="initial channels (default: darts-mnist 8, i.e. the sheet's cells 16, 16, 32 wide; darts 16; "
         "nb201 8; NB201's own: 16)",
@@ -70,21 +62,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--stem-multiplier",
-        type=nonnegative_int,
+        type=argtypes.stem_multiplier,
         default=None,
         help="3x3 conv stem of MULT*C channels; 0 = none (default: darts-mnist 0, as the sheet; darts 3)",
     )
     p.add_argument(
         "--layers",
-        type=positive_int,
+        type=argtypes.cells,
         default=None,
         help="cells (darts: 8) or, for nb201, cells per stage N (default 1; NB201's own: 5)",
     )
-    p.add_argument("--fraction", type=fraction, default=1.0, help="class-balanced share of the training split")
-    p.add_argument("--device", default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
+    p.add_argument("--fraction", type=argtypes.fraction, default=1.0, help="class-balanced share of the training split")
+    p.add_argument("--device", type=argtypes.device, default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
     p.add_argument(
         "--threads",
-        type=positive_int,
+        type=argtypes.cpu_threads,
         default=None,
         help="CPU threads for torch (default: torch's; 1 when the load average exceeds the cores)",
     )
@@ -100,16 +92,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     t.add_argument("logdir", help="log directory of 'nasforge darts' (or a genotype.json file)")
     t.add_argument("--dataset", choices=DATASETS, default="mnist")
-    t.add_argument("--epochs", type=positive_int, default=10)
-    t.add_argument("--C", type=positive_int, default=16, help="initial channels of the retrained network")
-    t.add_argument("--batch-size", type=positive_int, default=64)
-    t.add_argument("--lr", type=positive_float, default=0.05)
-    t.add_argument("--fraction", type=fraction, default=1.0, help="class-balanced share of the training split")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto")
+    t.add_argument("--epochs", type=argtypes.epochs, default=10)
+    t.add_argument("--C", type=argtypes.channels, default=16, help="initial channels of the retrained network")
+    t.add_argument("--batch-size", type=argtypes.batch_size, default=64)
+    t.add_argument("--lr", type=argtypes.learning_rate, default=0.05)
+    t.add_argument("--fraction", type=argtypes.fraction, default=1.0, help="class-balanced share of the training split")
+    t.add_argument("--seed", type=argtypes.seed, default=0)
+    t.add_argument("--device", type=argtypes.device, default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
     t.add_argument(
         "--threads",
-        type=positive_int,
+        type=argtypes.cpu_threads,
         default=None,
         help="CPU threads for torch (default: torch's; 1 when the load average exceeds the cores)",
     )
@@ -123,7 +115,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _clip_norm(text: str) -> float:
     """A max gradient norm: a positive number, or 0 for no clipping."""
-    return 0.0 if text.strip() in ("0", "0.0") else positive_float(text)
+    return 0.0 if text.strip() in ("0", "0.0") else argtypes.positive_float(text)
 
 
 def _set_threads(threads: int | None) -> None:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from nasforge.cli._common import EXIT_USAGE, ArgumentParser
-from nasforge.errors import NasforgeError
+from nasforge.errors import NasforgeError, TrainingDivergedError
 from nasforge.runtime import keep_freed_memory
 
 EXIT_BROKEN_PIPE = 141
@@ -65,7 +65,7 @@ def _run(argv: Sequence[str] | None) -> int:
     keep_freed_memory()
     try:
         code = args.func(args)
-    except NasforgeError as exc:
+    except (NasforgeError, TrainingDivergedError) as exc:  # a diverged run: its message names the fix
         print(f"nasforge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import shlex
 import time
@@ -23,18 +22,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from nasforge.cli._common import (
-    Progress,
-    add_data_dir,
-    add_json_flag,
-    check,
-    emit,
-    fraction,
-    json_safe,
-    nonnegative_int,
-    positive_float,
-    positive_int,
-)
+from nasforge.cli import _argtypes as argtypes
+from nasforge.cli._common import Progress, add_data_dir, add_json_flag, check, emit, json_safe
 from nasforge.cli._outputs import COMPARE_RUN, SEARCH_RUN, RunDir, check_output_file, claim_run_dir
 from nasforge.errors import ConfigError
 
@@ -63,25 +52,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--benchmark", default=None, metavar="DATASET",
                    help="benchmark dataset: cifar10, cifar100, ImageNet16-120 (default cifar10)")  # fmt: skip
     p.add_argument("--train", action="store_true", help="train every arch for real instead of looking it up")
-    p.add_argument("--n-iter", type=positive_int, default=None,
+    p.add_argument("--n-iter", type=argtypes.trials, default=None,
                    help=f"number of trials (default {DEFAULT_BENCHMARK_ITERATIONS}; {DEFAULT_TRAIN_ITERATIONS} with "
                         "--train; with --time-budget alone: unlimited)")  # fmt: skip
-    p.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
+    p.add_argument("--time-budget", type=argtypes.seconds, default=None, metavar="SECONDS",
                    help="stop when the (simulated) clock reaches this many seconds")  # fmt: skip
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=argtypes.seed, default=None,
                    help="seed of the optimizer (and of the data split with --train) (default 0)")  # fmt: skip
     p.add_argument("--out", required=True, metavar="DIR", help="run directory (study.db, plots)")
     p.add_argument("--resume", action="store_true",
                    help="continue the search recorded in --out, with its stored settings")  # fmt: skip
     p.add_argument("--force", action="store_true", help=SEARCH_RUN.force_help())
-    p.add_argument("--epochs", type=positive_int, default=None, help="--train: epochs per arch (default 10)")
-    p.add_argument("--train-fraction", type=fraction, default=None, help="--train: share of CIFAR-10 train (0.05)")
-    p.add_argument("--valid-fraction", type=fraction, default=None,
+    p.add_argument("--epochs", type=argtypes.epochs, default=None, help="--train: epochs per arch (default 10)")
+    p.add_argument("--train-fraction", type=argtypes.fraction, default=None,
+                   help="--train: share of CIFAR-10 train (0.05)")  # fmt: skip
+    p.add_argument("--valid-fraction", type=argtypes.fraction, default=None,
                    help="--train: share of the training images held out for validation (0.1)")  # fmt: skip
     p.add_argument("--device", default="auto", help="--train: torch device (default auto)")
-    p.add_argument("--eval-cost-epochs", type=float, default=None, metavar="E",
+    p.add_argument("--eval-cost-epochs", type=argtypes.eval_cost_epochs, default=None, metavar="E",
                    help="benchmark: extra epochs of train time charged per trial for validation (0)")  # fmt: skip
-    p.add_argument("--workers", type=positive_int, default=None, metavar="K",
+    p.add_argument("--workers", type=argtypes.workers, default=None, metavar="K",
                    help="trials in flight (default 1); on the benchmark: K simulated workers on the simulated "
                         "clock")  # fmt: skip
     p.add_argument("--executor", choices=("local", "process", "ray"), default=None,
@@ -89,11 +79,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "for --train with K > 1) or ray")  # fmt: skip
     p.add_argument("--address", default=None, metavar="HOST:PORT",
                    help="--executor ray: join this Ray cluster (default: start a local Ray instance)")  # fmt: skip
-    p.add_argument("--max-retries", type=nonnegative_int, default=2, metavar="N",
+    p.add_argument("--max-retries", type=argtypes.retries, default=2, metavar="N",
                    help="restart a trial whose worker died up to N times, then record it as FAIL (default 2)")
-    p.add_argument("--cpus-per-trial", type=positive_float, default=1.0, metavar="N",
+    p.add_argument("--cpus-per-trial", type=argtypes.cpus, default=1.0, metavar="N",
                    help="--executor ray: CPUs per trial (1)")
-    p.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="N", help="--executor ray: GPUs per trial (0)")
+    p.add_argument("--gpus-per-trial", type=argtypes.gpus, default=0.0, metavar="N",
+                   help="--executor ray: GPUs per trial (0)")  # fmt: skip
     p.add_argument("--no-plots", action="store_true", help="do not write the plots")
     p.add_argument("--store", default=None, metavar="DIR",
                    help="benchmark store directory, e.g. one built by 'nasforge bench import' from the seed's "
@@ -107,17 +98,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("compare", help="many seeds of several optimizers on the benchmark: table + plots")
     p.add_argument("--optimizers", default="rs,rea,ls,hb,tpe", help="comma-separated optimizer names")
-    p.add_argument("--seeds", type=positive_int, default=500, help="number of seeds per optimizer (0..N-1)")
+    p.add_argument("--seeds", type=argtypes.seeds, default=500, help="number of seeds per optimizer (0..N-1)")
     p.add_argument("--datasets", default="cifar10,cifar100,ImageNet16-120",
                    help="comma-separated benchmark datasets (a dataset may repeat with another budget)")  # fmt: skip
-    p.add_argument("--time-budget", default="20000,40000,120000", metavar="S[,S...]",
+    p.add_argument("--time-budget", type=argtypes.comma_list(argtypes.seconds), default="20000,40000,120000",
+                   metavar="S[,S...]",
                    help="simulated seconds: one, or one per dataset (NATS: 20000,40000,120000)")  # fmt: skip
-    p.add_argument("--eval-cost-epochs", default="0", metavar="E[,E...]",
+    p.add_argument("--eval-cost-epochs", type=argtypes.comma_list(argtypes.eval_cost_epochs), default="0",
+                   metavar="E[,E...]",
                    help="extra epochs of training time charged per trial for the validation pass (NATS charges "
                         "one; ~0.33-0.49 epochs): one value, or one per dataset (default 0)")  # fmt: skip
-    p.add_argument("--workers", default="1", metavar="K[,K...]",
+    p.add_argument("--workers", type=argtypes.comma_list(argtypes.workers), default="1", metavar="K[,K...]",
                    help="simulated workers per search: one value or a list, e.g. 1,4,16 (default 1)")  # fmt: skip
-    p.add_argument("--processes", type=positive_int, default=None, metavar="N",
+    p.add_argument("--processes", type=argtypes.cpu_threads, default=None, metavar="N",
                    help="processes running the searches (default: all cores)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (results.md, compare.json, plots)")
     p.add_argument("--report", default=None, metavar="FILE", help="also write the markdown report here")
@@ -301,7 +294,10 @@ def _check_execution(args: argparse.Namespace) -> str:
         not (args.train and name == "local" and args.workers > 1),
         f"--executor local trains one arch at a time; use --executor process (or ray) for --workers {args.workers}",
     )
-    check(args.gpus_per_trial >= 0, f"--gpus-per-trial {args.gpus_per_trial} must be >= 0")
+    if args.train and not (name == "ray" and args.address):  # a Ray cluster's workers may have other devices
+        from nasforge.train import select_device
+
+        select_device(args.device)
     if name == "ray":
         if args.address is not None:
             check_address(args.address)
@@ -436,34 +432,17 @@ def _settings(args: argparse.Namespace) -> list[Any]:
     check(bool(datasets), "--datasets is empty; give e.g. cifar10,cifar100")
     for dataset in datasets:
         check_benchmark_dataset(dataset)
-    budgets = _numbers(args.time_budget, "--time-budget", len(datasets))
-    check(all(math.isfinite(b) and b > 0 for b in budgets), f"--time-budget {args.time_budget} must be positive")
-    extra = _numbers(args.eval_cost_epochs, "--eval-cost-epochs", len(datasets))
-    check(all(math.isfinite(e) and e >= 0 for e in extra), f"--eval-cost-epochs {args.eval_cost_epochs} must be >= 0")
-    return [Setting(d, b, e, k) for d, b, e in zip(datasets, budgets, extra) for k in _worker_counts(args.workers)]
+    # Each value was range-checked by its argparse type; here one value is broadcast to every dataset.
+    budgets = _per_dataset(args.time_budget, "--time-budget", len(datasets))
+    extra = _per_dataset(args.eval_cost_epochs, "--eval-cost-epochs", len(datasets))
+    workers = list(dict.fromkeys(args.workers))  # each worker count once, in the given order
+    return [Setting(d, b, e, k) for d, b, e in zip(datasets, budgets, extra) for k in workers]
 
 
-def _worker_counts(text: str) -> list[int]:
-    """``--workers 1,4,16``: whole numbers >= 1, each once."""
-    counts = []
-    for part in text.split(","):
-        check(part.strip().isdigit() and int(part) >= 1,
-              f"--workers {text!r}: {part.strip()!r} is not a whole number >= 1; give e.g. 1,4,16")  # fmt: skip
-        if int(part) not in counts:
-            counts.append(int(part))
-    return counts
-
-
-def _numbers(text: str, option: str, count: int) -> list[float]:
-    """A comma-separated list of numbers, one value broadcast to ``count``."""
-    values = []
-    for part in text.split(","):
-        try:
-            values.append(float(part))
-        except ValueError:
-            raise ConfigError(f"{option} {part!r} is not a number") from None
+def _per_dataset(values: list[float], option: str, count: int) -> list[float]:
+    """One value per dataset: a single value is broadcast to ``count``."""
     if len(values) == 1:
-        values *= count
+        values = values * count
     check(len(values) == count, f"{option} has {len(values)} values for {count} datasets; give one, or one per dataset")
     return values
 

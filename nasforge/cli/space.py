@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from nasforge.cli._common import add_data_dir, add_json_flag, emit, nonnegative_int, positive_int, progress
+from nasforge.cli import _argtypes as argtypes
+from nasforge.cli._common import add_data_dir, add_json_flag, emit, progress
 from nasforge.errors import DataError
 from nasforge.paths import require_data_dir
 from nasforge.spaces.nb201 import CANONICAL_KINDS, EDGES, NB201Arch, sample
@@ -36,13 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("sample", help="uniformly random archs from a seeded generator")
-    p.add_argument("--n", type=positive_int, default=5, help="how many archs (default 5)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
+    p.add_argument("--n", type=argtypes.samples, default=5, help="how many archs (default 5)")
+    p.add_argument("--seed", type=argtypes.seed, default=0, help="random seed (default 0)")
     add_json_flag(p)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("verify", help="build every arch's network for 3 datasets; compare params/FLOPs with NB201")
-    p.add_argument("--limit", type=positive_int, default=None, help="check only the first N archs by index")
+    p.add_argument("--limit", type=argtypes.positive_int, default=None, help="check only the first N archs by index")
     add_data_dir(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_verify)

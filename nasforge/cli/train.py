@@ -11,15 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from nasforge.cli._common import (
-    add_data_dir,
-    add_json_flag,
-    emit,
-    fraction,
-    nonnegative_int,
-    positive_float,
-    positive_int,
-)
+from nasforge.cli import _argtypes as argtypes
+from nasforge.cli._common import add_data_dir, add_json_flag, emit
 from nasforge.cli._outputs import TRAIN_RUN, RunDir, claim_run_dir
 
 DATASETS = ("cifar10", "mnist")
@@ -34,22 +27,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("arch", help="NB201 arch string, official index (0-15624) or op:CODE")
     p.add_argument("--dataset", choices=DATASETS, default="cifar10")
-    p.add_argument("--epochs", type=positive_int, default=10)
-    p.add_argument("--fraction", type=fraction, default=0.05, help="class-balanced share of the training split")
+    p.add_argument("--epochs", type=argtypes.epochs, default=10)
+    p.add_argument(
+        "--fraction", type=argtypes.fraction, default=0.05, help="class-balanced share of the training split"
+    )
     p.add_argument(
         "--eval-size",
-        type=nonnegative_int,
+        type=argtypes.nonnegative_int,
         default=1000,
         help="class-balanced test images evaluated after each epoch (0 = the whole test split)",
     )
-    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--batch-size", type=argtypes.batch_size, default=64)
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
-    p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: 0.05 SGD, 1e-3 Adam)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data subset, weights and batches")
-    p.add_argument("--C", type=positive_int, default=16, help="channels of the first stage (NB201: 16)")
-    p.add_argument("--N", type=positive_int, default=5, help="cells per stage (NB201: 5)")
-    p.add_argument("--device", default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
-    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (default: torch's)")
+    p.add_argument(
+        "--lr", type=argtypes.learning_rate, default=None, help="learning rate (default: 0.05 SGD, 1e-3 Adam)"
+    )
+    p.add_argument("--seed", type=argtypes.seed, default=0, help="seed of the data subset, weights and batches")
+    p.add_argument("--C", type=argtypes.channels, default=16, help="channels of the first stage (NB201: 16)")
+    p.add_argument("--N", type=argtypes.cells, default=5, help="cells per stage (NB201: 5)")
+    p.add_argument("--device", type=argtypes.device, default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps")
+    p.add_argument(
+        "--threads", type=argtypes.cpu_threads, default=None, help="CPU threads for torch (default: torch's)"
+    )
     p.add_argument(
         "--compile",
         action="store_true",

@@ -32,22 +32,30 @@ FD_RADIUS = 0.01  # DARTS' ε numerator: ε = 0.01 / ‖v‖
 
 def finite_difference_hvp(
     loss: Loss, weights: Sequence[torch.Tensor], alphas: Sequence[torch.Tensor], v: Sequence[torch.Tensor]
-) -> list[torch.Tensor]:
-    """≈ ∇²_{α,w} L · v by central differences of ∇_α L at w ± ε v (weights restored afterwards)."""
+) -> list[torch.Tensor | None]:
+    """≈ ∇²_{α,w} L · v by central differences of ∇_α L at w ± ε v (weights restored afterwards); None for an
+    α the loss does not use."""
     norm = torch.sqrt(sum((t.detach() ** 2).sum() for t in v))
     eps = FD_RADIUS / max(float(norm), 1e-12)
     with torch.no_grad():
         for w, d in zip(weights, v, strict=True):
             w.add_(d, alpha=eps)
-    grads_plus = torch.autograd.grad(loss(), alphas)
+    grads_plus = _grads(loss(), alphas)
     with torch.no_grad():
         for w, d in zip(weights, v, strict=True):
             w.sub_(d, alpha=2 * eps)
-    grads_minus = torch.autograd.grad(loss(), alphas)
+    grads_minus = _grads(loss(), alphas)
     with torch.no_grad():
         for w, d in zip(weights, v, strict=True):
             w.add_(d, alpha=eps)
-    return [(p - m) / (2 * eps) for p, m in zip(grads_plus, grads_minus, strict=True)]
+    return [None if p is None else (p - m) / (2 * eps) for p, m in zip(grads_plus, grads_minus, strict=True)]
+
+
+def _grads(loss: torch.Tensor, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor | None]:
+    """∇ loss for each input; None for an input the loss does not use. A network too shallow for a normal cell
+    (DARTS with 1 or 2 cells: both are reduction cells) never uses α_normal, which then gets no gradient and
+    stays as it is, as in DARTS' own code (its Adam skips a parameter without a gradient)."""
+    return list(torch.autograd.grad(loss, inputs, allow_unused=True))
 
 
 class Architect:
@@ -78,7 +86,7 @@ class Architect:
         """One α update; returns the validation loss. Second order needs the train batch and weight optimizer."""
         if self.order == 1:
             loss = self._loss(valid_batch)
-            grads = torch.autograd.grad(loss, self.alphas)  # no weight gradients are computed at all
+            grads = _grads(loss, self.alphas)  # no weight gradients are computed at all
         else:
             if train_batch is None or w_optimizer is None:
                 raise ConfigError("the second-order architect needs the training batch and the weight optimizer")
@@ -108,13 +116,13 @@ class Architect:
                         step = step + momentum * buf
                     w.sub_(xi * step)
             loss = self._loss(valid_batch)
-            grads = torch.autograd.grad(loss, [*self.weights, *self.alphas])
+            grads = _grads(loss, [*self.weights, *self.alphas])
             v, d_alpha = grads[: len(self.weights)], grads[len(self.weights) :]
             with torch.no_grad():
                 for w, s in zip(self.weights, saved_w, strict=True):
                     w.copy_(s)
             hvp = finite_difference_hvp(lambda: self._loss(train_batch), self.weights, self.alphas, v)
-            return loss.detach(), [d - xi * h for d, h in zip(d_alpha, hvp, strict=True)]
+            return loss.detach(), [None if d is None else d - xi * h for d, h in zip(d_alpha, hvp, strict=True)]
         finally:
             with torch.no_grad():
                 for w, s in zip(self.weights, saved_w, strict=True):

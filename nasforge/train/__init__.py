@@ -4,7 +4,7 @@ See :func:`nasforge.train.train`; the configuration is a frozen :class:`TrainCon
 """
 
 from nasforge.train.config import AUGMENTED_DATASETS, EpochRecord, TrainConfig, TrainResult
-from nasforge.train.engine import CHECKPOINT_NAME, evaluate, seeded, select_device, train
+from nasforge.train.engine import CHECKPOINT_NAME, available_devices, evaluate, seeded, select_device, train
 
 __all__ = [
     "AUGMENTED_DATASETS",
@@ -12,6 +12,7 @@ __all__ = [
     "EpochRecord",
     "TrainConfig",
     "TrainResult",
+    "available_devices",
     "evaluate",
     "seeded",
     "select_device",

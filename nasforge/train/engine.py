@@ -42,7 +42,12 @@ EVAL_BATCH_SIZE = 500
 
 
 def select_device(name: str = "auto") -> torch.device:
-    """``"auto"`` picks CUDA, then Apple MPS, then CPU; any other name is passed to ``torch.device``."""
+    """``"auto"`` picks CUDA, then Apple MPS, then CPU; any other name must be one of :func:`available_devices`
+    (``cuda`` alone, ``cpu:0`` and ``mps:0`` are accepted as the same devices).
+
+    Raises :class:`ConfigError` for a name torch does not know (``foo``), a kind nasforge cannot train on
+    (``meta``) and a device this torch build or machine lacks (``mps`` on Linux, ``cuda:7`` with one GPU, ``xpu``).
+    """
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -50,13 +55,32 @@ def select_device(name: str = "auto") -> torch.device:
         if mps is not None and mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    available = available_devices()
+    choices = f"use auto or one of: {', '.join(available)}"
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; expected auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device auto or cpu")
+        raise ConfigError(f"unknown device {name!r}; {choices}") from None
+    if device.type not in ("cpu", "cuda", "mps", "xpu"):
+        raise ConfigError(f"nasforge does not train on {name!r} devices; {choices}")
+    single = device.type in ("cpu", "mps")  # one device of the kind, addressed without an index
+    key = device.type if single else f"{device.type}:{device.index or 0}"
+    if (single and device.index not in (None, 0)) or key not in available:
+        raise ConfigError(f"device {name!r} is not available with torch {torch.__version__} on this machine; {choices}")
     return device
+
+
+def available_devices() -> list[str]:
+    """The devices this torch build can use on this machine: ``cpu``, then ``cuda:N``, ``xpu:N``, ``mps``."""
+    names = ["cpu"]
+    for kind in ("cuda", "xpu"):
+        backend = getattr(torch, kind, None)
+        if backend is not None and backend.is_available():
+            names += [f"{kind}:{i}" for i in range(backend.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    return names
 
 
 @contextlib.contextmanager

@@ -6,7 +6,9 @@ matplotlib is imported lazily with the Agg backend; every figure is written atom
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +52,131 @@ def _save(fig: Any, stem: Path, formats: Sequence[str] = ("pdf", "png")) -> list
     return written
 
 
-def _node_positions(n_inputs: int, steps: int) -> dict[int | str, tuple[float, float]]:
-    # Inputs stacked on the left, intermediate nodes on a rising diagonal, the output on the right.
-    pos: dict[int | str, tuple[float, float]] = {}
-    for i in range(n_inputs):
-        pos[i] = (0.0, (n_inputs - 1 - i) * 2.0 - (n_inputs - 1))
-    for j in range(steps):
-        pos[n_inputs + j] = (2.2 * (j + 1), 1.6 * (j % 2) - 0.8 + (0.0 if steps > 1 else 0.8))
-    pos["out"] = (2.2 * (steps + 1), 0.0)
-    return pos
+NODE_RADIUS = 0.36  # data units; the axes keep x and y at one scale, so nodes are drawn as true circles
+CLEARANCE = 0.12  # empty space every edge keeps from a node that is not one of its two endpoints
+CURVE_POINTS = 48  # segments of the polyline an edge is drawn as
+
+
+@dataclass(frozen=True)
+class CellEdge:
+    """One drawn edge: ``src`` -> ``dst`` (node keys), its label and colour, the polyline drawn for it (from
+    the boundary of ``src``'s circle to the boundary of ``dst``'s) and where on it the label sits."""
+
+    src: int | str
+    dst: int | str
+    label: str | None
+    color: str
+    path: tuple[tuple[float, float], ...]
+    label_at: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class CellLayout:
+    """Where :func:`draw_cell` puts everything: node centres (keys: state index, ``"out"``), one radius for
+    every node, and the edges. Every node lies on one circle, so a straight edge never passes another node."""
+
+    positions: dict[int | str, tuple[float, float]]
+    radius: float
+    edges: tuple[CellEdge, ...]
+
+
+def cell_layout(genotype: Genotype, kind: CellKind) -> CellLayout:
+    """The geometry of the ``kind`` cell's drawing.
+
+    The inputs, the intermediate nodes and the output ``c_k`` sit on one circle, read left to right (inputs
+    first, the output alone on the right). A chord of a circle keeps ``R (1 - cos θ)`` from every other point
+    of it, θ being the smallest angle between two of the points, so R is chosen to make that at least a node
+    radius plus :data:`CLEARANCE`. A second edge between the same two nodes (possible in a genotype) bends
+    inwards; it takes the smallest bend that keeps the clearance.
+    """
+    n_in, steps = genotype.n_inputs, genotype.steps
+    keys: list[int | str] = [*range(n_in + steps), "out"]
+    positions = _circle_positions(keys)
+    edges: list[CellEdge] = []
+    drawn: dict[tuple[int | str, int | str], int] = {}
+    wanted = [(src, n_in + j, op, k) for j, node in enumerate(genotype.node_edges(kind)) for k, (op, src) in
+              enumerate(node)]  # fmt: skip
+    wanted += [(n_in + j, "out", None, 0) for j in range(steps)]
+    for src, dst, op, k in wanted:
+        repeat = drawn.get((src, dst), 0)
+        drawn[(src, dst)] = repeat + 1
+        color = OP_COLORS.get(op, "#333333") if op else "#999999"
+        path = _route(positions, src, dst, repeat)
+        # A node's two labels at different distances along their edges, so that they rarely share a spot.
+        label_at = path[round((0.38 if k == 0 else 0.62) * (len(path) - 1))]
+        edges.append(CellEdge(src, dst, op, color, path, label_at))
+    return CellLayout(positions, NODE_RADIUS, tuple(edges))
+
+
+def _circle_positions(keys: list[int | str]) -> dict[int | str, tuple[float, float]]:
+    n = len(keys)
+    theta = 2 * math.pi / n
+    # Twice the clearance, so that a repeated edge's inward bend (which nears the far side's nodes) has room.
+    radius = max(1.6, (NODE_RADIUS + 2 * CLEARANCE) / (1 - math.cos(theta)))
+    # Evenly spaced angles, turned so that the rightmost point stands alone (the output) and, for an odd
+    # count, the leftmost two form a pair (the two inputs of a DARTS cell); then read left to right, top first.
+    offset = theta / 2 if n % 2 else 0.0
+    points = [(radius * math.cos(math.pi + offset + m * theta), radius * math.sin(math.pi + offset + m * theta))
+              for m in range(n)]  # fmt: skip
+    points.sort(key=lambda p: (round(p[0], 9), -p[1]))
+    return dict(zip(keys, points, strict=True))
+
+
+def _route(
+    positions: dict[int | str, tuple[float, float]], src: int | str, dst: int | str, repeat: int
+) -> tuple[tuple[float, float], ...]:
+    """The polyline of an edge: straight for the first edge between two nodes, bent inwards for a repeat."""
+    (x0, y0), (x1, y1) = positions[src], positions[dst]
+    others = [p for key, p in positions.items() if key not in (src, dst)]
+    # Inwards: towards the circle's centre (the origin), on the side of the chord where no node lies.
+    nx, ny = y1 - y0, x0 - x1
+    if nx * (x0 + x1) + ny * (y0 + y1) > 0:
+        nx, ny = -nx, -ny
+    # A repeat bends visibly (by a fifth of the chord per repeat), less only where that would near a node.
+    bends = [0.0] if repeat == 0 else [0.2 * repeat * f for f in (1.0, 0.7, 0.5, 0.35, 0.25)]
+    for bend in bends:
+        cx, cy = (x0 + x1) / 2 + bend * nx, (y0 + y1) / 2 + bend * ny
+        curve = [_bezier((x0, y0), (cx, cy), (x1, y1), i / CURVE_POINTS) for i in range(CURVE_POINTS + 1)]
+        if _clearance(curve, others) >= NODE_RADIUS + CLEARANCE:
+            break
+    return _trim(curve, (x0, y0), (x1, y1))
+
+
+def _bezier(a, c, b, t: float) -> tuple[float, float]:
+    u = 1 - t
+    return (u * u * a[0] + 2 * u * t * c[0] + t * t * b[0], u * u * a[1] + 2 * u * t * c[1] + t * t * b[1])
+
+
+def _clearance(curve, points) -> float:
+    """The smallest distance between the polyline ``curve`` and any of ``points``."""
+    return min((_segment_distance(p, a, b) for p in points for a, b in zip(curve, curve[1:])), default=math.inf)
+
+
+def _segment_distance(p, a, b) -> float:
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    length2 = dx * dx + dy * dy
+    t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length2))
+    return math.hypot(p[0] - a[0] - t * dx, p[1] - a[1] - t * dy)
+
+
+def _trim(curve, start, end) -> tuple[tuple[float, float], ...]:
+    # Drawn from circle boundary to circle boundary: the arrow head then touches the target node.
+    inside = [math.dist(p, start) < NODE_RADIUS or math.dist(p, end) < NODE_RADIUS for p in curve]
+    first = inside.index(False)
+    last = len(inside) - 1 - inside[::-1].index(False)
+    head = _boundary(curve[first - 1], curve[first], start)
+    tail = _boundary(curve[last + 1], curve[last], end)
+    return (head, *curve[first : last + 1], tail)
+
+
+def _boundary(inner, outer, centre) -> tuple[float, float]:
+    """Where the segment from ``inner`` (inside the node around ``centre``) to ``outer`` crosses its circle."""
+    lo, hi = 0.0, 1.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        point = (inner[0] + mid * (outer[0] - inner[0]), inner[1] + mid * (outer[1] - inner[1]))
+        lo, hi = (mid, hi) if math.dist(point, centre) < NODE_RADIUS else (lo, mid)
+    return (inner[0] + hi * (outer[0] - inner[0]), inner[1] + hi * (outer[1] - inner[1]))
 
 
 def input_label(i: int, n_inputs: int) -> str:
@@ -67,62 +185,38 @@ def input_label(i: int, n_inputs: int) -> str:
 
 
 def draw_cell(genotype: Genotype, kind: CellKind, stem: str | Path) -> list[Path]:
-    """Draw the ``kind`` cell of ``genotype``; writes ``stem``.pdf and ``stem``.png, returns the paths."""
+    """Draw the ``kind`` cell of ``genotype`` as laid out by :func:`cell_layout`; writes ``stem``.pdf and
+    ``stem``.png, returns the paths."""
     plt = _pyplot()
-    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.patches import Circle, FancyArrowPatch
+    from matplotlib.path import Path as MplPath
 
+    layout = cell_layout(genotype, kind)
     n_in, steps = genotype.n_inputs, genotype.steps
-    pos = _node_positions(n_in, steps)
-    fig, ax = plt.subplots(figsize=(2.0 + 1.9 * (steps + 1), 3.6))
     labels = {i: f"${input_label(i, n_in)}$" for i in range(n_in)}
     labels.update({n_in + j: str(j) for j in range(steps)})
     labels["out"] = "$c_{k}$"
     colors = {**{i: "#a6cee3" for i in range(n_in)}, **{n_in + j: "#ffffbf" for j in range(steps)}, "out": "#b2df8a"}
-
-    def arrow(a: int | str, b: int | str, color: str, rad: float, label: str | None) -> None:
-        (x0, y0), (x1, y1) = pos[a], pos[b]
-        patch = FancyArrowPatch(
-            (x0, y0),
-            (x1, y1),
-            connectionstyle=f"arc3,rad={rad}",
-            arrowstyle="-|>",
-            mutation_scale=14,
-            color=color,
-            lw=1.6,
-            shrinkA=17,
-            shrinkB=17,
-            zorder=1,
-        )
-        ax.add_patch(patch)
-        if label:
-            # Label at the curve's midpoint: the chord's middle pushed sideways by the arc's bulge.
-            mx, my = (x0 + x1) / 2, (y0 + y1) / 2
-            dx, dy = x1 - x0, y1 - y0
-            lx, ly = mx + rad * dy / 2, my - rad * dx / 2
-            ax.text(
-                lx,
-                ly,
-                label,
-                fontsize=8,
-                ha="center",
-                va="center",
-                color=color,
-                zorder=3,
-                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+    xs = [p[0] for p in layout.positions.values()]
+    ys = [p[1] for p in layout.positions.values()]
+    width, height = max(xs) - min(xs) + 2.0, max(ys) - min(ys) + 2.0
+    fig, ax = plt.subplots(figsize=(1.3 * width, 1.3 * height))
+    for edge in layout.edges:
+        ax.add_patch(
+            FancyArrowPatch(
+                path=MplPath(edge.path), arrowstyle="-|>", mutation_scale=14, color=edge.color, lw=1.6, zorder=1
             )
-
-    for j, edges in enumerate(genotype.node_edges(kind)):
-        for k, (op, src) in enumerate(edges):
-            rad = 0.0 if src == n_in + j - 1 and k == 0 else (-0.25 if k else 0.25)
-            arrow(src, n_in + j, OP_COLORS.get(op, "#333333"), rad, op)
-    for j in range(steps):
-        arrow(n_in + j, "out", "#999999", 0.0, None)
-    for node, (x, y) in pos.items():
-        ax.scatter([x], [y], s=900, c=colors[node], edgecolors="black", zorder=2)
+        )
+        if edge.label:
+            lx, ly = edge.label_at
+            ax.text(lx, ly, edge.label, fontsize=8, ha="center", va="center", color=edge.color, zorder=3,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})  # fmt: skip
+    for node, (x, y) in layout.positions.items():
+        ax.add_patch(Circle((x, y), layout.radius, facecolor=colors[node], edgecolor="black", zorder=2))
         ax.text(x, y, labels[node], ha="center", va="center", fontsize=10, zorder=4)
-    xs = [p[0] for p in pos.values()]
-    ax.set_xlim(min(xs) - 0.8, max(xs) + 0.8)
-    ax.set_ylim(-2.2, 2.2)
+    ax.set_xlim(min(xs) - 1.0, max(xs) + 1.0)
+    ax.set_ylim(min(ys) - 1.0, max(ys) + 1.0)
+    ax.set_aspect("equal")  # the layout's distances hold on the page
     ax.set_axis_off()
     ax.set_title(CELL_TITLES[kind])
     try:
