@@ -38,6 +38,7 @@ MAX_WORKERS = 4096  # trials in flight: simulated workers, or processes on a Ray
 MAX_RETRIES = 1000
 MAX_SECONDS = 1e9  # a time budget: 32 years, real or simulated (NATS: 20,000-120,000 s)
 MAX_EVAL_COST_EPOCHS = 1000.0  # NATS charges one epoch of training time per validation pass
+MAX_GRAD_NORM = 1e6  # DARTS clips the weight gradient's norm at 5; 0 = no clipping
 MAX_RESOURCES = 4096.0  # CPUs or GPUs a Ray trial asks for
 # Optimizers apply the learning rate to float32 weights: a larger one overflows inside torch.
 MAX_LEARNING_RATE = 3.4028234663852886e38
@@ -155,6 +156,7 @@ eval_cost_epochs = finite_float(0, MAX_EVAL_COST_EPOCHS)
 learning_rate = finite_float(0, MAX_LEARNING_RATE, low_open=True)
 cpus = finite_float(0, MAX_RESOURCES, low_open=True)
 gpus = finite_float(0, MAX_RESOURCES)
+grad_clip = finite_float(0, MAX_GRAD_NORM)
 
 
 def _parse(kind: Callable[[str], T], text: str, what: str) -> T:

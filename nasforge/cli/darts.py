@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--grad-clip",
-        type=_clip_norm,
+        type=argtypes.grad_clip,
         default=None,
         help="max gradient norm of the weight step; 0 = no clipping (default: darts-mnist 0, darts/nb201 5)",
     )
@@ -111,11 +111,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_data_dir(t)
     add_json_flag(t)
     t.set_defaults(func=cmd_train_genotype)
-
-
-def _clip_norm(text: str) -> float:
-    """A max gradient norm: a positive number, or 0 for no clipping."""
-    return 0.0 if text.strip() in ("0", "0.0") else argtypes.positive_float(text)
 
 
 def _set_threads(threads: int | None) -> None:
