@@ -359,7 +359,8 @@ def test_train_resume_names_a_changed_setting_and_both_values(capsys, tmp_path, 
 @pytest.mark.parametrize(
     "argv",
     [["darts", "--out", "RUN", "--force"], ["darts", "--out", "RUN", "--resume"],
-     ["train-genotype", "RUN", "--out", "RUN", "--force"]],  # fmt: skip
+     ["train-genotype", "RUN", "--out", "RUN", "--force"], ["search", "--n-iter", "1", "--out", "RUN"],
+     ["search", "--n-iter", "1", "--out", "RUN", "--force"], ["compare", "--out", "RUN", "--force"]],  # fmt: skip
     ids=lambda a: " ".join(a),
 )
 def test_another_kind_of_run_is_never_continued_or_replaced(capsys, trained_run, argv):

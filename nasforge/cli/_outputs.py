@@ -150,6 +150,7 @@ class RunDir:
         self.kind = kind
         self.resume = resume
         self.replaced = replaced
+        self.recorded = False  # whether this run wrote the directory's settings record
 
     def begin(self, settings: Mapping[str, Any] | None = None) -> None:
         """Call when the run is ready to write: with ``--resume``, checks ``settings`` against the recorded
@@ -165,6 +166,7 @@ class RunDir:
         if settings is not None and not self.resume:
             record = {"run": self.kind.name, "settings": _plain(settings)}
             atomic_write_text(self.path / SETTINGS_NAME, json.dumps(record, indent=1) + "\n")
+            self.recorded = True
 
     def _check_settings(self, settings: Mapping[str, Any]) -> None:
         record = _read_record(self.path)
@@ -203,14 +205,18 @@ def claim_run_dir(
                      "choose a writable place")  # fmt: skip
     created = [p for p in (path, *path.parents) if not p.exists()]
     with _os_errors(option, path):  # the checks above make a failure here rare (a full disk, a race)
+        before = None if created else path.stat()
         path.mkdir(parents=True, exist_ok=True)
+    run: RunDir | None = None
     try:
         with RunLock(path):
             try:
-                yield RunDir(path, kind, resume=resume, replaced=_occupancy(path, kind, resume=resume, force=force))
+                run = RunDir(path, kind, resume=resume, replaced=_occupancy(path, kind, resume=resume, force=force))
+                yield run
             finally:
-                # A run that stopped before writing anything of its own leaves no settings record either.
-                if [p.name for p in kind.existing(path)] == [SETTINGS_NAME]:
+                # A run that stopped before writing anything of its own leaves no settings record either (only
+                # the record it wrote itself: another kind's record in a refused directory is not ours to remove).
+                if run is not None and run.recorded and [p.name for p in kind.existing(path)] == [SETTINGS_NAME]:
                     (path / SETTINGS_NAME).unlink()
     except BaseException:
         for directory in created:  # deepest first; stop at the first one that holds something
@@ -218,6 +224,9 @@ def claim_run_dir(
                 directory.rmdir()
             except OSError:
                 break
+        if before is not None:  # a refused run leaves the directory as it found it, its modification time too
+            with contextlib.suppress(OSError):
+                os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
         raise
 
 
