@@ -189,6 +189,19 @@ def test_viz_writes_valid_pdfs_and_pngs(search_logs, tmp_path):
         assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
+def test_the_readme_main_job_with_default_channels_draws_and_retrains(tiny_mnist, tmp_path, capsys):
+    # README's main job leaves --C at the space's default, which genotype.json records as null.
+    logs = tmp_path / "logs"
+    argv = ["darts", "--space", "darts-mnist", "--epochs", "1", "--batch-size", "16", "--threads", "1"]
+    assert main([*argv, "--out", str(logs), "--data-dir", str(tiny_mnist)]) == 0
+    assert json.loads((logs / "genotype.json").read_text())["C"] is None
+    assert main(["viz", "genotype", str(logs), "-o", str(tmp_path / "figs")]) == 0
+    assert (tmp_path / "figs" / "normal.pdf").read_bytes().startswith(b"%PDF-")
+    retrain = ["train-genotype", str(logs), "--epochs", "1", "--batch-size", "16", "--C", "4", "--fraction", "0.5"]
+    assert main([*retrain, "--out", str(tmp_path / "retrain"), "--data-dir", str(tiny_mnist), "--json"]) == 0
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -241,6 +254,10 @@ def test_bad_arguments_are_one_line_exit_2(argv, message, capsys, tmp_path):
                 }
             ),
             "darts cells have 2 and 4",
+        ),
+        (
+            json.dumps({"space": "darts-mnist", "stem_multiplier": "x", "genotype": {}}),
+            "'stem_multiplier' is 'x', expected an integer >= 0 or null",
         ),
     ],
 )

@@ -470,8 +470,10 @@ def load_genotype(path: str | Path) -> tuple[dict[str, Any], Any]:
         "genotype", dict, "an object")  # fmt: skip
     checks: dict[str, tuple[Callable[[Any], bool], str]] = {
         "dataset": (lambda v: isinstance(v, str) and v in DATASET_SPECS, f"one of {', '.join(DATASET_SPECS)}"),
-        "C": (_is_count, "an integer >= 1"),
+        # null: the space's default, as 'nasforge darts' without --C records it
+        "C": (lambda v: v is None or _is_count(v), "an integer >= 1 or null"),
         "layers": (lambda v: v is None or _is_count(v), "an integer >= 1 or null"),
+        "stem_multiplier": (lambda v: v is None or v == 0 or _is_count(v), "an integer >= 0 or null"),
         "epoch": (lambda v: v == 0 or _is_count(v), "an integer >= 0"),
         arch_key: (lambda v: isinstance(v, arch_type), arch_what),
     }
