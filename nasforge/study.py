@@ -152,6 +152,11 @@ class SQLiteStorage:
 
     def __init__(self, path: str | Path, *, create_with: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
+        if create_with is None:
+            # sqlite3 would turn an empty or foreign file into a fresh database: an existing study must be SQLite.
+            with contextlib.suppress(OSError), open(self.path, "rb") as file:
+                if file.read(16) != b"SQLite format 3\x00":
+                    raise self._corrupt(sqlite3.DatabaseError("not an SQLite database"))
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")

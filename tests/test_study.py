@@ -290,6 +290,16 @@ def test_a_corrupted_database_is_a_study_error(tmp_path, damage):
         Study.resume(tmp_path / "run", CONFIG)
 
 
+def test_an_empty_study_file_is_refused_and_left_as_it_was(tmp_path):
+    # sqlite3.connect would make a fresh 4 KB database of it, and the refusal would have changed the user's file.
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "study.db").write_bytes(b"")
+    with pytest.raises(StudyError, match="corrupted"):
+        Study.open(tmp_path / "run")
+    assert (tmp_path / "run" / "study.db").read_bytes() == b""
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["study.db"]
+
+
 def _foreign_sqlite(db: Path) -> None:
     db.unlink()
     with sqlite3.connect(db) as conn:
