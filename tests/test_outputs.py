@@ -422,3 +422,28 @@ def test_a_closed_stdout_pipe_ends_quietly():
     proc.stdout.close()
     err = proc.stderr.read()
     assert proc.wait() == 141 and err == b""
+
+
+# Found by an independent bad-input run: inputs that were accepted (or refused too late) and wrote files.
+REFUSED_EARLY = [
+    (["search", "--n-iter", "2", "--out", ""], "--out is empty"),
+    (["train", *TINY_TRAIN, "--out", ""], "--out is empty"),
+    (["darts", "--out", ""], "--out is empty"),
+    (["compare", "--seeds", "2", "--out", "cmp", "--report", ""], "--report is empty"),
+    (["compare", "--seeds", "2", "--out", "cmp", "--optimizers", "rs,rs"], "names rs more than once"),
+    (["compare", "--seeds", "2", "--out", "cmp", "--optimizers", "rs,,rea"], "has an empty item"),
+    (["search", "--n-iter", "2", "--out", "run", "--epochs", "3"], "--epochs only apply to --train"),
+    (["search", "--n-iter", "2", "--out", "run", "--device", "cpu"], "--device only apply to --train"),
+    (["bench", "curves", "0", "-o", "c.xyz"], "cannot write .xyz images"),
+    (["bench", "plot", "pareto", "-o", "p.xyz"], "cannot write .xyz images"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), REFUSED_EARLY, ids=[" ".join(a) for a, _ in REFUSED_EARLY])
+def test_inputs_that_would_write_in_the_wrong_place_are_refused_first(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)  # an empty --out would be the current directory
+    (tmp_path / "notes.md").write_text("mine")
+    before = snapshot(tmp_path)
+    code, out, err = cli(capsys, argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err, err
+    assert out == "" and snapshot(tmp_path) == before

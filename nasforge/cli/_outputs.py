@@ -78,6 +78,7 @@ RETRAIN_RUN = RunKind("genotype training run", ("checkpoint.pt",), "checkpoint.p
 def check_output_dir(path: str | os.PathLike, option: str, *, fix: str = "choose a writable place") -> Path:
     """``path`` is a directory nasforge can write in, or can be created as one; else a one-line ConfigError
     (``fix`` ends the message when the place is not writable)."""
+    _check_named(path, option, "a directory")
     path = Path(path)
     with _os_errors(option, path):
         if path.exists() and not path.is_dir():
@@ -88,6 +89,7 @@ def check_output_dir(path: str | os.PathLike, option: str, *, fix: str = "choose
 
 def check_output_file(path: str | os.PathLike, option: str) -> Path:
     """``path`` is a file nasforge can (re)write, or create; else a one-line ConfigError."""
+    _check_named(path, option, "a file name")
     if str(path).endswith(os.sep):  # before Path() drops the slash
         raise ConfigError(f"{option} {path} names a directory; give a file name")
     path = Path(path)
@@ -97,6 +99,12 @@ def check_output_file(path: str | os.PathLike, option: str) -> Path:
         # Files are written through a temporary file and a rename in their directory: it must be writable.
         _check_writable(_nearest_existing(path.parent, option, path), option, path, "choose a writable place")
     return path
+
+
+def _check_named(path: str | os.PathLike, option: str, what: str) -> None:
+    # Path("") is ".": an empty value would silently write into the current directory.
+    if not str(path).strip():
+        raise ConfigError(f"{option} is empty; give {what}")
 
 
 @contextlib.contextmanager
@@ -197,6 +205,7 @@ def claim_run_dir(
     kind's files without ``--resume`` or ``--force``. Directories created here are removed again if the block
     fails while they are still empty, so a refused run leaves nothing behind.
     """
+    _check_named(path, option, "a directory")
     path = Path(path)
     if resume and force:
         raise ConfigError("--resume and --force contradict each other; pick one")

@@ -19,6 +19,7 @@ from typing import Any
 from nasforge.cli import _argtypes as argtypes
 from nasforge.cli._common import add_data_dir, add_json_flag, emit, json_safe
 from nasforge.cli._outputs import check_output_dir, check_output_file
+from nasforge.viz import figure_format
 
 IMPORT_KINDS = ("nb201", "nb201-csv", "latency", "curves-csv", "naslib-pickle", "nats", "csv")
 
@@ -215,6 +216,7 @@ def cmd_curves(args: argparse.Namespace) -> None:
     from nasforge.viz.benchmark import plot_curves
 
     check_output_file(args.out, "-o")
+    figure_format(args.out)
     store = _open(args)
     drawn = plot_curves(store, NB201Arch.from_any(args.arch), args.dataset, args.out)
     emit(args, {"out": args.out, "curves": drawn}, f"wrote {args.out} ({', '.join(drawn)})")
@@ -224,6 +226,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
     from nasforge.viz import benchmark as viz
 
     check_output_file(args.out, "-o")
+    figure_format(args.out)
     store = _open(args)
     if args.kind == "valid-test":
         result = viz.plot_valid_vs_test(store, args.dataset, args.out)

@@ -97,7 +97,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_search)
 
     p = subparsers.add_parser("compare", help="many seeds of several optimizers on the benchmark: table + plots")
-    p.add_argument("--optimizers", default="rs,rea,ls,hb,tpe", help="comma-separated optimizer names")
+    p.add_argument("--optimizers", type=argtypes.comma_list(str), default=["rs", "rea", "ls", "hb", "tpe"],
+                   help="comma-separated optimizer names, each once (default rs,rea,ls,hb,tpe)")  # fmt: skip
     p.add_argument("--seeds", type=argtypes.seeds, default=500, help="number of seeds per optimizer (0..N-1)")
     p.add_argument("--datasets", default="cifar10,cifar100,ImageNet16-120",
                    help="comma-separated benchmark datasets (a dataset may repeat with another budget)")  # fmt: skip
@@ -150,6 +151,11 @@ def _search(args: argparse.Namespace, run: RunDir) -> int:
     check(not (args.train and (args.objective or args.store)),
           "--objective and --store choose a benchmark; training maximises validation accuracy: drop them or "
           "--train")  # fmt: skip
+    if not (args.train or args.resume):  # a training option without --train would be silently ignored
+        given = [flag for flag, value, unset in (("--epochs", args.epochs, None), ("--device", args.device, "auto"),
+                 ("--train-fraction", args.train_fraction, None), ("--valid-fraction", args.valid_fraction, None))
+                 if value != unset]  # fmt: skip
+        check(not given, f"{', '.join(given)} only apply to --train; add --train to train each arch, or drop them")
     options = _resolve_settings(args)
     get_space(args.space)
     optimizer_class(args.optimizer)
@@ -448,7 +454,7 @@ def _per_dataset(values: list[float], option: str, count: int) -> list[float]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    if args.report:
+    if args.report is not None:
         check_output_file(args.report, "--report")
     with claim_run_dir(args.out, COMPARE_RUN, force=args.force) as run:
         return _compare(args, run)
@@ -461,8 +467,9 @@ def _compare(args: argparse.Namespace, run: RunDir) -> int:
     from nasforge.evaluators import LookupTables
     from nasforge.optimizers import optimizer_class
 
-    optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
-    check(bool(optimizers), "--optimizers is empty; give e.g. rs,rea")
+    optimizers = args.optimizers
+    repeated = sorted({name for name in optimizers if optimizers.count(name) > 1})
+    check(not repeated, f"--optimizers names {', '.join(repeated)} more than once; give each optimizer once")
     for name in optimizers:
         optimizer_class(name)
     settings = _settings(args)
@@ -480,7 +487,7 @@ def _compare(args: argparse.Namespace, run: RunDir) -> int:
     run.begin()  # a forced comparison's old files go only now, when the new results are ready
     plots = _compare_plots(comparison, out)
     atomic_write_text(out / "results.md", _report(comparison, command, seconds, plots, out / "results.md"))
-    if args.report:
+    if args.report is not None:
         atomic_write_text(args.report, _report(comparison, command, seconds, plots, Path(args.report)))
     payload = {
         "command": command,

@@ -69,9 +69,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from nasforge.spaces.nb201 import NB201Arch
 
     arch = NB201Arch.from_any(args.arch)
-    out = Path(args.out) if args.out else Path("nasforge-train") / f"{args.dataset}-{arch.index}-seed{args.seed}"
-    with claim_run_dir(out, TRAIN_RUN, resume=args.resume, force=args.force) as run:
-        return _train(args, arch, out, run)
+    default = Path("nasforge-train") / f"{args.dataset}-{arch.index}-seed{args.seed}"
+    with claim_run_dir(default if args.out is None else args.out, TRAIN_RUN, resume=args.resume,
+                       force=args.force) as run:  # fmt: skip
+        return _train(args, arch, run.path, run)
 
 
 def _train(args: argparse.Namespace, arch, out: Path, run: RunDir) -> int:  # noqa: ANN001 - an NB201Arch

@@ -18,6 +18,7 @@ from nasforge.benchmarks.analysis import RankCorrelation, pareto_front, rank_cor
 from nasforge.benchmarks.metrics import metric_unit
 from nasforge.benchmarks.store import ArchLike, BenchmarkStore
 from nasforge.errors import BenchmarkError
+from nasforge.viz import figure_format
 
 
 def _label(metric: str, dataset: str | None = None) -> str:
@@ -36,8 +37,7 @@ def _pyplot() -> Any:
 
 def _save(fig: Any, path: str | os.PathLike) -> Path:
     buffer = io.BytesIO()
-    suffix = Path(path).suffix.lstrip(".") or "png"
-    fig.savefig(buffer, format=suffix, dpi=120, bbox_inches="tight")
+    fig.savefig(buffer, format=figure_format(path), dpi=120, bbox_inches="tight")
     _pyplot().close(fig)
     atomic_write_bytes(path, buffer.getvalue())
     return Path(path)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nasforge._io import atomic_write_bytes
+from nasforge.viz import figure_format
 
 
 def plot_training_curves(
@@ -40,7 +41,7 @@ def plot_training_curves(
     if title:
         fig.suptitle(title, fontsize=9)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
+    fig.savefig(buffer, format=figure_format(path), dpi=110, bbox_inches="tight")
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
     return Path(path)
