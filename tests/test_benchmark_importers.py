@@ -70,6 +70,12 @@ def test_nb201_csv_maps_each_column_to_its_dataset_and_split(tmp_path):
         store.query(1, "cifar10", "test_acc")
 
 
+@pytest.mark.parametrize("scale", ["nan", "inf", "-1e400", "0", "abc"])
+def test_a_column_scale_must_be_a_finite_nonzero_number(scale):
+    with pytest.raises(BenchmarkError, match="bad scale in column mapping"):
+        imp.ColumnMap.parse(f"acc=cifar10:test_acc*{scale}")
+
+
 def test_generic_tsv_with_index_key_and_scale(tmp_path):
     path = tmp_path / "t.tsv"
     path.write_text("index\tacc\tsecs\n5\t71.5\t400\n7\t72.5\t600\n")

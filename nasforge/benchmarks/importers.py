@@ -60,9 +60,12 @@ class ColumnMap:
         if not (sep and sep2 and column and dataset and metric):
             raise BenchmarkError(f"bad column mapping {text!r}: write COLUMN=DATASET:METRIC[*SCALE]")
         try:
-            return cls(column, dataset, metric, float(scale) if scale else 1.0)
+            factor = float(scale) if scale else 1.0
         except ValueError:
             raise BenchmarkError(f"bad scale in column mapping {text!r}: {scale!r} is not a number") from None
+        if not (math.isfinite(factor) and factor != 0):  # nan, inf or 0 would store no information
+            raise BenchmarkError(f"bad scale in column mapping {text!r}: give a finite, non-zero number")
+        return cls(column, dataset, metric, factor)
 
 
 def _nb201_final_mapping() -> tuple[ColumnMap, ...]:
