@@ -335,3 +335,18 @@ def test_darts_space_with_one_cell_runs_and_keeps_alpha_normal(tiny_mnist, tmp_p
     record = json.loads((out / "search.jsonl").read_text().splitlines()[-1])
     np.testing.assert_allclose(record["alphas"]["alpha_normal"], initial["alpha_normal"], rtol=1e-6)
     assert not np.allclose(record["alphas"]["alpha_reduce"], initial["alpha_reduce"], rtol=1e-6, atol=0)
+
+
+def test_example_scripts_refuse_an_unwritable_place_in_one_line(tiny_mnist, tmp_path, capsys):
+    (tmp_path / "file").write_text("mine")
+    argv = ["--data", str(tiny_mnist), "--epochs", "1", "--batch_size", "16", "--save", str(tmp_path / "file")]
+    assert _script("train_search").main(argv) == 2
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "architecture").write_text(
+        "Genotype(normal=[('conv_3x3', 0), ('max_pool_3x3', 1), ('conv_3x3', 0)], normal_concat=range(1, 3), "
+        "reduce=[('conv_3x3', 0), ('conv_3x3', 1), ('skip_connect', 0)], reduce_concat=range(1, 3))"
+    )
+    assert _script("visualize").main(["--log", str(tmp_path / "logs"), "--out", str(tmp_path / "file" / "f")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(": error: " in line and "choose another place" in line for line in err), err
+    assert (tmp_path / "file").read_text() == "mine"

@@ -23,7 +23,7 @@ from nasforge.oneshot import SearchConfig, search
 from nasforge.oneshot.search import OUTPUT_NAMES
 
 
-def main(argv: list[str] | None = None) -> int:
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser("train_search.py", description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=None, help="data directory (default: NASFORGE_DATA, else embedded MNIST)")
     parser.add_argument("--batch_size", type=int, default=64, help="batch size")
@@ -64,6 +64,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"genotype = {result.arch}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except OSError as exc:  # a place the system refuses to write (read-only, a file where a folder should be)
+        print(f"train_search.py: error: {exc.filename}: {exc.strerror}; choose another place", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from nasforge.spaces.darts import Genotype
 from nasforge.viz.genotype import draw_genotype
 
 
-def main(argv: list[str] | None = None) -> int:
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser("visualize.py", description=__doc__.split("\n")[0])
     parser.add_argument("--log", default="logs", help="log directory of train_search.py (default: logs)")
     parser.add_argument("--out", default=".", help="where normal.pdf and reduction.pdf go (default: .)")
@@ -34,6 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     for written in draw_genotype(genotype, args.out):
         print(written)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except OSError as exc:  # a place the system refuses to write (read-only, a file where a folder should be)
+        print(f"visualize.py: error: {exc.filename}: {exc.strerror}; choose another place", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

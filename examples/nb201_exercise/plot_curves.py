@@ -22,7 +22,7 @@ from nasforge.viz.training import plot_training_curves
 DEFAULT_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|none~0|nor_conv_3x3~1|avg_pool_3x3~2|"  # index 11
 
 
-def main(argv: list[str] | None = None) -> int:
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default=DEFAULT_ARCH, help="NB201 arch string or index (default: arch 11)")
     parser.add_argument("--data-dir", help="data directory (default: $NASFORGE_DATA)")
@@ -52,6 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"entry {len(val_accs)} of the eval list (NB201's ori-test value): {val_accs[-1]:.2f} %")
     print(f"wrote {args.out}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except OSError as exc:  # a place the system refuses to write (read-only, a file where a folder should be)
+        print(f"plot_curves.py: error: {exc.filename}: {exc.strerror}; choose another place", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from nasforge.exercises.nb201 import (
 from nasforge.paths import require_data_dir
 
 
-def main(argv: list[str] | None = None) -> int:
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--use-api", action="store_true", help="look archs up in the benchmark instead of training")
     parser.add_argument("--n-iter", type=int, default=5, help="number of archs to sample (default 5)")
@@ -93,6 +93,14 @@ def scatter(trajectory: list, path: str) -> None:
     ax.set_title(f"random search, {len(results)} archs")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except OSError as exc:  # a place the system refuses to write (read-only, a file where a folder should be)
+        print(f"run_optimizer.py: error: {exc.filename}: {exc.strerror}; choose another place", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
