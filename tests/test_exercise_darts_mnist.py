@@ -9,10 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasforge.errors import ConfigError
 from nasforge.exercises.darts_mnist import OPS, PRIMITIVES, Architect, MixedOp, Network
 from nasforge.oneshot import build_supernet
 from nasforge.oneshot.search import SearchConfig
 from nasforge.spaces.darts import Genotype
+from nasforge.train import available_devices
 
 # Weights of the sheet's network, edge by edge (C=16 in cells 1-2, 32 in cell 3; affine-free BatchNorm has none):
 #   cell 1 (reduction, 1 -> 16): preprocess 1x1 conv 1*16 = 16; two stride-2 edges from the input, each a
@@ -253,3 +255,11 @@ def test_the_sheets_split_is_first_half_and_second_half():
     ds = ImageDataset(torch.zeros(10, 1, 28, 28, dtype=torch.uint8), torch.arange(10), "mnist", "ten")
     train, valid = search_split(ds, SearchConfig(space="darts-mnist"))
     assert train.labels.tolist() == [0, 1, 2, 3, 4] and valid.labels.tolist() == [5, 6, 7, 8, 9]
+
+
+@pytest.mark.parametrize("device", ["foo", "mps", "cuda:7"])
+def test_a_device_this_machine_lacks_is_a_config_error(device):
+    if device in {str(d) for d in available_devices()} or (device == "mps" and torch.backends.mps.is_available()):
+        pytest.skip(f"this machine has {device}")
+    with pytest.raises(ConfigError, match=device):
+        Network(device)

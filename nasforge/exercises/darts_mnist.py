@@ -51,6 +51,7 @@ from nasforge.oneshot.mixed import MixedOp as _MixedOp
 from nasforge.oneshot.supernet import DartsSupernet, darts_macro
 from nasforge.spaces.darts import MNIST_OPS, Genotype
 from nasforge.spaces.darts_model import make_op
+from nasforge.train import select_device
 
 __all__ = ["OPS", "PRIMITIVES", "Architect", "ArchParameters", "Genotype", "MixedOp", "Network"]
 
@@ -119,6 +120,7 @@ class Network(DartsSupernet):
     """
 
     def __init__(self, device: str | torch.device, nodes: int = 2) -> None:
+        device = select_device(str(device))  # a device this machine lacks is a ConfigError, not torch's RuntimeError
         macro = darts_macro("darts-mnist", "mnist").with_(steps=nodes)
         # generator=None: the sheet's Network draws its weights and α from the global RNG, and so does this one.
         super().__init__("darts-mnist", PRIMITIVES, macro, generator=None, alpha_device=device)
