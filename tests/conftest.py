@@ -32,3 +32,15 @@ def nb201_csv(real_data_dir: Path) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} absent: the real NB201 table is needed for this test")
     return path
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A data directory in the real layout with tiny NB201 files: the final-results CSV and one NATS curve file."""
+    from _benchmark_fixtures import write_nats_file, write_nb201_csv
+
+    nb201 = tmp_path / "data" / "nb201"
+    (nb201 / "curves" / "raw").mkdir(parents=True)
+    write_nb201_csv(nb201 / "nb201_final.csv.gz")
+    write_nats_file(nb201 / "curves" / "raw")
+    return tmp_path / "data"

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from _benchmark_fixtures import CSV_ARCHS, csv_cell, write_nats_file, write_nb201_csv
+from _benchmark_fixtures import CSV_ARCHS, csv_cell, write_nb201_csv
 
 from nasforge.benchmarks import StoreBuilder, build_nb201_store, load_nb201, open_store
 from nasforge.benchmarks import importers as imp
@@ -164,15 +164,6 @@ def test_an_open_store_survives_being_replaced(store_path):
 
 
 # --- finding the NB201 store ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def data_dir(tmp_path):
-    nb201 = tmp_path / "data" / "nb201"
-    (nb201 / "curves" / "raw").mkdir(parents=True)
-    write_nb201_csv(nb201 / "nb201_final.csv.gz")
-    write_nats_file(nb201 / "curves" / "raw")
-    return tmp_path / "data"
 
 
 def test_load_nb201_builds_a_cached_store_once_and_rebuilds_when_the_source_changes(data_dir, tmp_path, monkeypatch):

@@ -58,7 +58,7 @@ def _walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
 
 PARSER = build_parser()
 TYPED = list(_walk(PARSER))
-NUMERIC = [(p, b, a) for p, b, a in TYPED if a.dest != "device"]
+NUMERIC = [(p, b, a) for p, b, a in TYPED if a.dest != "device" and a.type is not argtypes.names]
 
 
 def _id(case) -> str:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _benchmark_fixtures import write_nats_file, write_nb201_csv
+from _benchmark_fixtures import write_nb201_csv
 
 from nasforge._io import _host_tag, _temp_prefix, atomic_directory, atomic_write_bytes, remove_stale_temps
 from nasforge.benchmarks import load_nb201
@@ -81,15 +81,6 @@ def test_an_overwrite_replaces_a_directory_and_leaves_no_temps(tmp_path):
     with pytest.raises(FileExistsError), atomic_directory(target) as tmp:
         (tmp / "v").write_text("3")
     assert (target / "v").read_text() == "2" and [p.name for p in tmp_path.iterdir()] == ["store"]
-
-
-@pytest.fixture
-def data_dir(tmp_path):
-    nb201 = tmp_path / "data" / "nb201"
-    (nb201 / "curves" / "raw").mkdir(parents=True)
-    write_nb201_csv(nb201 / "nb201_final.csv.gz")
-    write_nats_file(nb201 / "curves" / "raw")
-    return tmp_path / "data"
 
 
 @pytest.mark.parametrize("leftover", [False, True], ids=["empty cache", "a manifest-less leftover dir"])

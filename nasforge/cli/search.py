@@ -97,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_search)
 
     p = subparsers.add_parser("compare", help="many seeds of several optimizers on the benchmark: table + plots")
-    p.add_argument("--optimizers", type=argtypes.comma_list(str), default=["rs", "rea", "ls", "hb", "tpe"],
+    p.add_argument("--optimizers", type=argtypes.names, default=["rs", "rea", "ls", "hb", "tpe"],
                    help="comma-separated optimizer names, each once (default rs,rea,ls,hb,tpe)")  # fmt: skip
     p.add_argument("--seeds", type=argtypes.seeds, default=500, help="number of seeds per optimizer (0..N-1)")
     p.add_argument("--datasets", default="cifar10,cifar100,ImageNet16-120",
