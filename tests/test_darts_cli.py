@@ -213,7 +213,8 @@ def test_the_readme_main_job_with_default_channels_draws_and_retrains(tiny_mnist
         (["viz", "alphas", "NOPE"], "not found"),
     ],
 )
-def test_bad_arguments_are_one_line_exit_2(argv, message, capsys, tmp_path):
+def test_bad_arguments_are_one_line_exit_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default --out is ./logs, which README's main job leaves in the checkout
     with pytest.raises(SystemExit) if "invalid choice" in message else _no_raise():
         code = main([a.replace("NOPE", str(tmp_path / "missing")) for a in argv])
         assert code == 2
