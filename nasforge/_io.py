@@ -49,7 +49,8 @@ def _host_tag() -> str:
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
 
 
-def _temp_prefix(name: str) -> str:
+def temp_prefix(name: str) -> str:
+    """The start of a temporary's name for ``name`` written by this process (see the module doc)."""
     return f".{name}.{_host_tag()}-{os.getpid()}-"
 
 
@@ -69,7 +70,7 @@ def is_stale_temp(path: str | os.PathLike) -> bool:
     match = _TEMP.match(path.name)
     if match:
         return match["host"] == _host_tag() and not _pid_alive(int(match["pid"]))
-    if _LEGACY_TEMP.match(path.name) and not _TEMP.match(path.name):
+    if _LEGACY_TEMP.match(path.name):
         try:
             return time.time() - path.lstat().st_mtime > LEGACY_TEMP_AGE_S
         except OSError:
@@ -107,7 +108,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path.name), suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmp")
     try:
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be read by others too
         with os.fdopen(fd, "wb") as f:
@@ -140,7 +141,7 @@ def atomic_directory(target: str | os.PathLike, *, overwrite: bool = False) -> I
     remove_stale_temps(target.parent)
     if target.exists() and not overwrite:
         raise FileExistsError(errno.EEXIST, f"{target} already exists", str(target))
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=_temp_prefix(target.name), suffix=".tmp"))
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=temp_prefix(target.name), suffix=".tmp"))
     try:
         yield tmp
         _publish_directory(tmp, target, overwrite)
@@ -161,7 +162,7 @@ def _publish_directory(tmp: Path, target: Path, overwrite: bool) -> None:
                 raise
         if not overwrite:
             raise FileExistsError(errno.EEXIST, f"{target} already exists", str(target))
-        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=_temp_prefix(target.name), suffix=".tmp"))
+        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=temp_prefix(target.name), suffix=".tmp"))
         try:
             os.rename(target, old)
         except FileNotFoundError:  # another writer moved it aside first: try again

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from _benchmark_fixtures import write_nb201_csv
 
-from nasforge._io import _host_tag, _temp_prefix, atomic_directory, atomic_write_bytes, remove_stale_temps
+from nasforge._io import _host_tag, atomic_directory, atomic_write_bytes, remove_stale_temps, temp_prefix
 from nasforge.benchmarks import load_nb201
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ def test_only_dead_writers_temps_of_our_own_form_are_removed(tmp_path):
         pytest.skip("this host's tag collides with the foreign tag used here")
     dead = tmp_path / f".incumbent.png.{_host_tag()}-{_dead_pid()}-abcd1234.tmp"
     dead_dir = tmp_path / f".nb201-0123abcd-0123456789abcdef.{_host_tag()}-{_dead_pid()}-x_y_z123.tmp"
-    live = Path(str(tmp_path / _temp_prefix("checkpoint.pt")) + "abcd1234.tmp")  # this (live) process's own
+    live = Path(str(tmp_path / temp_prefix("checkpoint.pt")) + "abcd1234.tmp")  # this (live) process's own
     other_host = tmp_path / f".search.log.000000-{_dead_pid()}-abcd1234.tmp"
     user = [tmp_path / n for n in (".notes.tmp", "draft.tmp", ".x.12-34.tmp", ".my.plan.tmp", "a.abcd1234.tmp")]
     fresh_legacy = tmp_path / ".curves.json.k2j4h5g6.tmp"  # an older nasforge's temp, possibly still being written

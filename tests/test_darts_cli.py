@@ -209,6 +209,7 @@ def test_the_readme_main_job_with_default_channels_draws_and_retrains(tiny_mnist
         (["darts", "--dataset", "svhn"], "invalid choice: 'svhn'"),
         (["darts", "--space", "darts-mnist", "--dataset", "cifar10"], "built for 28x28 grey digits"),
         (["darts", "--lr-schedule", "step"], "invalid choice: 'step'"),
+        (["darts", "--space", "nb201", "--stem-multiplier", "0"], "NB201's stem is fixed"),
         (["train-genotype", "NOPE"], "not found"),
         (["viz", "alphas", "NOPE"], "not found"),
     ],
@@ -259,6 +260,10 @@ def test_bad_arguments_are_one_line_exit_2(argv, message, capsys, tmp_path, monk
         (
             json.dumps({"space": "darts-mnist", "stem_multiplier": "x", "genotype": {}}),
             "'stem_multiplier' is 'x', expected an integer >= 0 or null",
+        ),
+        (
+            json.dumps({"space": "darts-mnist", "stem_multiplier": False, "genotype": {}}),
+            "'stem_multiplier' is 'False', expected an integer >= 0 or null",
         ),
     ],
 )

@@ -165,7 +165,7 @@ def test_run_kinds_name_the_files_the_library_writes():
     from nasforge.train.engine import CHECKPOINT_NAME
 
     assert set(DB_FILES) <= set(SEARCH_RUN.files) and SEARCH_RUN.resume_from == DB_FILES[0]
-    assert set(DARTS_RUN.files) == set(darts.OUTPUT_NAMES)
+    assert set(DARTS_RUN.files + DARTS_RUN.companions) == set(darts.OUTPUT_NAMES)
     assert TRAIN_RUN.resume_from == RETRAIN_RUN.resume_from == CHECKPOINT_NAME
     assert COMPARE_RUN.owns("anytime_cifar10_200000s.png") and not COMPARE_RUN.owns("notes.png")
     assert DARTS_RUN.owns(".checkpoint.pt.a1b2c3.tmp") and not DARTS_RUN.owns("checkpoint.pt.bak")
@@ -447,3 +447,13 @@ def test_inputs_that_would_write_in_the_wrong_place_are_refused_first(capsys, tm
     code, out, err = cli(capsys, argv)
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err, err
     assert out == "" and snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "--force"])
+def test_a_users_log_txt_is_neither_claimed_nor_overwritten_by_darts(capsys, tmp_path, force):
+    # log.txt and architecture are the sheet's generic names: alone in --out they are the user's.
+    (tmp_path / "log.txt").write_text("my notes")
+    before = snapshot(tmp_path)
+    code, _, err = cli(capsys, ["darts", "--out", str(tmp_path), *(["--force"] if force else [])])
+    one_line(code, err, "holds log.txt, which is not a nasforge file")
+    assert snapshot(tmp_path) == before

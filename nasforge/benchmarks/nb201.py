@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from nasforge._io import _temp_prefix, remove_stale_temps
+from nasforge._io import remove_stale_temps, temp_prefix
 from nasforge.benchmarks import importers
 from nasforge.benchmarks.builder import StoreBuilder
 from nasforge.benchmarks.store import MANIFEST, BenchmarkStore, open_store
@@ -100,7 +100,7 @@ def cached_store(prefix: str, key: str, write: Callable[[Path, bool], object]) -
 
 def _set_aside(target: Path) -> None:
     """Remove a directory without a manifest at a cache store's name (never a store nasforge published)."""
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=_temp_prefix(target.name), suffix=".tmp") as aside:
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=temp_prefix(target.name), suffix=".tmp") as aside:
         try:
             os.rename(target, aside)
         except OSError:
@@ -132,7 +132,7 @@ def prune_cache(cache: Path, prefix: str, keep: Path) -> list[Path]:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            with tempfile.TemporaryDirectory(dir=cache, prefix=_temp_prefix(entry.name), suffix=".tmp") as aside:
+            with tempfile.TemporaryDirectory(dir=cache, prefix=temp_prefix(entry.name), suffix=".tmp") as aside:
                 os.rename(entry, aside)  # onto the empty temporary directory: atomic, then removed with it
             removed.append(entry)
         except OSError:

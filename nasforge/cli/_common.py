@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NoReturn, TypeVar
 
-# The argparse value types live in _argtypes; these four stay importable from here for older callers.
-from nasforge.cli._argtypes import fraction, nonnegative_int, positive_float, positive_int  # noqa: F401
 from nasforge.errors import ConfigError
 
 T = TypeVar("T")

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nasforge._io import atomic_write_text
+from nasforge._io import atomic_write_text, temp_prefix
 from nasforge.errors import ConfigError
 from nasforge.runlock import LOCK_NAME, RunLock
+from nasforge.study import DB_FILES, DB_NAME
 
 SETTINGS_NAME = "nasforge-run.json"
 
@@ -41,6 +42,9 @@ class RunKind:
     name: str
     files: tuple[str, ...]
     resume_from: str | None = None
+    # Files the run writes under generic names (the DARTS sheet's log.txt): the run's own only beside its other
+    # files; alone, they are the user's, and a run that would overwrite them is refused.
+    companions: tuple[str, ...] = ()
 
     def owns(self, name: str) -> bool:
         # Atomic writes stage ".<name>.<random>.tmp" beside each file: a killed run's leftovers are ours too.
@@ -51,22 +55,29 @@ class RunKind:
         """This kind's files in ``directory``, sorted by name (the lock file is not one of them)."""
         if not directory.is_dir():
             return []
-        return sorted(p for p in directory.iterdir() if p.name != LOCK_NAME and self.owns(p.name))
+        own = [p for p in directory.iterdir() if p.name != LOCK_NAME and self.owns(p.name)]
+        if own:
+            own += [directory / name for name in self.companions if (directory / name).exists()]
+        return sorted(own)
+
+    def foreign_companions(self, directory: Path) -> list[Path]:
+        """Files under the run's generic names that belong to someone else (no file of the run beside them)."""
+        if not directory.is_dir() or self.existing(directory):
+            return []
+        return [directory / name for name in self.companions if (directory / name).exists()]
 
     def force_help(self) -> str:
-        return f"replace the {self.name} in --out: removes only its files ({', '.join(self.files)}), nothing else"
+        files = ", ".join((*self.files, *self.companions))
+        return f"replace the {self.name} in --out: removes only its files ({files}), nothing else"
 
 
-# The names are the library's (study.DB_NAME, oneshot.search.*_NAME, train.engine.CHECKPOINT_NAME); they are
-# spelt out here so that `--help` need not import torch. tests/test_outputs.py checks that they agree.
-SEARCH_RUN = RunKind(
-    "search", ("study.db", "study.db-wal", "study.db-shm", "incumbent.png", "params_vs_accuracy.png"), "study.db"
-)
+# The study's names come from nasforge.study; the others are the library's (oneshot.search.*_NAME,
+# train.engine.CHECKPOINT_NAME) spelt out so that `--help` need not import torch. tests/test_outputs.py checks them.
+SEARCH_RUN = RunKind("search", (*DB_FILES, "incumbent.png", "params_vs_accuracy.png"), DB_NAME)
 COMPARE_RUN = RunKind("comparison", ("compare.json", "results.md", "anytime_*.png"))
 DARTS_RUN = RunKind(
-    "DARTS search",
-    ("checkpoint.pt", "search.jsonl", "genotype.json", "search.log", "log.txt", "architecture"),
-    "checkpoint.pt",
+    "DARTS search", ("checkpoint.pt", "search.jsonl", "genotype.json", "search.log"), "checkpoint.pt",
+    companions=("log.txt", "architecture"),
 )
 TRAIN_RUN = RunKind("training run", ("checkpoint.pt", "curves.json", "curves.png"), "checkpoint.pt")
 RETRAIN_RUN = RunKind("genotype training run", ("checkpoint.pt",), "checkpoint.pt")
@@ -136,7 +147,7 @@ def _check_writable(directory: Path, option: str, path: Path, fix: str) -> None:
     # fails; and it cannot say why. A real create-and-remove is the honest test, and its error names the reason.
     try:
         stat = directory.stat()
-        fd, probe = tempfile.mkstemp(dir=directory, prefix=".nasforge-probe.", suffix=".tmp")
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=temp_prefix("nasforge-probe"), suffix=".tmp")
         os.close(fd)
         os.unlink(probe)
         with contextlib.suppress(OSError):  # a check leaves no trace, not even a new modification time
@@ -250,6 +261,12 @@ def _occupancy(path: Path, kind: RunKind, *, resume: bool, force: bool) -> list[
     if record is not None and record["run"] != kind.name:
         # Kinds share file names (checkpoint.pt): never continue or replace another kind's run.
         raise ConfigError(f"{path} holds a {record['run']}, not a {kind.name}; choose another --out")
+    foreign = kind.foreign_companions(path)
+    if foreign:  # not ours to replace, even with --force
+        raise ConfigError(
+            f"{path} holds {foreign[0].name}, which is not a nasforge file, and a {kind.name} would overwrite it; "
+            "move it away or choose another --out"
+        )
     existing = kind.existing(path)
     if resume:
         if kind.resume_from is None or not (path / kind.resume_from).is_file():

@@ -97,6 +97,11 @@ class SearchConfig:
     drop_last: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.space == "nb201" and self.stem_multiplier not in (None, 1):  # NB201's macro builds its own stem
+            raise ConfigError(
+                f"stem_multiplier applies to the DARTS cell spaces; NB201's stem is fixed at C channels, got "
+                f"{self.stem_multiplier}"
+            )
         for name, value in get_space(self.space).protocol.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
@@ -473,8 +478,8 @@ def load_genotype(path: str | Path) -> tuple[dict[str, Any], Any]:
         # null: the space's default, as 'nasforge darts' without --C records it
         "C": (lambda v: v is None or _is_count(v), "an integer >= 1 or null"),
         "layers": (lambda v: v is None or _is_count(v), "an integer >= 1 or null"),
-        "stem_multiplier": (lambda v: v is None or v == 0 or _is_count(v), "an integer >= 0 or null"),
-        "epoch": (lambda v: v == 0 or _is_count(v), "an integer >= 0"),
+        "stem_multiplier": (lambda v: v is None or _is_count(v, 0), "an integer >= 0 or null"),
+        "epoch": (lambda v: _is_count(v, 0), "an integer >= 0"),
         arch_key: (lambda v: isinstance(v, arch_type), arch_what),
     }
     for key, (ok, what) in checks.items():
@@ -501,8 +506,9 @@ def load_genotype(path: str | Path) -> tuple[dict[str, Any], Any]:
     return doc, arch
 
 
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+def _is_count(value: Any, least: int = 1) -> bool:
+    # JSON's true/false load as bools, which are ints to Python: never a count.
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
 def _write_epoch(out: Path, config, records, model, architect, w_optimizer, train_gen, valid_batches) -> None:
