@@ -18,6 +18,7 @@ import errno
 import gzip
 import hashlib
 import lzma
+import numbers
 import os
 import re
 import shutil
@@ -30,6 +31,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from nasforge.errors import DataError
+
+
+def is_int(value: object) -> bool:
+    """Whether a value read from a file (JSON, a pickle, numpy) is a whole number: Python and numpy ints, never a
+    bool (JSON's true/false load as bools, which Python counts as ints)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 # --- temporary names -----------------------------------------------------------------------------------------
 

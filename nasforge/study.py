@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from nasforge._io import is_int
 from nasforge.errors import ArchError, StudyError
 from nasforge.executors import run_evaluation
 from nasforge.optimizers import Optimizer
@@ -302,20 +303,16 @@ class _BadRow(ValueError):
     """A stored value of the wrong type or range (the database was edited or damaged)."""
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # column -> (check, what it must be); columns not listed are checked where they are read.
 _TRIAL_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "number": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "ask_number": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "number": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "ask_number": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     "arch": (lambda v: isinstance(v, str), "an arch string"),
-    "fidelity": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "fidelity": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     "state": (lambda v: v in {s.value for s in TrialState}, "COMPLETE or FAIL"),
     "objective": (lambda v: v is None or _is_real(v), "a finite number (or NULL for a FAIL)"),
     "metrics": (lambda v: isinstance(v, str), "a JSON object"),
@@ -323,15 +320,15 @@ _TRIAL_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "wall_time": (lambda v: _is_real(v) and v >= 0, "a finite number >= 0"),
     "started_at": (_is_real, "a finite number"),
     "finished_at": (_is_real, "a finite number"),
-    "worker": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "worker": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     "error": (lambda v: v is None or isinstance(v, str), "text or NULL"),
-    "attempts": (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1"),
+    "attempts": (lambda v: v is None or (is_int(v) and v >= 1), "an integer >= 1"),
     "sim_start": (lambda v: v is None or _is_real(v), "a finite number or NULL"),
     "sim_end": (lambda v: v is None or _is_real(v), "a finite number or NULL"),
 }
 _ASK_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {  # in the order asks() selects them
     **{k: _TRIAL_CHECKS[k] for k in ("ask_number", "arch", "fidelity")},
-    "told_before": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "told_before": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     "worker": _TRIAL_CHECKS["worker"],
     "sim_start": (_is_real, "a finite number"),
     "started_at": _TRIAL_CHECKS["started_at"],

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from nasforge._io import is_int
 from nasforge.benchmarks._unpickle import read_maybe_compressed, safe_load_file
 from nasforge.benchmarks.builder import StoreBuilder
 from nasforge.benchmarks.metrics import DATASETS, HELP_DEVICES
@@ -382,7 +383,7 @@ def _read_nats(path: Path) -> tuple[int, dict[tuple[str, str], dict[int, np.ndar
             index = arch.index
             results = _field(entry, "all_results", dict, f"schedule {hp!r}")
             for key, rec in results.items():
-                if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str) and _is_int(key[1])):
+                if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str) and is_int(key[1])):
                     raise _FieldError(f"schedule {hp!r}: all_results key {key!r} is not a (dataset, seed) pair")
                 ds, seed = key[0], int(key[1])
                 if ds not in NATS_SPLITS:
@@ -407,15 +408,11 @@ class _FieldError(Exception):
     """One malformed field of a benchmark file (becomes a BenchmarkError naming the file)."""
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def _field(record: dict, key: Any, kind: type | tuple[type, ...], where: str) -> Any:
     if key not in record:
         raise _FieldError(f"{where}: the field {key!r} is missing")
     value = record[key]
-    ok = _is_int(value) if kind is int else isinstance(value, kind)
+    ok = is_int(value) if kind is int else isinstance(value, kind)
     if not ok:
         expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
         raise _FieldError(f"{where}: {key!r} has type {type(value).__name__}, expected {expected}")

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from nasforge._io import atomic_write_bytes, atomic_write_text
+from nasforge._io import atomic_write_bytes, atomic_write_text, is_int
 from nasforge.data import BatchLoader, ImageDataset, Normalizer, train_valid_split
 from nasforge.datasets import DATASETS as DATASET_SPECS
 from nasforge.errors import ArchError, ConfigError, NasforgeError, StudyError, TrainingDivergedError, first_line
@@ -41,7 +41,7 @@ from nasforge.oneshot.supernet import SPACES, Supernet, build_supernet, darts_ma
 from nasforge.spaces.darts import Genotype
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.train import select_device
-from nasforge.train.engine import load_checkpoint_file, record_from_dict
+from nasforge.train.engine import batch_bar, load_checkpoint_file, record_from_dict
 
 LOG_NAME = "search.log"
 RECORDS_NAME = "search.jsonl"
@@ -362,7 +362,7 @@ def _epoch(
     loss_sum = arch_sum = 0.0
     correct = seen = 0
     steps = 0
-    for x, y in _bar(train_loader, progress, f"search {epoch + 1}/{config.epochs}"):
+    for x, y in batch_bar(train_loader, progress, f"search {epoch + 1}/{config.epochs}"):
         x, y = x.to(device), y.to(device)
         xv, yv = (t.to(device) for t in next(valid_batches))
         arch_sum += architect.step((xv, yv), (x, y), w_optimizer)
@@ -423,14 +423,6 @@ def evaluate(
             correct += int((logits.argmax(1) == y).sum())
     model.train()
     return loss_sum / len(dataset), 100.0 * correct / len(dataset)
-
-
-def _bar(loader: BatchLoader, enabled: bool, desc: str) -> Any:
-    if not enabled:
-        return loader
-    from tqdm import tqdm
-
-    return tqdm(loader, total=len(loader), desc=desc, disable=None, leave=False)
 
 
 # --- the log directory ----------------------------------------------------------------------------------------
@@ -507,8 +499,7 @@ def load_genotype(path: str | Path) -> tuple[dict[str, Any], Any]:
 
 
 def _is_count(value: Any, least: int = 1) -> bool:
-    # JSON's true/false load as bools, which are ints to Python: never a count.
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+    return is_int(value) and value >= least
 
 
 def _write_epoch(out: Path, config, records, model, architect, w_optimizer, train_gen, valid_batches) -> None:

@@ -157,7 +157,7 @@ def train(
             loss_sum = torch.zeros((), dtype=torch.float64)
             correct = torch.zeros((), dtype=torch.int64)
             seen = 0
-            for x, y in _bar(loader, progress, f"epoch {epoch}/{config.epochs}"):
+            for x, y in batch_bar(loader, progress, f"epoch {epoch}/{config.epochs}"):
                 lr = _lr_at(config, step, total_steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
@@ -236,7 +236,8 @@ def _lr_at(config: TrainConfig, step: int, total_steps: int) -> float:
     return 0.5 * config.lr * (1.0 + math.cos(math.pi * step / total_steps))
 
 
-def _bar(loader: BatchLoader, enabled: bool, desc: str) -> Any:
+def batch_bar(loader: BatchLoader, enabled: bool, desc: str) -> Any:
+    """``loader`` wrapped in a per-batch progress bar when ``enabled`` and stderr is a terminal."""
     if not enabled:
         return loader
     from tqdm import tqdm
