@@ -22,7 +22,7 @@ def keep_freed_memory() -> bool:
     A training step frees megabytes of activations that the next step allocates again. glibc's default is to
     return large blocks to the OS (``munmap``, heap trimming), so every step faults the same pages back in,
     zero-filled by the kernel: about 20,000 page faults per step of the NB201 network at batch 64 on this
-    project's machines, 4% of the step (``benchmarks/bench_nb201_network.py``). After this call blocks below
+    project's machines, 4% of the step (``perf/bench_nb201_network.py``). After this call blocks below
     32 MB come from the heap and the heap is never trimmed; the peak memory stays what it was, the process
     simply keeps it. Linux with glibc only; elsewhere nothing changes and it returns False.
     """

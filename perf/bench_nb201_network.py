@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/bench_nb201_network.py            # 30 archs + torch.compile, ~2.5 min on an idle 2-core box
-    python benchmarks/bench_nb201_network.py --quick    # 3 archs, no compile: a smoke run (~15 s)
+    python perf/bench_nb201_network.py            # 30 archs + torch.compile, ~2.5 min on an idle 2-core box
+    python perf/bench_nb201_network.py --quick    # 3 archs, no compile: a smoke run (~15 s)
 
 What is measured (batch 64, 32x32 CIFAR-10 input, ``torch.set_num_threads(2)``, SGD with momentum), in a
 process set up as the ``nasforge`` command sets itself up (:func:`nasforge.runtime.keep_freed_memory`;

@@ -12,8 +12,8 @@
 3. ``search``: the wall time of the full 5-epoch first-order MNIST search (``--full``, needs the MNIST
    files; ``--data-dir`` or ``NASFORGE_DATA``), evaluation included. Target: <= 300 s on 2 cores.
 
-Usage: ``python benchmarks/bench_darts.py [--steps 30] [--threads 2] [--full --data-dir DIR]``; prints a table
-and writes benchmarks/results/darts.json.
+Usage: ``python perf/bench_darts.py [--steps 30] [--threads 2] [--full --data-dir DIR]``; prints a table
+and writes perf/results/darts.json.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@
    (target: < 100 us), against a plain-Python loop that draws the same kind of arch with ``random``.
 3. ``loop``: microseconds per trial of the whole in-memory study loop (ask, lookup, record, tell).
 
-Usage: ``python benchmarks/bench_search.py [--data-dir DIR] [--seeds 500] [--workers 2]``; prints a table
-and writes benchmarks/results/search.json. Needs the NB201 data (``--data-dir`` or ``NASFORGE_DATA``).
+Usage: ``python perf/bench_search.py [--data-dir DIR] [--seeds 500] [--workers 2]``; prints a table
+and writes perf/results/search.json. Needs the NB201 data (``--data-dir`` or ``NASFORGE_DATA``).
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@
    2 processes at once (same work each). On an idle 2-core machine it is about 2x; when other programs keep
    the cores busy it drops, and so must the executors' speed-up. Printed with the load average.
 
-Usage: ``python benchmarks/bench_executors.py [--trials 8] [--repeats 1]``; prints a table and writes
-benchmarks/results/executors.json with the machine's load average (other processes skew wall times).
+Usage: ``python perf/bench_executors.py [--trials 8] [--repeats 1]``; prints a table and writes
+perf/results/executors.json with the machine's load average (other processes skew wall times).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ arch), and measures each side in fresh subprocesses:
 * memory: RSS added by opening + 10,000 random per-epoch queries;
 * single query p50 (final value; and per-epoch), and one metric for all 15,625 archs.
 
-Usage: ``python benchmarks/bench_store.py [--workdir DIR] [--keep]``; prints a table and writes
-benchmarks/results/store.json.
+Usage: ``python perf/bench_store.py [--workdir DIR] [--keep]``; prints a table and writes
+perf/results/store.json.
 """
 
 from __future__ import annotations

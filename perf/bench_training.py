@@ -11,9 +11,9 @@ CIFAR-shaped images) and with the seed's batch size 64:
 The two loops alternate and each figure is the best of ``--repeats`` runs, so load from other processes on
 the machine hurts both alike. Usage::
 
-    python benchmarks/bench_training.py [--data-dir DATA] [--threads 2] [--steps 12] [--repeats 3]
+    python perf/bench_training.py [--data-dir DATA] [--threads 2] [--steps 12] [--repeats 3]
 
-Writes benchmarks/results/training.json (one entry per --threads value).
+Writes perf/results/training.json (one entry per --threads value).
 """
 
 from __future__ import annotations
