@@ -159,7 +159,7 @@ def test_missing_files_and_directories(tmp_path: Path) -> None:
 
 
 def test_unknown_dataset_or_split(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="'svhn'.*mnist, cifar10"):
+    with pytest.raises(ConfigError, match="'svhn'.*cifar10, mnist"):
         load_dataset("svhn", "train", tmp_path)
     with pytest.raises(ConfigError, match="'valid'"):
         load_dataset("mnist", "valid", tmp_path)

@@ -14,9 +14,10 @@ from pathlib import Path
 from nasforge.cli import _argtypes as argtypes
 from nasforge.cli._common import add_data_dir, add_json_flag, check, emit, log_stream
 from nasforge.cli._outputs import DARTS_RUN, RETRAIN_RUN, RunDir, claim_run_dir
+from nasforge.data.specs import list_datasets
 
 SPACES = ("darts-mnist", "darts", "nb201")
-DATASETS = ("mnist", "cifar10")
+DATASETS = tuple(list_datasets(loadable=True))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

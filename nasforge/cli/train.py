@@ -14,8 +14,9 @@ from pathlib import Path
 from nasforge.cli import _argtypes as argtypes
 from nasforge.cli._common import add_data_dir, add_json_flag, emit
 from nasforge.cli._outputs import TRAIN_RUN, RunDir, claim_run_dir
+from nasforge.data.specs import list_datasets
 
-DATASETS = ("cifar10", "mnist")
+DATASETS = tuple(list_datasets(loadable=True))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

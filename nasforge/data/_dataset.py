@@ -6,24 +6,17 @@ from dataclasses import dataclass
 
 import torch
 
+from nasforge.data.specs import DATASETS
 from nasforge.errors import DataError
-
-# Per-channel mean and std of pixels/255 on each dataset's training set: the values every paper normalizes
-# with (MNIST: 0.1307/0.3081; CIFAR-10: the reference values of the 50k training images).
-NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "mnist": ((0.1307,), (0.3081,)),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-}
-
-NUM_CLASSES = {"mnist": 10, "cifar10": 10}
 
 
 def normalization(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The (mean, std) per channel of dataset ``name`` (pixels scaled to [0, 1])."""
-    try:
-        return NORMALIZATION[name]
-    except KeyError:
-        raise DataError(f"no normalization known for dataset {name!r}; known: {', '.join(NORMALIZATION)}") from None
+    """The (mean, std) per channel of dataset ``name`` (pixels scaled to [0, 1]), from :mod:`nasforge.data.specs`."""
+    spec = DATASETS.get(name)
+    if spec is None or spec.mean is None or spec.std is None:
+        known = ", ".join(n for n, s in DATASETS.items() if s.mean is not None)
+        raise DataError(f"no normalization known for dataset {name!r}; known: {known}")
+    return spec.mean, spec.std
 
 
 # eq=False: tensors have no boolean equality, and two datasets are the same only if they are the same object.
@@ -61,7 +54,10 @@ class ImageDataset:
 
     @property
     def num_classes(self) -> int:
-        return NUM_CLASSES.get(self.name, int(self.labels.max()) + 1 if len(self) else 0)
+        spec = DATASETS.get(self.name)
+        if spec is not None:
+            return spec.num_classes
+        return int(self.labels.max()) + 1 if len(self) else 0
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

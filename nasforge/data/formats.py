@@ -18,7 +18,6 @@ from nasforge._io import open_capped, read_capped
 from nasforge.errors import DataError
 
 # IDX magic: two zero bytes, a type code (0x08 = unsigned byte) and the number of dimensions.
-IDX_UBYTE = 0x08
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: ubyte, 3 dimensions
 IDX_LABELS_MAGIC = 2049  # 0x00000801: ubyte, 1 dimension
 

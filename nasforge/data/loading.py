@@ -30,13 +30,13 @@ from nasforge.data.formats import (
     read_cifar_npz,
     read_mnist_pair,
 )
+from nasforge.data.specs import dataset_spec, list_datasets
 from nasforge.errors import ConfigError, DataError
 from nasforge.paths import ENV_VAR
 
-DATASET_NAMES = ("mnist", "cifar10")
+DATASET_NAMES = tuple(list_datasets(loadable=True))
 SPLITS = ("train", "test")
 
-CIFAR10_TRAIN_SIZE = 50_000
 CIFAR_NPZ = {
     "train": "cifar10_train_first1000perclass_jpegq75.npz",
     "test": "cifar10_test_jpegq75.npz",
@@ -77,8 +77,9 @@ def _load_mnist(root: Path, split: str) -> ImageDataset:
     images_path = _find_first(root / "mnist", [f"{prefix}-images-idx3-ubyte", f"{prefix}-images.idx3-ubyte"])
     labels_path = _find_first(root / "mnist", [f"{prefix}-labels-idx1-ubyte", f"{prefix}-labels.idx1-ubyte"])
     images, labels = read_mnist_pair(images_path, labels_path)
-    if images.shape[1:] != (28, 28):
-        raise DataError(f"{images_path}: MNIST images must be 28×28, got {images.shape[1:]}")
+    size = dataset_spec("mnist").image_size
+    if images.shape[1:] != (size, size):
+        raise DataError(f"{images_path}: MNIST images must be {size}×{size}, got {images.shape[1:]}")
     return ImageDataset(
         torch.from_numpy(images.copy()).unsqueeze(1),
         torch.from_numpy(labels.astype(np.int64)),
@@ -111,7 +112,8 @@ def _load_cifar10(root: Path, split: str) -> ImageDataset:
     images, labels = read_cifar_npz(path, split)
     images_t = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     # The shared train file is the first 1,000 images of each class: a fifth of the real training split.
-    full_size = CIFAR10_TRAIN_SIZE if split == "train" and len(labels) < CIFAR10_TRAIN_SIZE else None
+    train_size = dataset_spec("cifar10").split_size("train")
+    full_size = train_size if split == "train" and len(labels) < train_size else None
     return ImageDataset(images_t, torch.from_numpy(labels), "cifar10", str(path), full_size)
 
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from nasforge._io import atomic_write_bytes, atomic_write_text, is_int
 from nasforge.data import BatchLoader, ImageDataset, Normalizer, train_valid_split
-from nasforge.datasets import DATASETS as DATASET_SPECS
+from nasforge.data.specs import DATASETS as DATASET_SPECS
 from nasforge.errors import ArchError, ConfigError, NasforgeError, StudyError, TrainingDivergedError, first_line
 from nasforge.oneshot.architect import ARCH_BETAS, ARCH_LR, ARCH_WEIGHT_DECAY, Architect
 from nasforge.oneshot.supernet import SPACES, Supernet, build_supernet, darts_macro, get_space
@@ -54,7 +54,6 @@ OUTPUT_NAMES = (CHECKPOINT_NAME, RECORDS_NAME, GENOTYPE_NAME, LOG_NAME, SHEET_LO
 LR_SCHEDULES = ("constant", "cosine")
 SPLITS = ("halves", "balanced")
 VALID_SAMPLINGS = ("random", "stream")
-AUGMENTED = frozenset({"cifar10"})  # DARTS searches CIFAR-10 with crop + flip; digits are never flipped
 
 Lookup = Callable[[NB201Arch], dict[str, float]]
 
@@ -210,7 +209,7 @@ def search(
     w_optimizer = torch.optim.SGD(
         model.weight_parameters(), lr=config.w_lr, momentum=config.w_momentum, weight_decay=config.w_weight_decay
     )
-    augment = config.dataset in AUGMENTED
+    augment = DATASET_SPECS[config.dataset].augment  # DARTS searches CIFAR-10 with crop + flip, as it trains
     train_gen = torch.Generator().manual_seed(config.seed)
     valid_gen = torch.Generator().manual_seed(config.seed + 1)
     train_loader = BatchLoader(

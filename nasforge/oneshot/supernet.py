@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasforge.datasets import dataset_spec
+from nasforge.data.specs import dataset_spec
 from nasforge.errors import ConfigError
 from nasforge.oneshot.mixed import (
     MixedEdges,

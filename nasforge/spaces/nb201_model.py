@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasforge.datasets import dataset_spec
+from nasforge.data.specs import dataset_spec
 from nasforge.errors import ArchError
 from nasforge.spaces.nb201 import EDGES, NUM_NODES, NB201Arch
 from nasforge.spaces.nb201 import OPS as OP_NAMES

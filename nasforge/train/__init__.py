@@ -3,11 +3,10 @@
 See :func:`nasforge.train.train`; the configuration is a frozen :class:`TrainConfig`.
 """
 
-from nasforge.train.config import AUGMENTED_DATASETS, EpochRecord, TrainConfig, TrainResult
+from nasforge.train.config import EpochRecord, TrainConfig, TrainResult
 from nasforge.train.engine import CHECKPOINT_NAME, available_devices, evaluate, seeded, select_device, train
 
 __all__ = [
-    "AUGMENTED_DATASETS",
     "CHECKPOINT_NAME",
     "EpochRecord",
     "TrainConfig",

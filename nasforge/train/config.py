@@ -7,12 +7,12 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
+from nasforge.data.specs import DATASETS
 from nasforge.errors import ConfigError
 
-OPTIMIZERS = ("sgd", "adam")
+WEIGHT_OPTIMIZERS = ("sgd", "adam")
+"""The torch optimizers the engine trains weights with (the NAS optimizers are ``nasforge.optimizers.OPTIMIZERS``)."""
 SCHEDULES = ("cosine", "constant")
-AUGMENTED_DATASETS = frozenset({"cifar10"})
-"""Datasets whose standard training pipeline uses random crop + flip (digits must not be mirrored)."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,10 @@ class TrainConfig:
             isinstance(self.batch_size, int) and self.batch_size >= 1,
             f"batch_size must be a whole number >= 1, got {self.batch_size!r}",
         )
-        _require(self.optimizer in OPTIMIZERS, f"optimizer {self.optimizer!r} unknown; expected one of {OPTIMIZERS}")
+        _require(
+            self.optimizer in WEIGHT_OPTIMIZERS,
+            f"optimizer {self.optimizer!r} unknown; expected one of {WEIGHT_OPTIMIZERS}",
+        )
         _require(self.schedule in SCHEDULES, f"schedule {self.schedule!r} unknown; expected one of {SCHEDULES}")
         _require(_finite(self.lr) and self.lr > 0, f"lr must be a positive number, got {self.lr!r}")
         _require(
@@ -77,7 +80,11 @@ class TrainConfig:
         )
 
     def augment_for(self, dataset_name: str) -> bool:
-        return dataset_name in AUGMENTED_DATASETS if self.augment is None else self.augment
+        """Whether to crop + flip ``dataset_name``'s training images: ``augment``, else the dataset's standard."""
+        if self.augment is not None:
+            return self.augment
+        spec = DATASETS.get(dataset_name)
+        return spec is not None and spec.augment
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

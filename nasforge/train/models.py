@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from nasforge.datasets import dataset_spec
+from nasforge.data.specs import dataset_spec
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.train.engine import seeded
 
