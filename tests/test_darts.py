@@ -10,10 +10,11 @@ from torch import nn
 from nasforge.errors import ArchError, ConfigError
 from nasforge.oneshot.architect import Architect, finite_difference_hvp
 from nasforge.oneshot.mixed import MixedEdges, MixedOp, mnist_search_op, nb201_search_op, weighted_sum
-from nasforge.oneshot.supernet import SPACES, build_supernet
+from nasforge.oneshot.supernet import build_supernet
 from nasforge.spaces.darts import DARTS_OPS, DARTS_V2, MNIST_OPS, Genotype, derive_cell, derive_genotype
 from nasforge.spaces.darts_model import DartsNetwork, make_op
 from nasforge.spaces.nb201 import NB201Arch
+from nasforge.spaces.registry import list_spaces
 
 # --- Genotype -------------------------------------------------------------------------------------------------
 
@@ -165,7 +166,7 @@ def test_none_is_never_computed_but_gets_its_softmax_gradient():
 # --- supernets ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("space", sorted(SPACES))
+@pytest.mark.parametrize("space", sorted(list_spaces("oneshot")))
 def test_every_space_builds_separates_alpha_and_derives(space):
     dataset = "cifar10" if space == "nb201" else "mnist"
     net = build_supernet(space, dataset, C=4, layers=1 if space == "nb201" else None)

@@ -15,8 +15,9 @@ from nasforge.cli import _argtypes as argtypes
 from nasforge.cli._common import add_data_dir, add_json_flag, check, emit, log_stream
 from nasforge.cli._outputs import DARTS_RUN, RETRAIN_RUN, RunDir, claim_run_dir
 from nasforge.data.specs import list_datasets
+from nasforge.spaces.registry import list_spaces
 
-SPACES = ("darts-mnist", "darts", "nb201")
+SPACES = tuple(list_spaces("oneshot"))
 DATASETS = tuple(list_datasets(loadable=True))
 
 

@@ -62,7 +62,8 @@ def cmd_genotype(args: argparse.Namespace) -> int:
 def cmd_alphas(args: argparse.Namespace) -> int:
     from nasforge.errors import StudyError
     from nasforge.oneshot.search import RECORDS_NAME, load_genotype
-    from nasforge.oneshot.supernet import get_space, space_edge_names
+    from nasforge.oneshot.supernet import space_edge_names
+    from nasforge.spaces.registry import get_space
     from nasforge.viz.genotype import plot_alphas
 
     check_output_dir(args.out, "-o")

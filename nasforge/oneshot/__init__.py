@@ -10,10 +10,9 @@ Genotype(normal=[...], normal_concat=range(1, 3), reduce=[...], reduce_concat=ra
 from nasforge.oneshot.architect import Architect, finite_difference_hvp
 from nasforge.oneshot.mixed import MixedEdges, MixedOp, weighted_sum
 from nasforge.oneshot.search import SearchConfig, SearchRecord, SearchResult, load_genotype, search
-from nasforge.oneshot.supernet import SPACES, DartsSupernet, NB201Supernet, SearchCell, Supernet, build_supernet
+from nasforge.oneshot.supernet import DartsSupernet, NB201Supernet, SearchCell, Supernet, build_supernet
 
 __all__ = [
-    "SPACES",
     "Architect",
     "DartsSupernet",
     "MixedEdges",

@@ -3,7 +3,7 @@
 Per step (DARTS' Algorithm 1): an α update on a batch of the search-valid half (Adam, lr 3e-4,
 betas (0.5, 0.999), weight decay 1e-3), then a weight update on a batch of the search-train half
 (SGD, lr 0.025, momentum 0.9, weight decay 3e-4). What differs between the spaces is their protocol
-(:attr:`OneShotSpace.protocol`, the defaults of :class:`SearchConfig`'s ``None`` fields):
+(:attr:`nasforge.spaces.registry.OneShotView.protocol`, the defaults of :class:`SearchConfig`'s ``None`` fields):
 
 * ``darts-mnist`` is the DARTS-MNIST sheet's ``train_search.py``: constant lr, no gradient clipping, seed 2,
   the first half of the training set for weights and the second for α, a fresh random validation batch per
@@ -37,9 +37,10 @@ from nasforge.data import BatchLoader, ImageDataset, Normalizer, train_valid_spl
 from nasforge.data.specs import DATASETS as DATASET_SPECS
 from nasforge.errors import ArchError, ConfigError, NasforgeError, StudyError, TrainingDivergedError, first_line
 from nasforge.oneshot.architect import ARCH_BETAS, ARCH_LR, ARCH_WEIGHT_DECAY, Architect
-from nasforge.oneshot.supernet import SPACES, Supernet, build_supernet, darts_macro, get_space
+from nasforge.oneshot.supernet import Supernet, build_supernet, darts_macro
 from nasforge.spaces.darts import Genotype
 from nasforge.spaces.nb201 import NB201Arch
+from nasforge.spaces.registry import list_spaces, oneshot_view
 from nasforge.train import select_device
 from nasforge.train.engine import batch_bar, load_checkpoint_file, record_from_dict
 
@@ -62,7 +63,7 @@ Lookup = Callable[[NB201Arch], dict[str, float]]
 class SearchConfig:
     """Everything that defines a search run (a resumed run must match it exactly).
 
-    Fields left ``None`` take the space's protocol (``OneShotSpace.protocol``; see the module docstring):
+    Fields left ``None`` take the space's protocol (``OneShotView.protocol``, :mod:`nasforge.spaces.registry`):
     ``lr_schedule`` "constant" or "cosine" (per epoch, ``w_lr`` → ``w_lr_min``), ``grad_clip`` the max global
     gradient norm (0: no clipping), ``stem_multiplier`` the stem's width in units of ``C`` (0: no stem),
     ``split`` "halves" (first part of the images for weights, the rest for α, as the sheet) or "balanced"
@@ -101,7 +102,7 @@ class SearchConfig:
                 f"stem_multiplier applies to the DARTS cell spaces; NB201's stem is fixed at C channels, got "
                 f"{self.stem_multiplier}"
             )
-        for name, value in get_space(self.space).protocol.items():
+        for name, value in oneshot_view(self.space).protocol.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         object.__setattr__(self, "a_betas", tuple(self.a_betas))
@@ -460,8 +461,9 @@ def load_genotype(path: str | Path) -> tuple[dict[str, Any], Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise ArchError(f"{path} is not valid JSON ({reason}); rerun 'nasforge darts' to rewrite it") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("space"), str) or doc["space"] not in SPACES:
-        raise ArchError(f"{path} names no known space (expected 'space': one of {', '.join(SPACES)})")
+    spaces = list_spaces("oneshot")
+    if not isinstance(doc, dict) or not isinstance(doc.get("space"), str) or doc["space"] not in spaces:
+        raise ArchError(f"{path} names no known space (expected 'space': one of {', '.join(spaces)})")
     arch_key, arch_type, arch_what = ("arch", str, "a string") if doc["space"] == "nb201" else (
         "genotype", dict, "an object")  # fmt: skip
     checks: dict[str, tuple[Callable[[Any], bool], str]] = {

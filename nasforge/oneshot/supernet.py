@@ -1,4 +1,5 @@
-"""Supernets: search cells of mixed edges, the networks stacking them, and the registry of one-shot spaces.
+"""Supernets: search cells of mixed edges and the networks stacking them, for the one-shot spaces of
+:mod:`nasforge.spaces.registry`.
 
 A supernet keeps its architecture parameters apart from its weights: :meth:`arch_parameters`
 (``alpha_normal``, ``alpha_reduce``; one ``alpha`` for NB201) and :meth:`weight_parameters`
@@ -14,8 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,11 +30,12 @@ from nasforge.oneshot.mixed import (
     nb201_search_op,
     weighted_sum,
 )
-from nasforge.spaces.darts import DARTS_OPS, MNIST_OPS, Genotype, derive_genotype
+from nasforge.spaces.darts import Genotype, derive_genotype
 from nasforge.spaces.darts_model import CellShape, DartsNetwork, Macro, cell_layout, make_stem, preprocess
 from nasforge.spaces.nb201 import OPS as NB201_OPS
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.spaces.nb201_model import ResNetBasicblock
+from nasforge.spaces.registry import get_space, oneshot_view
 from nasforge.train import seeded
 
 CHANNELS_LAST = torch.channels_last
@@ -265,86 +265,7 @@ class NB201Supernet(Supernet):
         return NB201Arch(tuple(NB201_OPS[int(i)] for i in self.alpha.detach().argmax(dim=-1)))
 
 
-# --- registry -------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OneShotSpace:
-    """A registered one-shot space: its ops, default macro and what it searches on."""
-
-    name: str
-    ops: tuple[str, ...]
-    description: str
-    default_C: int
-    default_layers: int
-    protocol: dict[str, Any] = field(default_factory=dict)  # SearchConfig defaults of this space
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ops": list(self.ops), "description": self.description}
-
-
-SPACES: dict[str, OneShotSpace] = {
-    s.name: s
-    for s in (
-        OneShotSpace(
-            "darts-mnist",
-            MNIST_OPS,
-            "the DARTS-MNIST sheet's network: 1 input, 2 nodes, no stem, cells reduce-normal-reduce 16-16-32 wide",
-            8,
-            3,
-            # The sheet's protocol: constant lr, no clipping, seed 2, first/second half of the training set,
-            # a fresh random validation batch per step, the last partial training batch kept.
-            dict(
-                lr_schedule="constant",
-                grad_clip=0.0,
-                seed=2,
-                stem_multiplier=0,
-                split="halves",
-                valid_sampling="random",
-                drop_last=False,
-            ),
-        ),
-        OneShotSpace(
-            "darts",
-            DARTS_OPS,
-            "original DARTS CNN space: 2 inputs, 4 nodes, 8 cells",
-            16,
-            8,
-            dict(
-                lr_schedule="cosine",
-                grad_clip=5.0,
-                seed=0,
-                stem_multiplier=3,
-                split="balanced",
-                valid_sampling="stream",
-                drop_last=True,
-            ),
-        ),
-        OneShotSpace(
-            "nb201",
-            NB201_OPS,
-            "NAS-Bench-201 cell (6 edges, 5 ops) in NB201's macro; N cells per stage",
-            8,
-            1,
-            dict(
-                lr_schedule="cosine",
-                grad_clip=5.0,
-                seed=0,
-                stem_multiplier=1,
-                split="balanced",
-                valid_sampling="stream",
-                drop_last=True,
-            ),
-        ),
-    )
-}
-
-
-def get_space(name: str) -> OneShotSpace:
-    try:
-        return SPACES[name]
-    except KeyError:
-        raise ConfigError(f"unknown one-shot space {name!r}; valid spaces: {', '.join(SPACES)}") from None
+# --- building from the registry (nasforge.spaces.registry) ---------------------------------------------------
 
 
 def darts_macro(
@@ -355,7 +276,7 @@ def darts_macro(
     ``stem_multiplier``: the stem's channels in units of ``C``; 0 = no stem; ``None`` = the space's default
     (darts-mnist: none, as the sheet; darts: 3, as DARTS).
     """
-    spec, info = dataset_spec(dataset), get_space(space)
+    spec, info = dataset_spec(dataset), oneshot_view(space)
     C = info.default_C if C is None else C
     stem = info.protocol["stem_multiplier"] if stem_multiplier is None else stem_multiplier
     if space == "darts-mnist":
@@ -377,7 +298,7 @@ def build_supernet(
     stem_multiplier: int | None = None,
 ) -> Supernet:
     """The supernet of ``space`` for ``dataset``; weights and α initialized from ``seed`` (global RNG untouched)."""
-    info, spec = get_space(space), dataset_spec(dataset)
+    info, spec = oneshot_view(space), dataset_spec(dataset)
     generator = torch.Generator().manual_seed(seed)
     with seeded(seed):  # nn.Module initializers draw from the global RNG; keep that draw local
         if space == "nb201":
@@ -386,4 +307,5 @@ def build_supernet(
             if C < 1 or N < 1:
                 raise ConfigError(f"nb201 supernet needs C >= 1 and N >= 1, got C={C}, N={N}")
             return NB201Supernet(C, N, spec.num_classes, spec.channels, generator)
-        return DartsSupernet(space, info.ops, darts_macro(space, dataset, C, layers, stem_multiplier), generator)
+        macro = darts_macro(space, dataset, C, layers, stem_multiplier)
+        return DartsSupernet(space, get_space(space).ops, macro, generator)

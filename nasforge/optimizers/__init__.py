@@ -18,12 +18,13 @@ from typing import Any
 
 from nasforge.errors import ConfigError
 from nasforge.optimizers._base import Optimizer, Seed
-from nasforge.optimizers._space import NB201SpaceView, get_space
 from nasforge.optimizers.hyperband import Hyperband, SuccessiveHalving
 from nasforge.optimizers.local_search import LocalSearch
 from nasforge.optimizers.random_search import RandomSearch, RandomSearchOptimizer
 from nasforge.optimizers.regularized_evolution import RegularizedEvolution
 from nasforge.optimizers.tpe import TPE
+from nasforge.spaces.nb201 import NB201SpaceView
+from nasforge.spaces.registry import BlackBoxView, blackbox_view
 
 OPTIMIZERS: MappingProxyType[str, type[Optimizer]] = MappingProxyType(
     {cls.name: cls for cls in (RandomSearch, RegularizedEvolution, LocalSearch, Hyperband, SuccessiveHalving, TPE)}
@@ -41,6 +42,12 @@ def optimizer_class(name: str) -> type[Optimizer]:
         return OPTIMIZERS[name]
     except KeyError:
         raise ConfigError(f"unknown optimizer {name!r}; known optimizers: {', '.join(list_optimizers())}") from None
+
+
+def get_space(name: str) -> BlackBoxView:
+    """The optimizer view of the search space ``name`` (kept for callers of the old name; the registry is
+    :mod:`nasforge.spaces.registry`)."""
+    return blackbox_view(name)
 
 
 def create_optimizer(name: str, seed: Seed, *, space: str = "nb201", **options: Any) -> Optimizer:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nasforge.errors import StudyError
-from nasforge.optimizers._space import NB201SpaceView, get_space
+from nasforge.spaces.registry import BlackBoxView, blackbox_view
 from nasforge.trial import Arch, Request, Result
 
 Seed = int | np.random.Generator
@@ -42,7 +42,7 @@ class Optimizer(ABC):
 
     def __init__(self, seed: Seed, *, space: str = "nb201") -> None:
         self.rng = np.random.default_rng(seed)
-        self.space: NB201SpaceView = get_space(space)
+        self.space: BlackBoxView = blackbox_view(space)
         self._pending: list[Request] = []
         self._asked: set[Request] = set()
         self._archs_seen: set[Arch] = set()

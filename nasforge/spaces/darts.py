@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from nasforge.errors import ArchError
-from nasforge.spaces.nb201 import OPS as NB201_OPS
 
 DARTS_OPS: tuple[str, ...] = (
     "none",
@@ -42,9 +41,6 @@ DARTS_OPS: tuple[str, ...] = (
 
 MNIST_OPS: tuple[str, ...] = ("avg_pool_3x3", "max_pool_3x3", "skip_connect", "conv_3x3")
 """The DARTS-MNIST sheet's ops (its ``PRIMITIVES``), in its order: the columns of the space's α."""
-
-SPACE_OPS: dict[str, tuple[str, ...]] = {"darts-mnist": MNIST_OPS, "darts": DARTS_OPS, "nb201": NB201_OPS}
-"""Op names of every registered one-shot space."""
 
 ALL_CELL_OPS: tuple[str, ...] = tuple(dict.fromkeys(MNIST_OPS + DARTS_OPS))
 """Every op a :class:`Genotype` may name (the DARTS-style spaces; NB201 cells are :class:`NB201Arch`)."""
@@ -142,9 +138,11 @@ class Genotype:
 
     def check_space(self, space: str) -> None:
         """Raise :class:`ArchError` unless every op belongs to the one-shot ``space``."""
-        valid = SPACE_OPS.get(space)
-        if valid is None:
-            raise ArchError(f"unknown space {space!r}; valid spaces: {', '.join(SPACE_OPS)}")
+        from nasforge.spaces.registry import SPACES  # the registry imports this module's op names
+
+        if space not in SPACES:
+            raise ArchError(f"unknown space {space!r}; valid spaces: {', '.join(SPACES)}")
+        valid = SPACES[space].ops
         bad = sorted(self.ops() - set(valid))
         if bad:
             raise ArchError(f"op(s) {', '.join(bad)} are not in the {space} space; its ops: {', '.join(valid)}")

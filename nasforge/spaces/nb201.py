@@ -17,7 +17,7 @@ True
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Literal
@@ -236,6 +236,41 @@ def all_archs() -> Iterator[NB201Arch]:
 def sample(rng: np.random.Generator) -> NB201Arch:
     """A uniformly random arch."""
     return NB201Arch.from_code(int(rng.integers(NUM_ARCHS)))
+
+
+class NB201SpaceView:
+    """NB201 as the optimizers see it: six categorical variables with five values each (``encode`` = op indices).
+
+    Registered as NB201's black-box view in :mod:`nasforge.spaces.registry`; it adds nothing to the space but
+    speed: mutation and encoding work on op indices directly.
+    """
+
+    name = "nb201"
+    size = NUM_ARCHS
+    choices: tuple[int, ...] = (len(OPS),) * len(EDGES)
+
+    def sample(self, rng: np.random.Generator) -> NB201Arch:
+        return sample(rng)
+
+    def encode(self, arch: NB201Arch) -> tuple[int, ...]:
+        return tuple(_OP_INDEX[op] for op in arch.ops)  # arch.op_indices, without the linear search
+
+    def decode(self, codes: Sequence[int]) -> NB201Arch:
+        return NB201Arch(tuple(OPS[int(c)] for c in codes))
+
+    def mutate(self, arch: NB201Arch, rng: np.random.Generator) -> NB201Arch:
+        """Change the op of one uniformly chosen edge to a uniformly chosen *different* op (NB201's REA)."""
+        edge = int(rng.integers(len(self.choices)))
+        current = _OP_INDEX[arch.ops[edge]]
+        new = int(rng.integers(self.choices[edge] - 1))
+        new += new >= current
+        return NB201Arch(arch.ops[:edge] + (OPS[new],) + arch.ops[edge + 1 :])
+
+    def neighbors(self, arch: NB201Arch) -> list[NB201Arch]:
+        return arch.neighbors()
+
+
+_OP_INDEX = {op: i for i, op in enumerate(OPS)}
 
 
 def config_space(seed: int | None = None, default_op: str = OPS[0]) -> ConfigurationSpace:
