@@ -283,7 +283,7 @@ def test_a_damaged_darts_checkpoint_is_one_study_error(tmp_path, state, message)
 
     torch.save(state, tmp_path / "checkpoint.pt")
     with pytest.raises(StudyError, match=message):
-        _load_checkpoint(tmp_path / "checkpoint.pt", None, None, None, None, None, None)
+        _load_checkpoint(tmp_path / "checkpoint.pt", None)
 
 
 # --- IDX headers ---------------------------------------------------------------------------------------------------

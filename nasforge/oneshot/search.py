@@ -20,7 +20,6 @@ genotype's printed form).
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import time
@@ -32,7 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from nasforge._io import atomic_write_bytes, atomic_write_text, is_int
+from nasforge._io import atomic_write_text, is_int
 from nasforge.data import BatchLoader, ImageDataset, Normalizer, train_valid_split
 from nasforge.data.specs import DATASETS as DATASET_SPECS
 from nasforge.errors import ArchError, ConfigError, NasforgeError, StudyError, TrainingDivergedError, first_line
@@ -42,12 +41,19 @@ from nasforge.spaces.darts import Genotype
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.spaces.registry import list_spaces, oneshot_view
 from nasforge.train import select_device
-from nasforge.train.engine import batch_bar, load_checkpoint_file, record_from_dict
+from nasforge.train.engine import (
+    CHECKPOINT_NAME,
+    batch_bar,
+    cosine_lr,
+    evaluate,
+    load_checkpoint_file,
+    record_from_dict,
+    save_checkpoint_file,
+)
 
 LOG_NAME = "search.log"
 RECORDS_NAME = "search.jsonl"
 GENOTYPE_NAME = "genotype.json"
-CHECKPOINT_NAME = "checkpoint.pt"
 SHEET_LOG_NAME = "log.txt"  # the DARTS-MNIST sheet's log file
 ARCHITECTURE_NAME = "architecture"  # the sheet's genotype file: str(genotype)
 OUTPUT_NAMES = (CHECKPOINT_NAME, RECORDS_NAME, GENOTYPE_NAME, LOG_NAME, SHEET_LOG_NAME, ARCHITECTURE_NAME)
@@ -132,7 +138,7 @@ class SearchConfig:
         """The weight lr of epoch ``epoch`` (from 0): ``w_lr``, or DARTS' per-epoch cosine schedule."""
         if self.lr_schedule == "constant":
             return self.w_lr
-        return self.w_lr_min + 0.5 * (self.w_lr - self.w_lr_min) * (1 + math.cos(math.pi * epoch / self.epochs))
+        return cosine_lr(self.w_lr, epoch, self.epochs, self.w_lr_min)
 
 
 @dataclass(frozen=True)
@@ -224,13 +230,12 @@ def search(
             f"{len(dataset)} images give no full batch of {config.batch_size} per search half; "
             "use a smaller --batch-size or more data"
         )
+    valid_batches = _RandomBatches(valid_loader) if config.valid_sampling == "random" else _BatchStream(valid_loader)
+    run = _Run(config, model, architect, w_optimizer, train_loader, train_gen, valid_batches, search_valid, device)
     out = Path(out_dir) if out_dir is not None else None
     records: list[SearchRecord] = []
-    valid_batches = _RandomBatches(valid_loader) if config.valid_sampling == "random" else _BatchStream(valid_loader)
     if resume and out is not None and (out / CHECKPOINT_NAME).is_file():
-        records = _load_checkpoint(
-            out / CHECKPOINT_NAME, config, model, architect, w_optimizer, train_gen, valid_batches
-        )
+        records = _load_checkpoint(out / CHECKPOINT_NAME, run)
     elif out is not None:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / LOG_NAME, "")
@@ -238,25 +243,28 @@ def search(
         header = _sheet_line(f"args = {config}") + _sheet_line(f"param size = {params / 1e6:f}MB")
         atomic_write_text(out / SHEET_LOG_NAME, header)
     for epoch in range(len(records), config.epochs):
-        record = _epoch(
-            config,
-            epoch,
-            model,
-            architect,
-            w_optimizer,
-            train_loader,
-            valid_batches,
-            search_valid,
-            device,
-            progress,
-            lookup,
-        )
+        record = _epoch(run, epoch, progress, lookup)
         records.append(record)
         if out is not None:
-            _write_epoch(out, config, records, model, architect, w_optimizer, train_gen, valid_batches)
+            _write_epoch(out, run, records)
         if on_epoch is not None:
             on_epoch(record)
     return SearchResult(config, tuple(records), model.derive(), str(device), len(search_train), len(search_valid))
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every epoch of one search works on (built once by :func:`search`; the objects inside change)."""
+
+    config: SearchConfig
+    model: Supernet
+    architect: Architect
+    w_optimizer: torch.optim.Optimizer
+    train_loader: BatchLoader
+    train_gen: torch.Generator
+    valid_batches: _RandomBatches | _BatchStream  # the α step's batches
+    search_valid: ImageDataset  # evaluated after each epoch
+    device: torch.device
 
 
 def search_split(dataset: ImageDataset, config: SearchConfig) -> tuple[ImageDataset, ImageDataset]:
@@ -341,39 +349,29 @@ class _BatchStream:
         self.consumed = state["consumed"]
 
 
-def _epoch(
-    config,
-    epoch,
-    model: Supernet,
-    architect,
-    w_optimizer,
-    train_loader,
-    valid_batches,
-    search_valid,
-    device,
-    progress,
-    lookup,
-) -> SearchRecord:
+def _epoch(run: _Run, epoch: int, progress: bool, lookup: Lookup | None) -> SearchRecord:
+    """Epoch ``epoch`` (from 0): one α step and one weight step per training batch, then the evaluation."""
+    config, model, device = run.config, run.model, run.device
     start = time.perf_counter()
     lr = config.lr_at(epoch)
-    for group in w_optimizer.param_groups:
+    for group in run.w_optimizer.param_groups:
         group["lr"] = lr
     model.train()
     loss_sum = arch_sum = 0.0
     correct = seen = 0
     steps = 0
-    for x, y in batch_bar(train_loader, progress, f"search {epoch + 1}/{config.epochs}"):
+    for x, y in batch_bar(run.train_loader, progress, f"search {epoch + 1}/{config.epochs}"):
         x, y = x.to(device), y.to(device)
-        xv, yv = (t.to(device) for t in next(valid_batches))
-        arch_sum += architect.step((xv, yv), (x, y), w_optimizer)
-        value, logits = weight_step(model, w_optimizer, (x, y), config.grad_clip)
+        xv, yv = (t.to(device) for t in next(run.valid_batches))
+        arch_sum += run.architect.step((xv, yv), (x, y), run.w_optimizer)
+        value, logits = weight_step(model, run.w_optimizer, (x, y), config.grad_clip)
         if not math.isfinite(value):
             raise TrainingDivergedError(f"search loss became {value} at epoch {epoch + 1}; lower the weight lr")
         loss_sum += value * len(y)
         correct += int((logits.detach().argmax(1) == y).sum())
         seen += len(y)
         steps += 1
-    valid_loss, valid_acc = evaluate(model, search_valid, config.eval_batch_size, device)
+    valid_loss, valid_acc = evaluate(model, run.search_valid, config.eval_batch_size, device)
     arch = model.derive()
     return SearchRecord(
         epoch=epoch + 1,
@@ -407,22 +405,6 @@ def weight_step(
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return float(loss.detach()), logits.detach()
-
-
-def evaluate(
-    model: torch.nn.Module, dataset: ImageDataset, batch_size: int, device: torch.device
-) -> tuple[float, float]:
-    """Mean loss and accuracy (percent) in eval mode; inference mode and large batches, since nothing is learned."""
-    model.eval()
-    loss_sum, correct = 0.0, 0
-    with torch.inference_mode():
-        for x, y in BatchLoader(dataset, batch_size, shuffle=False, augment=False):
-            x, y = x.to(device), y.to(device)
-            logits = model(x)
-            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-            correct += int((logits.argmax(1) == y).sum())
-    model.train()
-    return loss_sum / len(dataset), 100.0 * correct / len(dataset)
 
 
 # --- the log directory ----------------------------------------------------------------------------------------
@@ -503,8 +485,9 @@ def _is_count(value: Any, least: int = 1) -> bool:
     return is_int(value) and value >= least
 
 
-def _write_epoch(out: Path, config, records, model, architect, w_optimizer, train_gen, valid_batches) -> None:
-    r = records[-1]
+def _write_epoch(out: Path, run: _Run, records: list[SearchRecord]) -> None:
+    """Append the epoch to the logs and rewrite the genotype, the records and the checkpoint (each atomically)."""
+    config, r = run.config, records[-1]
     line = (
         f"epoch {r.epoch}/{config.epochs}  lr {r.lr:.5f}  train loss {r.train_loss:.4f} acc {r.train_acc:.2f}%  "
         f"valid loss {r.valid_loss:.4f} acc {r.valid_acc:.2f}%  ({r.seconds:.1f}s)\n  genotype {r.genotype}\n"
@@ -523,20 +506,18 @@ def _write_epoch(out: Path, config, records, model, architect, w_optimizer, trai
     atomic_write_text(out / ARCHITECTURE_NAME, r.genotype)
     atomic_write_text(out / RECORDS_NAME, "".join(json.dumps(rec.to_dict()) + "\n" for rec in records))
     atomic_write_text(
-        out / GENOTYPE_NAME, json.dumps(genotype_document(config, model.derive(), r.epoch), indent=2) + "\n"
+        out / GENOTYPE_NAME, json.dumps(genotype_document(config, run.model.derive(), r.epoch), indent=2) + "\n"
     )
     state = {
         "config": config.to_dict(),
-        "model": model.state_dict(),
-        "w_optimizer": w_optimizer.state_dict(),
-        "a_optimizer": architect.optimizer.state_dict(),
-        "train_gen": train_gen.get_state(),
-        "valid_stream": valid_batches.state(),
+        "model": run.model.state_dict(),
+        "w_optimizer": run.w_optimizer.state_dict(),
+        "a_optimizer": run.architect.optimizer.state_dict(),
+        "train_gen": run.train_gen.get_state(),
+        "valid_stream": run.valid_batches.state(),
         "records": [rec.to_dict() for rec in records],
     }
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(out / CHECKPOINT_NAME, buffer.getvalue())
+    save_checkpoint_file(out / CHECKPOINT_NAME, state)
 
 
 _CHECKPOINT_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -551,8 +532,10 @@ def _sheet_line(message: str) -> str:
     return f"{time.strftime('%m/%d %I:%M:%S %p')} {message}\n"
 
 
-def _load_checkpoint(path: Path, config, model, architect, w_optimizer, train_gen, valid_batches) -> list[SearchRecord]:
+def _load_checkpoint(path: Path, run: _Run) -> list[SearchRecord]:
+    """Restore ``run`` from the checkpoint at ``path`` (written by :func:`_write_epoch`); its records so far."""
     state = load_checkpoint_file(path, _CHECKPOINT_FIELDS, StudyError)
+    config = run.config
     try:
         saved = SearchConfig.from_dict(state["config"])
     except (NasforgeError, TypeError, ValueError, KeyError):
@@ -572,11 +555,11 @@ def _load_checkpoint(path: Path, config, model, architect, w_optimizer, train_ge
         )
     records = [record_from_dict(SearchRecord, rec, str(path), StudyError) for rec in state["records"]]
     try:
-        model.load_state_dict(state["model"])
-        w_optimizer.load_state_dict(state["w_optimizer"])
-        architect.optimizer.load_state_dict(state["a_optimizer"])
-        train_gen.set_state(state["train_gen"])
-        valid_batches.restore(state["valid_stream"])
+        run.model.load_state_dict(state["model"])
+        run.w_optimizer.load_state_dict(state["w_optimizer"])
+        run.architect.optimizer.load_state_dict(state["a_optimizer"])
+        run.train_gen.set_state(state["train_gen"])
+        run.valid_batches.restore(state["valid_stream"])
     except (RuntimeError, ValueError, KeyError, TypeError, IndexError, StopIteration) as exc:
         raise StudyError(
             f"cannot resume from {path}: damaged checkpoint, its weights, optimizer or random state cannot be "

@@ -50,7 +50,18 @@ def edge_name(edge: tuple[int, int]) -> str:
 
 @dataclass(frozen=True, order=True)
 class NB201Arch:
-    """One NB201 cell: the op on each edge, in :data:`EDGES` order. Frozen, hashable, ordered."""
+    """One NB201 cell: the op on each edge, in :data:`EDGES` order. Frozen, hashable, ordered.
+
+    Three integer spellings, each for a different reader (cell 9930 below is NB201's best CIFAR-10 cell,
+    ``|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|``):
+
+    * :attr:`op_code` (``'333133'``): the ops themselves, one digit per edge in arch-string order (the digit is
+      the op's position in :data:`OPS`); what people type (``op:333133``) and read;
+    * :attr:`code` (``11668``): that op code read as a base-5 number, 0..15624 in lexicographic op order
+      (``none`` everywhere is 0); nasforge's dense array position, which needs no table;
+    * :attr:`index` (``9930``): the official NB201 / NATS-Bench (tss) index, NB201's shuffled numbering that
+      only its files record (``nb201_index.bin`` maps it to :attr:`code`); what papers and benchmark files use.
+    """
 
     ops: tuple[str, ...]
 
@@ -119,7 +130,7 @@ class NB201Arch:
 
     @property
     def op_indices(self) -> tuple[int, ...]:
-        """The position of each edge's op in :data:`OPS`."""
+        """The position of each edge's op in :data:`OPS` (the digits of :attr:`op_code`, as integers)."""
         return tuple(OPS.index(op) for op in self.ops)
 
     @property
@@ -135,7 +146,8 @@ class NB201Arch:
 
     @property
     def code(self) -> int:
-        """The op code read as a base-5 number (0..15624); not the official index."""
+        """The :attr:`op_code` read as a base-5 number (0..15624; ``'333133'`` → 11668); *not* the official
+        :attr:`index`. Lexicographic in the ops, so it is nasforge's dense position of the cell."""
         return int(self.op_code, len(OPS))
 
     @classmethod
@@ -146,7 +158,8 @@ class NB201Arch:
 
     @property
     def index(self) -> int:
-        """The official NB201 / NATS-Bench (tss) architecture index."""
+        """The official NB201 / NATS-Bench (tss) index (0..15624; ``'333133'`` → 9930): NB201's own shuffled
+        order, read from the shipped permutation; the number papers and benchmark files name a cell by."""
         return int(code_to_index_table()[self.code])
 
     @classmethod

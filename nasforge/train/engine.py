@@ -100,7 +100,9 @@ def evaluate(
     model.eval()
     loss_sum, correct = 0.0, 0
     try:
-        with torch.no_grad():
+        # inference_mode, not no_grad: nothing evaluated here is ever differentiated, and it skips autograd's
+        # version counters (the DARTS search evaluates its supernet with this function every epoch).
+        with torch.inference_mode():
             for x, y in BatchLoader(dataset, batch_size, shuffle=False, augment=False):
                 x, y = x.to(device), y.to(device)
                 logits = model(x)
@@ -233,7 +235,15 @@ def _lr_at(config: TrainConfig, step: int, total_steps: int) -> float:
     """Cosine annealing from ``lr`` to 0 over all steps (per step, so short runs still anneal smoothly)."""
     if config.schedule == "constant":
         return config.lr
-    return 0.5 * config.lr * (1.0 + math.cos(math.pi * step / total_steps))
+    return cosine_lr(config.lr, step, total_steps)
+
+
+def cosine_lr(base: float, t: int, total: int, minimum: float = 0.0) -> float:
+    """Cosine annealing (Loshchilov & Hutter, 2017) from ``base`` at ``t = 0`` to ``minimum`` at ``t = total``.
+
+    The training engine anneals per step to 0; the DARTS search per epoch to its ``w_lr_min``.
+    """
+    return minimum + 0.5 * (base - minimum) * (1.0 + math.cos(math.pi * t / total))
 
 
 def batch_bar(loader: BatchLoader, enabled: bool, desc: str) -> Any:
@@ -270,6 +280,11 @@ def _save_checkpoint(
         "loader_rng": loader_gen.get_state(),
         "torch_rng": torch.get_rng_state(),
     }
+    save_checkpoint_file(path, state)
+
+
+def save_checkpoint_file(path: Path, state: dict[str, Any]) -> None:
+    """``torch.save`` ``state`` to ``path`` atomically: a kill leaves the previous checkpoint or this one."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())
