@@ -343,7 +343,7 @@ def _conv_macs(conv: nn.Conv2d, out_size: int) -> int:
 # --- counting -------------------------------------------------------------------------------------------------
 
 NB201_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
-"""The datasets NB201 reports costs for (input 32x32, 32x32, 16x16; 10, 100, 120 classes)."""
+"""The datasets NB201 reports costs for (their shapes and classes: :mod:`nasforge.data.specs`)."""
 
 
 @dataclass(frozen=True)
