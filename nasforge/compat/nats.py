@@ -523,16 +523,14 @@ class NATStopology:
             def metrics(setname: str, dataset: str = dataset, seeded: bool = seeded) -> dict | None:
                 return self._try_metrics(index, dataset, hp, setname, None, False) if seeded else None
 
-            train = metrics("train")
+            train = f"{dataset:14s} train : [{metric2str(metrics('train'))}]"
             if dataset == "cifar10-valid":
-                strings.append(f"{dataset:14s} train : [{metric2str(train)}], valid : [{metric2str(metrics('x-valid'))}]")
+                strings.append(f"{train}, valid : [{metric2str(metrics('x-valid'))}]")
             elif dataset == "cifar10":
-                strings.append(f"{dataset:14s} train : [{metric2str(train)}], test  : [{metric2str(metrics('ori-test'))}]")
+                strings.append(f"{train}, test  : [{metric2str(metrics('ori-test'))}]")
             else:
-                strings.append(
-                    f"{dataset:14s} train : [{metric2str(train)}], valid : [{metric2str(metrics('x-valid'))}], "
-                    f"test : [{metric2str(metrics('x-test'))}]"
-                )
+                valid, test = metric2str(metrics("x-valid")), metric2str(metrics("x-test"))
+                strings.append(f"{train}, valid : [{valid}], test : [{test}]")
         return strings
 
 
@@ -637,7 +635,7 @@ def create_topology(
     )
 
 
-def _size_space_missing(path: str | os.PathLike | None, fast_mode: bool, verbose: bool, rng: random.Random | None) -> Any:
+def _size_space_missing(path: Any, fast_mode: bool, verbose: bool, rng: random.Random | None) -> Any:
     raise BenchmarkError(
         "the NATS-Bench size space ('sss') has no nasforge store yet; use search_space='tss' (the topology space)"
     )
