@@ -211,6 +211,20 @@ def test_importer_keeps_nats_times_and_checks_the_meta_file(nats_dir: Path, tmp_
     bad.write_bytes(bz2.compress(pickle.dumps(meta)))
     with pytest.raises(BenchmarkError, match=r"meta_archs\[0\]"):
         import_nats(StoreBuilder(), [bad])
+    with pytest.raises(BenchmarkError, match="holds arch strings only"):
+        import_nats(StoreBuilder(), [nats_dir / "meta.pickle.pbz2"])
+
+
+def test_cli_imports_the_official_directory(nats_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from nasforge.cli.main import main
+
+    assert main(["bench", "import", "nats", str(nats_dir), "-o", str(tmp_path / "store")]) == 0
+    store = open_store(tmp_path / "store")
+    assert store.seeds(284, "cifar10-valid", "train_time_12ep", curve=True) == [111, 777]
+    capsys.readouterr()
+    assert main(["bench", "import", "nats", str(nats_dir / "meta.pickle.pbz2"), "-o", str(tmp_path / "s2")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "per-arch" in err and not (tmp_path / "s2").exists()
 
 
 def _script(name: str, official: bool) -> dict:

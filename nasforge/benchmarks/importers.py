@@ -376,8 +376,11 @@ def import_nats(builder: StoreBuilder, paths: Iterable[str | os.PathLike]) -> li
         else:
             index, per_metric = _read_nats(path, data)
             parsed.append((path, index, per_metric))
-    if not parsed and not metas:
-        raise BenchmarkError(f"no NATS-Bench files among {', '.join(map(str, files[:3]))}")
+    if not parsed:
+        raise BenchmarkError(
+            f"{files[0]}: a NATS-Bench meta file holds arch strings only, no results; import it with the per-arch "
+            "NNNNNN.pickle.pbz2 files (pass their directory)"
+        )
     for _, index, per_metric in parsed:
         for (ds, metric), seeds in per_metric.items():
             _add_nats_metric(builder, ds, metric, index, seeds)
@@ -516,6 +519,7 @@ def _read_nats_record(out: dict, ds: str, seed: int, rec: dict, hp: str, suffix:
             put(f"{stem}_loss{suffix}", value("eval_losses", epochs - 1))
     # NB201 times one epoch once and repeats the estimate every epoch, for every split (also those whose accuracy
     # is recorded at the last epoch only); kept per seed and epoch, so sums equal NATS's own accounting exactly.
+    # A split timed at some epochs only is left out: NATS's own time totals fail on it too.
     put(f"train_time{suffix}", _series(rec, "train_times", epochs, where))
     times = _field(rec, "eval_times", dict, where)
     for split, stem in NATS_SPLITS[ds].items():
