@@ -99,7 +99,7 @@ class NATStopology:
         self.verbose = verbose
         self._fast_mode = fast_mode
         # NATS draws from the module-level ``random``; by default so does this, for identical trajectories.
-        self._rng: Any = random._inst if rng is None else rng  # type: ignore[attr-defined]
+        self._rng: Any = random if rng is None else rng  # the module's choice/randint use its shared generator
         self._search_space_name = "topology"
         self._full_train_epochs = 200
         self._used_time = 0.0
