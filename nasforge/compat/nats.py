@@ -420,7 +420,7 @@ class NATStopology:
     def _try_metrics(self, *args: Any) -> dict | None:
         try:  # NATS leaves out a split the record lacks at that epoch (its broad except)
             return self._metrics(*args)
-        except (BenchmarkError, _Missing):
+        except BenchmarkError:  # _Missing included
             return None
 
     def _one_seed(self, index: int, dataset: str, hp: str, seed: int, setname: str, iepoch: int | None) -> dict:
@@ -534,7 +534,7 @@ class NATStopology:
         return strings
 
 
-class _Missing(KeyError):
+class _Missing(NatsLookupError):
     """A split or epoch one NATS record lacks (NATS's KeyError/ValueError, caught where NATS catches it)."""
 
 
