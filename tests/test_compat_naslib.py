@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from nasforge.compat.naslib import ZC_ACCURACY, from_naslib, parse_naslib_key, read_naslib_zc, to_naslib
+from nasforge.compat.naslib import (
+    ZC_ACCURACY,
+    convert_op_indices_to_str,
+    convert_str_to_op_indices,
+    from_naslib,
+    parse_naslib_key,
+    read_naslib_zc,
+    to_naslib,
+)
 from nasforge.errors import ArchError, BenchmarkError
 from nasforge.spaces.nb201 import NUM_ARCHS, NB201Arch
 
@@ -25,6 +33,14 @@ def test_readme_example_by_hand() -> None:
     arch = from_naslib((1, 3, 4, 0, 1, 2))
     assert arch.op(0, 1) == "none" and arch.op(0, 2) == "nor_conv_1x1" and arch.op(0, 3) == "avg_pool_3x3"
     assert arch.op(1, 2) == "skip_connect" and arch.op(1, 3) == "none" and arch.op(2, 3) == "nor_conv_3x3"
+
+
+def test_naslib_function_names_by_hand() -> None:
+    # NASLib's convert_op_indices_to_str names edge (i, j) of nodes 1..4 "op~(i-1)" and orders by target node
+    assert convert_op_indices_to_str((1, 0, 3, 4, 2, 0)) == (
+        "|none~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_1x1~0|nor_conv_3x3~1|skip_connect~2|"
+    )
+    assert convert_str_to_op_indices(BEST) == (2, 2, 0, 2, 2, 2)
 
 
 def test_round_trip_over_the_whole_space() -> None:

@@ -13,6 +13,8 @@ NASLib numbers an NB201 cell differently from the arch string on both axes (see 
 (2, 2, 0, 2, 2, 2)
 >>> from_naslib((2, 2, 0, 2, 2, 2)) == arch
 True
+>>> convert_op_indices_to_str((2, 2, 0, 2, 2, 2)) == arch.to_string()   # NASLib's own function names
+True
 """
 
 from __future__ import annotations
@@ -61,6 +63,17 @@ def from_naslib(op_indices: Sequence[int]) -> NB201Arch:
 def to_naslib(arch: NB201Arch) -> tuple[int, ...]:
     """NASLib's ``op_indices`` tuple of ``arch`` (the inverse of :func:`from_naslib`)."""
     return tuple(NASLIB_OPS.index(arch.ops[_TO_ARCH[position]]) for position in range(len(NASLIB_EDGES)))
+
+
+def convert_op_indices_to_str(op_indices: Sequence[int]) -> str:
+    """NASLib's function of this name (``naslib.search_spaces.nasbench201.conversions``): the NB201 arch string
+    of an ``op_indices`` tuple, so a NASLib script switches by its import alone."""
+    return from_naslib(op_indices).to_string()
+
+
+def convert_str_to_op_indices(str_encoding: str) -> tuple[int, ...]:
+    """NASLib's function of this name: the ``op_indices`` tuple of an NB201 arch string."""
+    return to_naslib(NB201Arch.parse(str_encoding))
 
 
 def parse_naslib_key(text: str) -> NB201Arch:
