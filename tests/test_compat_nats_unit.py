@@ -103,3 +103,27 @@ def test_older_nb201_names_default_to_200_epochs(api: nats.NATStopology) -> None
         NATS_INDEX, "cifar10", "12"
     )
     assert old.query_by_arch(NATS_INDEX) == api.query_info_str_by_arch(NATS_INDEX, "200")
+
+
+def test_one_file_benchmark_and_its_meta_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NATS's non-fast-mode file: the meta fields plus ``arch2infos`` {index: the per-arch file's content}."""
+    import bz2
+    import pickle
+
+    records = pickle.loads(bz2.decompress(write_nats_file(tmp_path).read_bytes()))
+    meta = [NB201Arch.from_index(i).to_string() for i in range(15625)]
+    one_file = {"meta_archs": meta, "total_archs": 15625, "arch2infos": {NATS_INDEX: records},
+                "evaluated_indexes": {NATS_INDEX}}  # fmt: skip
+    path = tmp_path / "NATS-tss-v1_0-3ffb9.pickle.pbz2"
+    path.write_bytes(bz2.compress(pickle.dumps(one_file)))
+    monkeypatch.setenv("NASFORGE_CACHE", str(tmp_path / "cache"))
+    api = nats.create(str(path), "tss", fast_mode=False, verbose=False)
+    info = api.get_more_info(NATS_INDEX, "cifar10", hp="12", is_random=111)
+    assert info["test-accuracy"] == pytest.approx(nats_acc("cifar10", "ori-test", 111, 11))
+    assert info["train-all-time"] == 12 * 7.5
+    meta[3], meta[4] = meta[4], meta[3]
+    path.write_bytes(bz2.compress(pickle.dumps(one_file)))
+    builder = StoreBuilder()
+    with pytest.raises(BenchmarkError, match=r"meta_archs\[3\]"):
+        import_nats(builder, [path])
+    assert not builder.scalars  # nothing added
