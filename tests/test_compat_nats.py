@@ -251,3 +251,24 @@ def test_example_scripts_give_the_same_trajectories(
     assert results[1] == results[0]
     histories = [run["history"] for run in results[0]["runs"]]
     assert all(len(h) > 10 for h in histories) and len({tuple(h) for h in histories}) == 3  # seeds differ
+
+
+def test_default_store_answers_as_nats_for_the_fixture_archs(
+    apis: tuple, real_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """create(None, ...) opens the data directory's store (NB201 tables + the same NATS files): the NATS-recorded
+    archs still answer exactly as the official API does."""
+    official, _ = apis
+    monkeypatch.setenv("NASFORGE_CACHE", str(tmp_path))
+    monkeypatch.setenv("NASFORGE_DATA", str(real_data_dir))
+    monkeypatch.delenv("NASFORGE_STORE", raising=False)
+    default = nats.create(None, "tss", fast_mode=True, verbose=False)
+    for index in ARCHS:
+        for dataset in DATASETS:
+            for hp in HPS:
+                seeds = official.query_meta_info_by_index(index, hp).get_dataset_seeds(dataset)
+                for is_random in (False, *seeds):
+                    for iepoch in (None, 3):
+                        want = official.get_more_info(index, dataset, iepoch, hp, is_random)
+                        assert default.get_more_info(index, dataset, iepoch, hp, is_random) == want
+                assert default.get_cost_info(index, dataset, hp) == official.get_cost_info(index, dataset, hp)

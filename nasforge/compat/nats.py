@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from nasforge.benchmarks.builder import StoreBuilder
 from nasforge.benchmarks.importers import NATS_SPLITS, import_nats, nats_files
-from nasforge.benchmarks.nb201 import cached_store, load_nb201, source_tag
+from nasforge.benchmarks.nb201 import _cache_key, cached_store, load_nb201, source_tag
 from nasforge.benchmarks.store import MANIFEST, BenchmarkStore, open_store
 from nasforge.datasets import DATASETS as DATASET_SPECS
 from nasforge.errors import ArchError, BenchmarkError
@@ -617,7 +617,6 @@ def open_source(path: str | os.PathLike | None) -> BenchmarkStore:
     if (path / MANIFEST).is_file():
         return open_store(path)
     files = nats_files([path])
-    from nasforge.benchmarks.nb201 import _cache_key
 
     def write(target: Path, overwrite: bool) -> None:
         builder = StoreBuilder()
