@@ -272,3 +272,23 @@ def test_default_store_answers_as_nats_for_the_fixture_archs(
                         want = official.get_more_info(index, dataset, iepoch, hp, is_random)
                         assert default.get_more_info(index, dataset, iepoch, hp, is_random) == want
                 assert default.get_cost_info(index, dataset, hp) == official.get_cost_info(index, dataset, hp)
+    # over all 15,625 archs find_best gives NB201's published optima (the data README's checks)
+    assert default.find_best("cifar10", "test", hp="200") == (6111, pytest.approx(94.373, abs=1e-3))
+    assert default.find_best("cifar10", "valid", hp="200") == (6111, pytest.approx(91.607, abs=1e-3))
+    assert default.find_best("cifar100", "test", hp="200") == (9930, pytest.approx(73.513, abs=1e-3))
+    assert default.find_best("ImageNet16-120", "valid", hp="200") == (10676, pytest.approx(46.767, abs=1e-3))
+
+
+@pytest.mark.parametrize("hp", HPS)
+@pytest.mark.parametrize(
+    "dataset, metric_on_set",
+    [("cifar10", "valid"), ("cifar10", "test"), ("cifar10", "train"), ("cifar10-valid", "x-valid"),
+     ("cifar100", "valid"), ("cifar100", "test"), ("cifar100", "ori-test"), ("ImageNet16-120", "valid")],
+)  # fmt: skip
+def test_find_best(apis: tuple, dataset: str, metric_on_set: str, hp: str) -> None:
+    official, ours = apis
+    for index in ARCHS:  # NATS's fast mode searches the archs it has loaded (enforce_all=False)
+        official.get_more_info(index, "cifar10", hp=hp)
+    for flop_max, param_max in ((None, None), (100.0, None), (None, 0.11), (1.0, None)):
+        want = official.find_best(dataset, metric_on_set, flop_max, param_max, hp=hp, enforce_all=False)
+        assert ours.find_best(dataset, metric_on_set, flop_max, param_max, hp=hp) == want

@@ -41,6 +41,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from nasforge.benchmarks.builder import StoreBuilder
 from nasforge.benchmarks.importers import NATS_SPLITS, import_nats, nats_files
 from nasforge.benchmarks.nb201 import _cache_key, cached_store, load_nb201, source_tag
@@ -335,6 +337,55 @@ class NATStopology:
             print("\n".join(self._information(index, hp, None)))
         print("<" * 40 + "------------" + "<" * 40)
 
+    def find_best(
+        self,
+        dataset: str,
+        metric_on_set: str,
+        flop_max: float | None = None,
+        param_max: float | None = None,
+        hp: str = "12",
+        enforce_all: bool | None = None,
+    ) -> tuple[int, float | None]:
+        """NATS's ``find_best``: ``(index, accuracy)`` of the arch with the highest seed-mean final accuracy on
+        ``metric_on_set`` (``'train'``, ``'valid'``, ``'test'`` or a NATS split name, remapped as NATS does:
+        ``('cifar10', 'valid')`` reads ``cifar10-valid``'s ``x-valid``) among those within ``flop_max`` MFLOPs and
+        ``param_max`` M params; ``(-1, None)`` if none. Every arch the store answers for takes part (NATS's
+        ``enforce_all``, which only matters for what NATS has loaded, is accepted and ignored); ties keep the
+        lowest index, as NATS's ascending scan does.
+        """
+        dataset, setname = _remap(dataset, metric_on_set)
+        dataset, hp = self._check(dataset, hp)
+        sfx = _SUFFIX[hp]
+        stem = "train" if setname == "train" else NATS_SPLITS[dataset].get("x-valid" if setname == "valid" else setname)
+        every = np.arange(NUM_ARCHS)
+
+        def column(metric: str) -> np.ndarray:
+            try:
+                return self.store.query_many(every, dataset, metric, missing="nan")
+            except BenchmarkError:
+                return np.full(NUM_ARCHS, np.nan)
+
+        accuracy = column(f"{stem}_acc{sfx}") if stem else np.full(NUM_ARCHS, np.nan)
+        flops, params = column("flops"), column("params")
+        try:
+            recorded = self.store.curve_archs(dataset, "train_acc" + sfx)
+        except BenchmarkError:
+            recorded = np.zeros(0, dtype=int)
+        for index in (int(i) for i in recorded if self._seeds(int(i), dataset, hp)):
+            cost = self.get_cost_info(index, dataset, hp)
+            flops[index], params[index] = cost["flops"], cost["params"]
+            info = self._try_metrics(index, dataset, hp, setname, None, False)
+            accuracy[index] = np.nan if info is None else info["accuracy"]
+        keep = ~np.isnan(accuracy)
+        if flop_max is not None:
+            keep &= ~(flops > flop_max)
+        if param_max is not None:
+            keep &= ~(params > param_max)
+        if not keep.any():
+            return -1, None
+        best = int(np.flatnonzero(keep)[np.argmax(accuracy[keep])])  # argmax: the first of equal maxima
+        return best, float(accuracy[best])
+
     def get_net_config(self, index: int, dataset: str) -> dict[str, Any]:
         """``{'name': 'infer.tiny', 'C': 16, 'N': 5, 'arch_str': ..., 'num_classes': ...}``, as NATS; build the
         network with :func:`get_cell_based_tiny_net`."""
@@ -586,6 +637,17 @@ class NASBench201API(NATStopology):
         self, arch: Any, use_12epochs_result: bool = False, *, hp: str | None = None
     ) -> str | None:
         return super().query_info_str_by_arch(arch, _hp(use_12epochs_result, hp))
+
+
+def _remap(dataset: str, metric_on_set: str) -> tuple[str, str]:
+    """NATS's ``remap_dataset_set_names``: CIFAR-10's valid split is ``cifar10-valid``'s ``x-valid``, etc."""
+    if dataset == "cifar10" and metric_on_set == "valid":
+        return "cifar10-valid", "x-valid"
+    if dataset == "cifar10" and metric_on_set == "test":
+        return "cifar10", "ori-test"
+    if dataset in ("cifar100", "ImageNet16-120") and metric_on_set in ("valid", "test"):
+        return dataset, "x-" + metric_on_set
+    return dataset, metric_on_set
 
 
 def _hp(use_12epochs_result: Any, hp: str | None) -> str:
