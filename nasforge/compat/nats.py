@@ -105,6 +105,8 @@ class NATStopology:
         self._search_space_name = "topology"
         self._full_train_epochs = 200
         self._used_time = 0.0
+        # Per-instance memo of the store's answers (the store is read-only): one record is read many times per call.
+        self._memo: dict[tuple, Any] = {}
         if verbose:
             print(f"nasforge NATS-Bench (topology) API over {store.path}: {len(self)} architectures")
 
@@ -417,11 +419,14 @@ class NATStopology:
 
     def _seeds(self, index: int, dataset: str, hp: str) -> list[int]:
         """The seeds of the arch's NATS record (ascending), or [] where the store holds seed means only."""
-        try:
-            seeds = self.store.seeds(index, dataset, "train_acc" + _SUFFIX[hp], curve=True)
-        except BenchmarkError:
-            return []
-        return seeds if seeds and all(s > len(seeds) for s in seeds) else []  # real seed ids, not positions
+        key = ("seeds", index, dataset, hp)
+        if key not in self._memo:
+            try:
+                seeds = self.store.seeds(index, dataset, "train_acc" + _SUFFIX[hp], curve=True)
+            except BenchmarkError:
+                seeds = []
+            self._memo[key] = seeds if seeds and all(s > len(seeds) for s in seeds) else []  # ids, not positions
+        return list(self._memo[key])
 
     def _hps(self, index: int) -> list[str]:
         """The schedules with data for ``index``, in NATS's file order."""
@@ -444,10 +449,13 @@ class NATStopology:
             return None
 
     def _curve(self, index: int, dataset: str, metric: str, seed: int) -> list[float] | None:
-        try:
-            return self.store.curve(index, dataset, metric, seed=seed).tolist()
-        except BenchmarkError:
-            return None
+        key = ("curve", index, dataset, metric, seed)
+        if key not in self._memo:
+            try:
+                self._memo[key] = self.store.curve(index, dataset, metric, seed=seed).tolist()
+            except BenchmarkError:
+                self._memo[key] = None
+        return self._memo[key]
 
     def _metrics(self, index: int, dataset: str, hp: str, setname: str, iepoch: int | None, is_random: Any) -> dict:
         """NATS's ``ArchResults.get_metrics``: per-seed values, then one seed, a random one or the mean."""
