@@ -9,7 +9,8 @@ builder. Formats (see docs/benchmark.md):
   :func:`help_latency_mapping` the one for ``nb201_hw_latency_help.csv.gz``.
 * :func:`import_curves_csv` — seed-mean curves, one row per arch, each curve a list in one cell.
 * :func:`import_naslib_pickle` — NASLib's ``nb201_<dataset>_full_training.pickle``.
-* :func:`import_nats` — NATS-Bench tss per-arch ``NNNNNN.pickle.pbz2`` files (all seeds, curves).
+* :func:`import_nats` — NATS-Bench tss per-arch ``NNNNNN.pickle.pbz2`` files (all seeds, curves, per-split
+  evaluation times, per-seed costs), the official directory with its ``meta.pickle.pbz2``, or the one-file benchmark.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from nasforge.benchmarks._unpickle import read_maybe_compressed, safe_load_file
 from nasforge.benchmarks.builder import StoreBuilder
 from nasforge.benchmarks.metrics import DATASETS, HELP_DEVICES
 from nasforge.errors import ArchError, BenchmarkError
-from nasforge.spaces.nb201 import NB201Arch
+from nasforge.spaces.nb201 import NUM_ARCHS, NB201Arch
 
 # Largest (decompressed) input accepted per format, far above the real files (nb201_final.csv: 7 MB; a NATS tss
 # per-arch file: 0.33 MB; NASLib's nb201_*_full_training.pickle: 111 MB), so that a corrupt or hostile file
@@ -337,8 +338,12 @@ NATS_SPLITS: dict[str, dict[str, str]] = {
 NATS_SCHEDULES = {"200": "", "12": "_12ep"}
 
 
+NATS_META = "meta.pickle.pbz2"
+"""The official NATS-Bench directory's file of arch strings (``meta_archs``), beside the per-arch files."""
+
+
 def nats_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Expand directories to their ``*.pickle.pbz2`` / ``*.pickle`` files, sorted."""
+    """Expand directories to their ``*.pickle.pbz2`` / ``*.pickle`` files (the meta file included), sorted."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -351,23 +356,67 @@ def nats_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def import_nats(builder: StoreBuilder, paths: Iterable[str | os.PathLike]) -> list[int]:
-    """Import NATS-Bench tss per-arch files (``-simple`` format); returns the arch indices imported."""
+    """Import NATS-Bench tss files; returns the arch indices imported.
+
+    Accepts per-arch files (``NNNNNN.pickle.pbz2``, the ``-simple`` format), the official directory holding
+    them with its ``meta.pickle.pbz2``, and the one-file benchmark (``NATS-tss-v1_0-3ffb9.pickle.pbz2``: the
+    meta fields plus every arch's records). A meta file's 15,625 arch strings are checked against the official
+    index order nasforge ships; it adds no values.
+    """
     files = nats_files(paths)
-    parsed = [_read_nats(p) for p in files]  # validate everything before adding anything
-    for index, per_metric in parsed:
+    parsed: list[tuple[Path, int, dict]] = []
+    metas: list[tuple[Path, int]] = []
+    for path in files:  # validate everything before adding anything
+        data = safe_load_file(path, NATS_FILE_LIMIT, what="NATS-Bench file")
+        if isinstance(data, dict) and "meta_archs" in data:
+            metas.append((path, _check_meta(path, data)))
+            for key, entry in (data.get("arch2infos") or {}).items():
+                index, per_metric = _read_nats(path, entry, f"arch2infos[{key!r}]: ")
+                parsed.append((path, index, per_metric))
+        else:
+            index, per_metric = _read_nats(path, data)
+            parsed.append((path, index, per_metric))
+    if not parsed:
+        raise BenchmarkError(
+            f"{files[0]}: a NATS-Bench meta file holds arch strings only, no results; import it with the per-arch "
+            "NNNNNN.pickle.pbz2 files (pass their directory)"
+        )
+    for _, index, per_metric in parsed:
         for (ds, metric), seeds in per_metric.items():
             _add_nats_metric(builder, ds, metric, index, seeds)
-    for p, (index, _) in zip(files, parsed):
-        builder.add_provenance("nats", p, arch_index=index)
-    return [index for index, _ in parsed]
+    for path, count in metas:
+        builder.add_provenance("nats-meta", path, meta_archs=count, index_order="checked")
+    for path in dict.fromkeys(p for p, _, _ in parsed):
+        builder.add_provenance("nats", path, arch_indices=[i for p, i, _ in parsed if p == path][:20])
+    return [index for _, index, _ in parsed]
 
 
-def _read_nats(path: Path) -> tuple[int, dict[tuple[str, str], dict[int, np.ndarray]]]:
+def _check_meta(path: Path, data: dict) -> int:
+    """The number of arch strings in a NATS meta dict, after checking them against the official index order."""
+    archs = data.get("meta_archs")
+    if not isinstance(archs, (list, tuple)) or len(archs) != NUM_ARCHS:
+        got = len(archs) if isinstance(archs, (list, tuple)) else type(archs).__name__
+        raise BenchmarkError(f"{path}: 'meta_archs' must list the {NUM_ARCHS} tss arch strings, got {got}")
+    infos = data.get("arch2infos")
+    if infos is not None and not isinstance(infos, dict):
+        raise BenchmarkError(f"{path}: 'arch2infos' has type {type(infos).__name__}, expected dict or None")
+    for index, arch_str in enumerate(archs):
+        if arch_str != NB201Arch.from_index(index).to_string():
+            raise BenchmarkError(
+                f"{path}: meta_archs[{index}] is {arch_str!r:.120}, but the official NB201 index {index} is "
+                f"{NB201Arch.from_index(index)}; this is not the NATS-Bench tss meta file"
+            )
+    return len(archs)
+
+
+def _read_nats(path: Path, data: Any, where: str = "") -> tuple[int, dict[tuple[str, str], dict[int, np.ndarray]]]:
     """(index, {(dataset, metric): {seed: per-epoch values, or one final value}}), every field checked."""
-    data = safe_load_file(path, NATS_FILE_LIMIT, what="NATS-Bench per-arch file")
     if not isinstance(data, dict) or not set(data) & set(NATS_SCHEDULES):
         got = sorted(map(repr, data))[:5] if isinstance(data, dict) else type(data).__name__
-        raise BenchmarkError(f"{path}: not a NATS-Bench tss file (expected a dict with keys '200'/'12', got {got})")
+        raise BenchmarkError(
+            f"{path}: {where}not a NATS-Bench tss file (expected a dict with keys '200'/'12' or a meta file with "
+            f"'meta_archs', got {got})"
+        )
     out: dict[tuple[str, str], dict[int, np.ndarray]] = {}
     index = None
     try:
@@ -388,19 +437,19 @@ def _read_nats(path: Path) -> tuple[int, dict[tuple[str, str], dict[int, np.ndar
                 ds, seed = key[0], int(key[1])
                 if ds not in NATS_SPLITS:
                     raise _FieldError(f"unknown dataset {ds!r} in all_results; known: {', '.join(DATASETS)}")
-                where = f"schedule {hp!r}, {ds} seed {seed}"
+                where_rec = f"schedule {hp!r}, {ds} seed {seed}"
                 if not isinstance(rec, dict):
-                    raise _FieldError(f"{where}: the record has type {type(rec).__name__}, expected dict")
-                _read_nats_record(out, ds, seed, rec, hp, suffix, where)
+                    raise _FieldError(f"{where_rec}: the record has type {type(rec).__name__}, expected dict")
+                _read_nats_record(out, ds, seed, rec, hp, suffix, where_rec)
         for (ds, metric), seeds in out.items():
             shapes = {s: v.shape for s, v in seeds.items()}
             if len(set(shapes.values())) > 1:
                 lengths = ", ".join(f"seed {s}: {v[0] if v else 1}" for s, v in sorted(shapes.items()))
                 raise _FieldError(f"{metric} on {ds} has per-seed lists of different lengths ({lengths})")
     except (_FieldError, ArchError) as exc:
-        raise BenchmarkError(f"{path}: malformed NATS-Bench file: {exc}") from None
+        raise BenchmarkError(f"{path}: {where}malformed NATS-Bench file: {exc}") from None
     if index is None:
-        raise BenchmarkError(f"{path}: the file holds no schedule")
+        raise BenchmarkError(f"{path}: {where}the file holds no schedule")
     return index, out
 
 
@@ -468,21 +517,30 @@ def _read_nats_record(out: dict, ds: str, seed: int, rec: dict, hp: str, suffix:
         elif at and at[-1] == epochs - 1:  # the final epoch only
             put(f"{stem}_acc{suffix}", value("eval_acc1es", epochs - 1))
             put(f"{stem}_loss{suffix}", value("eval_losses", epochs - 1))
-    if hp == "200":  # costs are per network; the 200-epoch record holds them
-        put("train_time", float(np.mean(_series(rec, "train_times", epochs, where))))
-        put("params", _number(rec.get("params"), f"{where}: params"))
-        put("flops", _number(rec.get("flop"), f"{where}: flop"))
-        latency = rec.get("latency")
-        if isinstance(latency, (list, tuple)) and latency:
-            put("latency", float(np.mean([_number(v, f"{where}: latency") for v in latency])))
-        else:
-            put("latency", _number(latency, f"{where}: latency"))
+    # NB201 times one epoch once and repeats the estimate every epoch, for every split (also those whose accuracy
+    # is recorded at the last epoch only); kept per seed and epoch, so sums equal NATS's own accounting exactly.
+    # A split timed at some epochs only is left out: NATS's own time totals fail on it too.
+    put(f"train_time{suffix}", _series(rec, "train_times", epochs, where))
+    times = _field(rec, "eval_times", dict, where)
+    for split, stem in NATS_SPLITS[ds].items():
+        if all(f"{split}@{e}" in times for e in range(epochs)):
+            put(f"{stem}_time{suffix}", [_number(times[f"{split}@{e}"], f"{where}: eval_times") for e in range(epochs)])
+    # costs belong to the network but are recorded per seed and schedule (and differ for a few archs: NATS's
+    # "legacy issue"), so each is kept per seed
+    put(f"params{suffix}", _number(rec.get("params"), f"{where}: params"))
+    put(f"flops{suffix}", _number(rec.get("flop"), f"{where}: flop"))
+    latency = rec.get("latency")
+    if isinstance(latency, (list, tuple)) and latency:  # NATS's get_latency: the list's plain mean
+        put(f"latency{suffix}", sum(_number(v, f"{where}: latency") for v in latency) / len(latency))
+    else:
+        put(f"latency{suffix}", _number(latency, f"{where}: latency"))
+    if hp == "200":
         valid = out.get((ds, "valid_acc"), {}).get(seed)
         if valid is not None:  # NATS's valid@199 is also the CSV's valid_acc_nats (same data version)
             put("valid_acc_nats", np.atleast_1d(valid)[-1])
 
 
-_PER_NETWORK = ("train_time", "params", "flops", "latency")
+_PER_NETWORK = frozenset(f"{m}{sfx}" for m in ("params", "flops", "latency") for sfx in NATS_SCHEDULES.values())
 
 
 def _add_nats_metric(builder: StoreBuilder, ds: str, metric: str, index: int, seeds: dict[int, np.ndarray]) -> None:
@@ -490,6 +548,7 @@ def _add_nats_metric(builder: StoreBuilder, ds: str, metric: str, index: int, se
     values = np.stack([seeds[s] for s in order])  # (n_seeds,) or (n_seeds, n_epochs)
     if metric in _PER_NETWORK:
         builder.set_scalar(ds, metric, np.array([index]), np.array([values.mean()]))
+        builder.set_seeds(ds, metric, np.array([index]), values[None, :], np.array([order]))
         return
     final = values if values.ndim == 1 else values[:, -1]
     builder.set_scalar(ds, metric, np.array([index]), np.array([final.mean()]))

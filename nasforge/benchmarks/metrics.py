@@ -30,11 +30,17 @@ is the curve's last entry, so ``query(a, ds, m)`` and ``query(a, ds, m, epoch=la
                   the newest NB201 data, which differs from ``valid_acc`` (NB201 v1_0) for archs that
                   gained seeds between versions
 ``valid_acc_12ep``, ``test_acc_12ep``  the *separate* 12-epoch schedule (NB201 ``hp='12'``), final values;
-                  not epoch 11 of the 200-epoch run. ``train_acc_12ep``, ``valid_loss_12ep``, ... likewise
-                  (curves of 12 epochs, from the NATS files)
+                  not epoch 11 of the 200-epoch run. ``train_acc_12ep``, ``valid_loss_12ep``,
+                  ``train_time_12ep``, ``valid_time_12ep``, ... likewise (curves of 12 epochs, from the NATS
+                  files), and ``params_12ep``, ``flops_12ep``, ``latency_12ep`` (the costs NATS records with
+                  that schedule, per seed)
 ``train_acc``, ``train_loss``  on the training images (200-epoch schedule), curves where present
 ``valid_loss``, ``test_loss``, ``ori_test_loss``  losses on the splits above
-``train_time``    seconds per training epoch, as NB201 records it (one estimate repeated every epoch)
+``train_time``    seconds per training epoch, as NB201 records it (one estimate repeated every epoch); from the
+                  NATS files also per seed and epoch
+``valid_time``, ``test_time``, ``ori_test_time``  seconds per evaluation pass on that split, per seed and
+                  epoch, from the NATS files only (NATS's ``eval_times``; recorded at every epoch, also for
+                  splits whose accuracy is recorded at the last epoch only)
 ``params``        millions of parameters as NB201 records them (``cost_info['params']``)
 ``params_exact``  millions of parameters counted exactly from the network (C=16, N=5); differs from
                   ``params`` for ~95 archs where NB201's stored value belongs to a neighbouring cell
@@ -90,11 +96,16 @@ _BASE: tuple[MetricInfo, ...] = (
     MetricInfo("params_exact", "M", "parameters (millions) counted from the network"),
     MetricInfo("flops", "MFLOPs", "multiply-accumulates of conv + linear layers (NB201's count)"),
     MetricInfo("latency", "s", "NB201's recorded forward latency"),
+    MetricInfo("valid_time", "s/epoch", "NATS's recorded time of one evaluation pass on the valid split"),
+    MetricInfo("test_time", "s/epoch", "NATS's recorded time of one evaluation pass on the test split"),
+    MetricInfo("ori_test_time", "s/epoch", "NATS's recorded time of one evaluation pass on ori-test"),
 )
 _PER_EPOCH_12: tuple[MetricInfo, ...] = tuple(
     MetricInfo(f"{name}_12ep", unit, f"separate 12-epoch schedule, {name.replace('_', ' ')}")
     for name, unit in (("train_acc", "%"), ("train_loss", ""), ("valid_loss", ""), ("test_loss", ""),
-                       ("ori_test_acc", "%"), ("ori_test_loss", ""))
+                       ("ori_test_acc", "%"), ("ori_test_loss", ""), ("train_time", "s/epoch"),
+                       ("valid_time", "s/epoch"), ("test_time", "s/epoch"), ("ori_test_time", "s/epoch"),
+                       ("params", "M"), ("flops", "MFLOPs"), ("latency", "s"))
 )  # fmt: skip
 METRICS: dict[str, MetricInfo] = {m.name: m for m in _BASE + _PER_EPOCH_12} | {
     f"latency_{d}": MetricInfo(f"latency_{d}", "ms", f"HELP latency on {d}") for d in HELP_DEVICES

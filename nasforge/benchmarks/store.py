@@ -82,8 +82,8 @@ def _ops_to_index() -> dict[tuple[str, ...], int]:
 def _metric_list(metrics: Iterable[str]) -> str:
     """Metric names for an error line, with the many ``latency_<device>`` names folded into one entry."""
     metrics = list(metrics)
-    devices = [m for m in metrics if m.startswith("latency_")]
-    rest = [m for m in metrics if not m.startswith("latency_")]
+    devices = [m for m in metrics if m.startswith("latency_") and m != "latency_12ep"]
+    rest = [m for m in metrics if m not in devices]
     return ", ".join(rest + ([f"latency_<device> ({len(devices)} devices, e.g. {devices[0]})"] if devices else []))
 
 

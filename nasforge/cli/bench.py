@@ -4,6 +4,7 @@ nasforge bench import nb201 --data-dir DATA -o STORE          # everything in DA
 nasforge bench import nb201-csv nb201_final.csv.gz -o STORE
 nasforge bench import latency nb201_hw_latency_help.csv.gz -o STORE --merge
 nasforge bench import nats curves/raw/ -o STORE --merge
+nasforge bench import nats NATS-tss-v1_0-3ffb9-simple/ -o STORE   # NATS's directory, meta.pickle.pbz2 included
 nasforge bench info --store STORE
 nasforge bench query 6111 --dataset cifar10 --metric test_acc --store STORE
 nasforge bench curves 0 --dataset cifar10-valid -o curves.png
