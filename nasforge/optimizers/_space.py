@@ -46,11 +46,15 @@ class NB201SpaceView:
         return arch.neighbors()
 
 
-SPACES = ("nb201",)
+SPACES = ("nb201", "nats-sss")
 
 
 def get_space(name: str) -> NB201SpaceView:
     """The optimizer view of the search space ``name``."""
+    if name == "nats-sss":  # NATS-Bench's size space; same protocol (nasforge.spaces.nats_sss.SSSSpaceView)
+        from nasforge.spaces.nats_sss import SSSSpaceView
+
+        return SSSSpaceView()  # type: ignore[return-value]
     if name != "nb201":
         raise ConfigError(f"unknown search space {name!r}; known spaces: {', '.join(SPACES)}")
     return NB201SpaceView()
