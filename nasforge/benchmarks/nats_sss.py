@@ -208,7 +208,7 @@ def _read_sss(path: Path) -> tuple[int | None, _PerMetric]:
             arch = SSSArch.parse(_field(entry, "arch_str", str, f"schedule {hp!r}"))
             arch_index = _field(entry, "arch_index", int, f"schedule {hp!r}")
             if arch.index != arch_index or index not in (None, arch_index):
-                raise _FieldError(f"arch_index {arch_index} does not match arch_str {arch} (official index {arch.index})")
+                raise _FieldError(f"arch_index {arch_index} does not match arch_str {arch} (index {arch.index})")
             index = arch_index
             for key, rec in _field(entry, "all_results", dict, f"schedule {hp!r}").items():
                 ds, seed = _result_key(key, hp)
@@ -251,7 +251,8 @@ def _read_sss_extras(
     put(f"train_time{suffix}", float(np.mean(_series(rec, "train_times", epochs, where))))
     eval_times = _field(rec, "eval_times", dict, where)
     for split, stem in NATS_SPLITS[ds].items():
-        times = [_number(v, f"{where}: eval_times[{k}]") for k, v in eval_times.items() if str(k).startswith(f"{split}@")]
+        times = [_number(v, f"{where}: eval_times[{k}]") for k, v in eval_times.items()
+                 if str(k).startswith(f"{split}@")]  # fmt: skip
         if times:
             put(f"{stem}_eval_time{suffix}", float(np.mean(times)))
     if hp == "90":  # costs are per network; every schedule repeats them

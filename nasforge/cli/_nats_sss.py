@@ -94,9 +94,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         "meta_file": meta,
         "whole_networks_built": int(len(full) * len(SSS_DATASETS)),
         "official_files": official,
-        "ranges": {ds: {"params_M": [float(t[0][:limit].min() / 1e6), float(t[0][:limit].max() / 1e6)],
-                        "flops_M": [float(t[1][:limit].min() / 1e6), float(t[1][:limit].max() / 1e6)]}
-                   for ds, t in tables.items()},  # fmt: skip
+        "ranges": {
+            ds: {
+                "params_M": [float(t[0][:limit].min() / 1e6), float(t[0][:limit].max() / 1e6)],
+                "flops_M": [float(t[1][:limit].min() / 1e6), float(t[1][:limit].max() / 1e6)],
+            }
+            for ds, t in tables.items()
+        },  # fmt: skip
         "mismatches": mismatches,
         "ok": not mismatches,
     }

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("import", help="import benchmark files into a store (merging with --merge)")
     p.add_argument("kind", choices=IMPORT_KINDS, help="source format")
-    p.add_argument("sources", nargs="*", metavar="FILE", help="source file(s); 'nats', 'nats-sss' also take directories")
+    p.add_argument("sources", nargs="*", metavar="FILE", help="source file(s); nats, nats-sss: also folders")
     p.add_argument("-o", "--out", required=True, metavar="STORE", help="store directory to write")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--merge", action="store_true", help="add to the existing store at --out")
