@@ -330,3 +330,72 @@ def load_sss(
     key = _cache_key(sss_sources(sss_dir))
     return cached_store(f"nats-sss-{source_tag(sss_dir)}", key,
                         lambda path, overwrite: build_sss_store(sss_dir, path, costs, overwrite=overwrite))  # fmt: skip
+
+
+# --- black-box search on the sss benchmark ----------------------------------------------------------------------
+
+SEARCH_DATASETS: dict[str, str] = {
+    "cifar10": "cifar10-valid",
+    "cifar100": "cifar100",
+    "ImageNet16-120": "ImageNet16-120",
+}
+"""Benchmark dataset → the store dataset searched (CIFAR-10: the net trained on 25k images, validated on 25k)."""
+TRIAL_COST = 1.0
+"""What each sss lookup charges the clock: one unit per trial, so a budget counts evaluations. NATS's training
+times exist for 3 of the 32,768 archs only; a simulated-seconds clock would have to invent the rest."""
+
+
+class SSSBenchmarkEvaluator:
+    """Request → Result by lookup in an sss store: the objective is :data:`OBJECTIVE` (90-epoch validation
+    accuracy, seed 777, in %), each trial costs :data:`TRIAL_COST`; metrics add ``params`` (M) and ``flops`` (M).
+
+    The same protocol as :class:`nasforge.evaluators.BenchmarkEvaluator` (``evaluate``, ``predicted_cost``,
+    ``config``, ``default_fidelity``, ``simulated_clock``), so :class:`nasforge.study.Study` runs it. No test
+    accuracy exists for the space, so nothing is reported beside the validation accuracy searched.
+    """
+
+    default_fidelity = 90
+    simulated_clock = True
+
+    def __init__(self, store: BenchmarkStore, dataset: str = "cifar10", *, objective: str = OBJECTIVE) -> None:
+        if dataset not in SEARCH_DATASETS:
+            raise BenchmarkError(f"unknown sss benchmark dataset {dataset!r}; known: {', '.join(SEARCH_DATASETS)}")
+        if store.manifest["space"] != SPACE_NAME:
+            raise BenchmarkError(f"{store.path} is a {store.manifest['space']!r} store, not a {SPACE_NAME!r} one")
+        self.dataset, self.search_dataset, self.objective = dataset, SEARCH_DATASETS[dataset], objective
+        if objective not in store.metrics(self.search_dataset) or "test" in objective:
+            have = [m for m in store.metrics(self.search_dataset) if m.startswith("valid_acc")]
+            raise BenchmarkError(
+                f"objective {objective!r} is not a validation accuracy of the sss store on {self.search_dataset}; "
+                f"it has {', '.join(have) or 'none'} (no test accuracy exists for the space)"
+            )
+        every = np.arange(nats_sss.NUM_ARCHS)
+        self.values = store.query_many(every, self.search_dataset, objective, missing="nan")
+        self.params = store.query_many(every, self.search_dataset, "params", missing="nan")
+        self.flops = store.query_many(every, self.search_dataset, "flops", missing="nan")
+
+    def predicted_cost(self, request: Any) -> float:
+        return TRIAL_COST
+
+    def evaluate(self, request: Any) -> Any:
+        from nasforge.trial import Result
+
+        if request.fidelity not in (None, self.default_fidelity):
+            raise BenchmarkError(f"the sss benchmark has one fidelity, 90 epochs; got {request.fidelity}")
+        index = request.arch.index
+        value = float(self.values[index])
+        if math.isnan(value):
+            return Result.fail(f"the store records no {self.objective} for sss arch {index} on {self.search_dataset}")
+        metrics = {self.objective: value, "params": float(self.params[index]), "flops": float(self.flops[index])}
+        return Result.complete(value, cost=TRIAL_COST, metrics=metrics)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "kind": "benchmark",
+            "benchmark": SPACE_NAME,
+            "dataset": self.dataset,
+            "search_dataset": self.search_dataset,
+            "objective": self.objective,
+            "default_fidelity": self.default_fidelity,
+            "cost": f"{TRIAL_COST:g} per trial (no training times for 32,765 of the 32,768 archs)",
+        }
