@@ -16,7 +16,7 @@ from typing import Any
 from nasforge.cli._common import emit
 
 META_NAME = "meta.pickle.pbz2"
-FULL_BUILDS = 64  # whole networks built on the meta device by verify, spread over the index range
+FULL_BUILDS = 16  # whole networks built on the meta device by verify, spread over the index range
 
 
 # --- space show / sample / verify ---------------------------------------------------------------------------
