@@ -390,6 +390,10 @@ def test_params_and_flops_equal_the_official_files(sss_raw: Path, name: str) -> 
         datasets = {ds for ds, _ in entry["all_results"]}
         assert datasets == {"cifar10-valid", "cifar10", "cifar100", "ImageNet16-120"}
         for (ds, _), rec in entry["all_results"].items():
+            config = rec["arch_config"]
+            assert arch.net_config(config["class_num"]) == {
+                "name": config["name"], "channels": config["channels"], "genotype": config["genotype"],
+                "num_classes": config["class_num"]}  # fmt: skip
             assert costs[ds].params == round(rec["params"] * 1e6), (hp, ds)
             assert costs[ds].flops == round(rec["flop"] * 1e6), (hp, ds)
 

@@ -140,6 +140,10 @@ class SSSArch:
             if c != self.channels[k]
         ]
 
+    def net_config(self, num_classes: int) -> dict[str, object]:
+        """NATS's ``get_net_config`` answer for this arch (what xautodl's ``get_cell_based_tiny_net`` builds from)."""
+        return {"name": "infer.shape.tiny", "channels": str(self), "genotype": GENOTYPE, "num_classes": num_classes}
+
     def to_dict(self) -> dict[str, object]:
         return {"arch": self.to_string(), "index": self.index, "channels": list(self.channels)}
 
