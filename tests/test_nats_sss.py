@@ -337,6 +337,21 @@ def test_cli_show_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert payload["costs"]["cifar10"]["params"] == _hand_params((8, 8, 40, 32, 40), 10)
 
 
+def test_cli_verify_and_sample_without_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    code, out, err = run(capsys, "space", "verify", "--space", "nats-sss", "--limit", "300", "--data-dir",
+                         str(tmp_path), "--json")  # fmt: skip
+    payload = json.loads(out)
+    assert code == 0, err
+    assert payload["ok"] and payload["archs"] == 300 and payload["meta_file"] is None
+    assert payload["ranges"]["cifar10"]["params_M"][0] == 0.011714  # 8:8:8:8:8, NATS's file 000000
+    code, out, _ = run(capsys, "space", "sample", "--space", "nats-sss", "--n", "4", "--seed", "3", "--json")
+    archs = json.loads(out)["archs"]
+    rng = np.random.default_rng(3)
+    assert [a["index"] for a in archs] == [nats_sss.sample(rng).index for _ in range(4)]
+
+
 def test_cli_import_and_query(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     table = write_table(tmp_path / "t.csv.gz", [0, 284])
     raw = tmp_path / "raw"

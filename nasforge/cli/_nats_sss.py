@@ -59,6 +59,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from nasforge.datasets import dataset_spec
     from nasforge.paths import data_dir
     from nasforge.spaces import nats_sss
     from nasforge.spaces.nats_sss_model import SSS_DATASETS, SSSNetwork, cost_table
@@ -78,8 +79,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for index in full:
         arch = nats_sss.SSSArch.from_index(int(index))
         for ds in SSS_DATASETS:
-            from nasforge.datasets import dataset_spec
-
             spec = dataset_spec(ds)
             with torch.device("meta"):  # shapes only: no memory for the weights
                 net = SSSNetwork(arch, spec.num_classes)

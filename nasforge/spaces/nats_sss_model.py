@@ -102,7 +102,7 @@ class SSSCell(nn.Module):
         nodes = [x]
         for target in range(1, NUM_NODES):
             terms = [self.layers[k](nodes[i]) for k, (i, j) in enumerate(EDGES) if j == target]
-            nodes.append(torch.stack(terms).sum(0) if len(terms) > 1 else terms[0])
+            nodes.append(sum(terms[1:], terms[0]))
         return nodes[-1]
 
     def flops(self, size: int) -> int:
