@@ -352,6 +352,13 @@ def test_cli_verify_and_sample_without_data(tmp_path: Path, capsys: pytest.Captu
     assert [a["index"] for a in archs] == [nats_sss.sample(rng).index for _ in range(4)]
 
 
+def test_cli_search_refuses_sss_for_now(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the search CLI's evaluator and study database are NB201's: an sss arch there would read NB201 rows
+    code, out, err = run(capsys, "search", "--space", "nats-sss", "--out", str(tmp_path / "run"), "--n-iter", "3")
+    assert code == 2 and out == "" and "SSSBenchmarkEvaluator" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "study.db").exists()
+
+
 def test_cli_import_and_query(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     table = write_table(tmp_path / "t.csv.gz", [0, 284])
     raw = tmp_path / "raw"
