@@ -194,7 +194,9 @@ def import_sss(args: argparse.Namespace, out: Path) -> None:
     from nasforge.paths import require_data_dir
     from nasforge.spaces.nats_sss_model import cost_table
 
-    sources = [Path(s) for s in args.sources] or sss.sss_sources(require_data_dir(args.data_dir) / "nats_sss")
+    given = [Path(s) for s in args.sources] or [require_data_dir(args.data_dir) / "nats_sss"]
+    # a nats_sss/ folder (the table beside raw/) stands for everything in it
+    sources = [q for p in given for q in (sss.sss_sources(p) if (p / sss.TABLE_NAME).is_file() else [p])]
     tables = [p for p in sources if p.name.endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz"))]
     files = [p for p in sources if p not in tables]
     if args.kind == "nats" and tables:
