@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nasforge.benchmarks.analysis import pareto_front
 from nasforge.benchmarks.nats_sss import OBJECTIVE, SEARCH_DATASETS, SSSBenchmarkEvaluator, load_sss
 from nasforge.optimizers import create_optimizer
 from nasforge.spaces.nats_sss import SSSArch
@@ -36,17 +37,6 @@ def incumbent_curve(evaluator: SSSBenchmarkEvaluator, optimizer: str, seed: int,
     study = Study.in_memory({"space": "nats-sss", "optimizer": optimizer, "seed": seed})
     outcome = study.optimize(create_optimizer(optimizer, seed, space="nats-sss"), evaluator, n_iter=trials)
     return np.maximum.accumulate([t.result.objective for t in outcome.trials])
-
-
-def pareto_front(accuracy: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """Indices of the archs no other arch beats on both (higher accuracy, lower cost), by ascending cost."""
-    order = np.lexsort((-accuracy, cost))  # by cost, then best accuracy first among equal costs
-    front, best = [], -np.inf
-    for i in order:
-        if accuracy[i] > best:
-            front.append(int(i))
-            best = accuracy[i]
-    return np.asarray(front)
 
 
 def main() -> int:
@@ -81,7 +71,7 @@ def main() -> int:
         fronts = {}
         for cost in ("params", "flops"):
             values = getattr(evaluator, cost)
-            front = pareto_front(evaluator.values, values)
+            front = pareto_front(values, evaluator.values)
             fronts[cost] = {
                 "size": len(front),
                 "archs": [{"arch": str(SSSArch.from_index(int(i))), "index": int(i), OBJECTIVE: float(
