@@ -271,6 +271,40 @@ def test_official_file_bad_input(tmp_path: Path) -> None:
         bench.import_sss_files(bench.sss_builder(), [meta])
 
 
+def _pbz2(path: Path, value: object) -> Path:
+    path.write_bytes(bz2.compress(pickle.dumps(value)))
+    return path
+
+
+def test_files_that_are_not_sss_are_refused(tmp_path: Path) -> None:
+    broken = tmp_path / "000001.pickle.pbz2"
+    broken.write_bytes(bz2.compress(b"not a pickle"))
+    with pytest.raises(BenchmarkError, match="000001.pickle.pbz2"):
+        bench.import_sss_files(bench.sss_builder(), [broken])
+    tss = tmp_path / "000002.pickle.pbz2"
+    tss.write_bytes(bz2.compress(pickle.dumps({"200": {}, "12": {}})))
+    with pytest.raises(BenchmarkError, match="tss .topology. file, not an sss file"):
+        bench.import_sss_files(bench.sss_builder(), [tss])
+    with pytest.raises(BenchmarkError, match="not a NATS-Bench sss file"):
+        bench.import_sss_files(bench.sss_builder(), [_pbz2(tmp_path / "3.pickle.pbz2", [1, 2])])
+    headless = tmp_path / "t.csv.gz"
+    with gzip.open(headless, "wt") as f:
+        f.write("index,arch_str,c10valid_val_acc_90ep_s777\n0,8:8:8:8:8,70.0\n")
+    with pytest.raises(BenchmarkError, match="missing column.*c100_val_acc_90ep_s777"):
+        bench.import_sss_table(bench.sss_builder(), headless)
+
+
+def test_cli_will_not_mix_sss_into_an_nb201_store(data_dir: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    nb201 = tmp_path / "nb201-store"
+    assert run(capsys, "bench", "import", "nb201", "--data-dir", str(data_dir), "-o", str(nb201))[0] == 0
+    manifest = (nb201 / "manifest.json").read_bytes()
+    code, out, err = run(capsys, "bench", "import", "nats-sss", str(write_table(tmp_path / "t.csv.gz", [0])),
+                         "-o", str(nb201), "--merge")  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "'nb201' store" in err
+    assert (nb201 / "manifest.json").read_bytes() == manifest  # nothing written
+
+
 @pytest.fixture(scope="module")
 def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every arch in the real table format (hand-made accuracies) plus the computed costs."""

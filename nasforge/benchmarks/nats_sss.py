@@ -195,6 +195,8 @@ def _read_sss(path: Path) -> tuple[int | None, _PerMetric]:
     if isinstance(data, dict) and "meta_archs" in data:
         _check_meta(path, data)
         return None, {}
+    if isinstance(data, dict) and "200" in data:  # only tss has the 200-epoch schedule
+        raise BenchmarkError(f"{path}: a NATS-Bench tss (topology) file, not an sss file: import it into NB201 stores")
     if not isinstance(data, dict) or not set(data) & set(SSS_SCHEDULES):
         got = sorted(map(repr, data))[:5] if isinstance(data, dict) else type(data).__name__
         raise BenchmarkError(f"{path}: not a NATS-Bench sss file (expected a dict with keys '01'/'12'/'90', got {got})")
