@@ -44,6 +44,10 @@ is the curve's last entry, so ``query(a, ds, m)`` and ``query(a, ds, m, epoch=la
                   ``latency_1080ti_32`` (GPU name + batch size); the input configuration is not stated by HELP
 ================  ===========================================================================================
 
+NATS-Bench's size space (stores with ``space: "nats-sss"``, :mod:`nasforge.benchmarks.nats_sss`) has its own
+schedules, named by suffix (``_01ep``, ``_12ep``, ``_90ep``), the same splits and ``params``/``flops``; the one
+accuracy known for all its archs is ``valid_acc_90ep_s777`` (90 epochs, ``valid`` split, seed 777 only).
+
 Per-seed values
 ---------------
 ``seed=k`` with ``0 <= k < number of seed slots`` selects the k-th seed *in ascending seed order among
