@@ -305,6 +305,19 @@ def test_cli_will_not_mix_sss_into_an_nb201_store(data_dir: Path, tmp_path: Path
     assert (nb201 / "manifest.json").read_bytes() == manifest  # nothing written
 
 
+def test_load_sss_builds_once_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NASFORGE_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "data" / "nats_sss").mkdir(parents=True)
+    write_table(tmp_path / "data" / "nats_sss" / bench.TABLE_NAME, [0, 11])
+    first = bench.load_sss(tmp_path / "data", costs=cost_table)
+    again = bench.load_sss(tmp_path / "data", costs=cost_table)
+    assert first.path == again.path and first.path.parent == tmp_path / "cache"
+    assert first.query("8:8:8:16:32", "cifar10-valid", "valid_acc_90ep_s777") == fake_acc(11, 0)
+    assert first.query(32767, "cifar10", "params") == _hand_params((64,) * 5, 10) / 1e6  # computed for every arch
+    with pytest.raises(BenchmarkError, match="nats_sss"):
+        bench.load_sss(tmp_path, costs=cost_table)  # no nats_sss/ there
+
+
 @pytest.fixture(scope="module")
 def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every arch in the real table format (hand-made accuracies) plus the computed costs."""
