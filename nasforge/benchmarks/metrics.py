@@ -50,6 +50,10 @@ is the curve's last entry, so ``query(a, ds, m)`` and ``query(a, ds, m, epoch=la
                   ``latency_1080ti_32`` (GPU name + batch size); the input configuration is not stated by HELP
 ================  ===========================================================================================
 
+NATS-Bench's size space (stores with ``space: "nats-sss"``, :mod:`nasforge.benchmarks.nats_sss`) has its own
+schedules, named by suffix (``_01ep``, ``_12ep``, ``_90ep``), the same splits and ``params``/``flops``; the one
+accuracy known for all its archs is ``valid_acc_90ep_s777`` (90 epochs, ``valid`` split, seed 777 only).
+
 Per-seed values
 ---------------
 ``seed=k`` with ``0 <= k < number of seed slots`` selects the k-th seed *in ascending seed order among
@@ -107,13 +111,25 @@ _PER_EPOCH_12: tuple[MetricInfo, ...] = tuple(
                        ("valid_time", "s/epoch"), ("test_time", "s/epoch"), ("ori_test_time", "s/epoch"),
                        ("params", "M"), ("flops", "MFLOPs"), ("latency", "s"))
 )  # fmt: skip
-METRICS: dict[str, MetricInfo] = {m.name: m for m in _BASE + _PER_EPOCH_12} | {
+# NATS-Bench sss (nasforge.benchmarks.nats_sss): its schedules are 1, 12 and 90 epochs; the one accuracy known
+# for every sss arch is one seed's (777) 90-epoch validation accuracy.
+_SSS: tuple[MetricInfo, ...] = (
+    MetricInfo("valid_acc_90ep_s777", "%", "sss: 90-epoch schedule, valid split accuracy at epoch 89, seed 777 only"),
+    *(MetricInfo(f"{name}_{ep}ep", unit, f"sss: {int(ep)}-epoch schedule, {name.replace('_', ' ')}")
+      for ep in ("01", "12", "90")
+      for name, unit in (("train_acc", "%"), ("train_acc5", "%"), ("train_loss", ""), ("valid_acc", "%"),
+                         ("valid_loss", ""), ("test_acc", "%"), ("test_loss", ""), ("ori_test_acc", "%"),
+                         ("ori_test_loss", ""), ("train_time", "s/epoch"), ("valid_eval_time", "s"),
+                         ("test_eval_time", "s"), ("ori_test_eval_time", "s"))),
+)  # fmt: skip
+METRICS: dict[str, MetricInfo] = {m.name: m for m in _SSS + _BASE + _PER_EPOCH_12} | {
     f"latency_{d}": MetricInfo(f"latency_{d}", "ms", f"HELP latency on {d}") for d in HELP_DEVICES
 }
 """Every metric name a store may hold, with its unit."""
 
 HIGHER_IS_BETTER: frozenset[str] = frozenset(
     {"valid_acc", "test_acc", "ori_test_acc", "valid_acc_nats", "valid_acc_12ep", "test_acc_12ep", "train_acc"}
+    | {m.name for m in _SSS if m.unit == "%"}
 )
 
 

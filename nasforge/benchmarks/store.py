@@ -314,6 +314,15 @@ class BenchmarkStore:
             if 0 <= index < self.num_archs:
                 return index
             raise ArchError(f"arch index {index} out of range: this store holds indices 0..{self.num_archs - 1}")
+        if self.manifest["space"] == "nats-sss":  # NATS's size space: its own arch value (the registry's, at merge)
+            from nasforge.spaces.nats_sss import SSSArch
+
+            if isinstance(arch, str):
+                arch = SSSArch.from_any(arch)
+            if not isinstance(arch, SSSArch):
+                raise ArchError(f"cannot use {arch!r} as an sss arch: give an SSSArch, a string like 64:64:64:64:64 "
+                                "or an index")  # fmt: skip
+            return arch.index
         if isinstance(arch, NB201Arch):
             return _ops_to_index()[arch.ops]
         index = self._arch_index.get(arch)

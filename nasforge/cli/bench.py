@@ -5,6 +5,7 @@ nasforge bench import nb201-csv nb201_final.csv.gz -o STORE
 nasforge bench import latency nb201_hw_latency_help.csv.gz -o STORE --merge
 nasforge bench import nats curves/raw/ -o STORE --merge
 nasforge bench import nats NATS-tss-v1_0-3ffb9-simple/ -o STORE   # NATS's directory, meta.pickle.pbz2 included
+nasforge bench import nats-sss --data-dir DATA -o SSS_STORE  # NATS's size space (nasforge.cli._nats_sss)
 nasforge bench info --store STORE
 nasforge bench query 6111 --dataset cifar10 --metric test_acc --store STORE
 nasforge bench curves 0 --dataset cifar10-valid -o curves.png
@@ -18,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from nasforge.cli import _argtypes as argtypes
+from nasforge.cli import _nats_sss as _sss
 from nasforge.cli._common import add_data_dir, add_json_flag, emit, json_safe
 from nasforge.cli._outputs import check_output_dir, check_output_file
 from nasforge.viz import figure_format
 
-IMPORT_KINDS = ("nb201", "nb201-csv", "latency", "curves-csv", "naslib-pickle", "nats", "csv")
+IMPORT_KINDS = ("nb201", "nb201-csv", "latency", "curves-csv", "naslib-pickle", "nats", "csv", "nats-sss")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("import", help="import benchmark files into a store (merging with --merge)")
     p.add_argument("kind", choices=IMPORT_KINDS, help="source format")
-    p.add_argument("sources", nargs="*", metavar="FILE", help="source file(s); 'nats' also takes directories")
+    p.add_argument("sources", nargs="*", metavar="FILE", help="source file(s); nats, nats-sss: also folders")
     p.add_argument("-o", "--out", required=True, metavar="STORE", help="store directory to write")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--merge", action="store_true", help="add to the existing store at --out")
@@ -120,6 +122,9 @@ def cmd_import(args: argparse.Namespace) -> None:
         root = Path(args.sources[0]) if args.sources else require_data_dir(args.data_dir) / "nb201"
         build_nb201_store(root, out, overwrite=args.overwrite)
         return _report_import(args, out)
+    if args.kind == "nats-sss" or (args.kind == "nats" and _sss.is_sss_source(args.sources)):
+        _sss.import_sss(args, out)
+        return _report_import(args, out)
     if not args.sources:
         raise BenchmarkError(f"'import {args.kind}' needs at least one source file")
     if args.kind != "nats" and len(args.sources) != 1:
@@ -192,10 +197,9 @@ def _info_text(info: dict[str, Any]) -> str:
 
 def cmd_query(args: argparse.Namespace) -> None:
     from nasforge.benchmarks.metrics import metric_unit
-    from nasforge.spaces.nb201 import NB201Arch
 
     store = _open(args)
-    arch = NB201Arch.from_any(args.arch)
+    arch = _sss.arch_from_text(store.manifest["space"], args.arch)
     value = store.query(arch, args.dataset, args.metric, epoch=args.epoch, seed=args.seed)
     payload: dict[str, Any] = {
         **arch.to_dict(),

@@ -158,6 +158,8 @@ def _search(args: argparse.Namespace, run: RunDir) -> int:
         check(not given, f"{', '.join(given)} only apply to --train; add --train to train each arch, or drop them")
     options = _resolve_settings(args)
     get_space(args.space)
+    check(args.space == "nb201", f"'nasforge search' runs the nb201 space only for now, not {args.space}: "
+          "search nats-sss with nasforge.benchmarks.nats_sss.SSSBenchmarkEvaluator (docs/nats_sss.md)")  # fmt: skip
     optimizer_class(args.optimizer)
     n_iter = args.n_iter
     if n_iter is None and args.time_budget is None and not args.resume:

@@ -3,6 +3,7 @@
 nasforge space show 6111                      # by official index, arch string or op:CODE
 nasforge space sample --n 5 --seed 0
 nasforge space verify --data-dir DATA         # all 15,625 archs x 3 datasets vs nb201_final.csv.gz
+nasforge space verify --space nats-sss        # NATS's size space: all 32,768 (nasforge.cli._nats_sss)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nasforge.cli import _argtypes as argtypes
+from nasforge.cli import _nats_sss as _sss
 from nasforge.cli._common import add_data_dir, add_json_flag, emit, progress
 from nasforge.errors import DataError
 from nasforge.paths import require_data_dir
@@ -33,26 +35,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("show", help="one arch: ops per edge, params and FLOPs, canonical forms")
     p.add_argument("arch", help="arch string, official index (0..15624) or op:CODE (e.g. op:333133)")
+    _add_space(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("sample", help="uniformly random archs from a seeded generator")
     p.add_argument("--n", type=argtypes.samples, default=5, help="how many archs (default 5)")
     p.add_argument("--seed", type=argtypes.seed, default=0, help="random seed (default 0)")
+    _add_space(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("verify", help="build every arch's network for 3 datasets; compare params/FLOPs with NB201")
     p.add_argument("--limit", type=argtypes.positive_int, default=None, help="check only the first N archs by index")
+    _add_space(p)
     add_data_dir(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_verify)
+
+
+SPACES = ("nb201", "nats-sss")
+
+
+def _add_space(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--space", choices=SPACES, default="nb201", help="search space (default nb201)")
 
 
 # --- show / sample --------------------------------------------------------------------------------------------
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    if args.space == "nats-sss":
+        return _sss.cmd_show(args)
     from nasforge.spaces.nb201_model import network_costs
 
     arch = NB201Arch.from_any(args.arch)
@@ -85,6 +99,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    if args.space == "nats-sss":
+        return _sss.cmd_sample(args)
     import numpy as np
 
     rng = np.random.default_rng(args.seed)
@@ -101,6 +117,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.space == "nats-sss":
+        return _sss.cmd_verify(args)
     from nasforge.spaces.nb201_model import NB201_DATASETS, network_costs
 
     path = require_data_dir(args.data_dir) / CSV_PATH

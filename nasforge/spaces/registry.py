@@ -9,9 +9,9 @@
   :func:`nasforge.oneshot.supernet.build_supernet`.
 
 >>> list_spaces()
-['darts-mnist', 'darts', 'nb201']
+['darts-mnist', 'darts', 'nb201', 'nats-sss']
 >>> list_spaces("blackbox")
-['nb201']
+['nb201', 'nats-sss']
 >>> get_space("darts-mnist", "oneshot").oneshot.default_C
 8
 >>> blackbox_view("nb201").size
@@ -29,6 +29,8 @@ import numpy as np
 
 from nasforge.errors import ConfigError
 from nasforge.spaces.darts import DARTS_OPS, MNIST_OPS
+from nasforge.spaces.nats_sss import CHANNELS as SSS_CHANNELS
+from nasforge.spaces.nats_sss import SSSSpaceView
 from nasforge.spaces.nb201 import OPS as NB201_OPS
 from nasforge.spaces.nb201 import NB201SpaceView
 
@@ -120,6 +122,12 @@ SPACES: MappingProxyType[str, SearchSpace] = MappingProxyType(
                 "NAS-Bench-201 cell (6 edges, 5 ops) in NB201's macro; N cells per stage",
                 blackbox=NB201SpaceView,
                 oneshot=OneShotView(8, 1, MappingProxyType(dict(_DARTS_PROTOCOL, stem_multiplier=1, drop_last=True))),
+            ),
+            SearchSpace(
+                "nats-sss",
+                tuple(str(c) for c in SSS_CHANNELS),  # the values each of the 5 layers chooses from (channels)
+                "NATS-Bench size space: NB201's best cell, 5 channel counts of 8..64 (32,768 archs)",
+                blackbox=SSSSpaceView,
             ),
         )
     }
