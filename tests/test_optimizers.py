@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import subprocess
 import sys
@@ -37,6 +38,21 @@ def run(opt, n: int, *, fail_every: int = 0) -> list[tuple[Request, Result]]:
     return opt.history
 
 
+def contract_names() -> list:
+    """Every registered optimizer; Optuna's skip without the extra, and optuna-gp (seconds per ask on 2 cores)
+    has its own short contract test in test_optuna.py."""
+    names = []
+    for name in list_optimizers():
+        if name == "optuna-gp":
+            continue
+        marks = [NEEDS_OPTUNA] if name.startswith("optuna-") else []
+        names.append(pytest.param(name, marks=marks))
+    return names
+
+
+NEEDS_OPTUNA = pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason="the optuna extra is not installed")
+
+
 def fidelities_ok(cls, request: Request) -> bool:
     if cls.multi_fidelity:
         return request.fidelity in (12, 200)
@@ -48,17 +64,19 @@ def fidelities_ok(cls, request: Request) -> bool:
 
 def test_registry_lists_every_optimizer_by_its_name():
     assert list_optimizers() == sorted(OPTIMIZERS)
-    assert {"rs", "rea", "ls", "hb", "tpe"} <= set(list_optimizers())
+    assert {"rs", "rea", "ls", "hb", "tpe", "optuna-tpe", "optuna-nsga2", "optuna-gp", "optuna-random"} <= set(
+        list_optimizers()
+    )
     for name, cls in OPTIMIZERS.items():
         assert cls.name == name
 
 
 def test_unknown_optimizer_names_the_valid_ones():
-    with pytest.raises(ConfigError, match="known optimizers: hb, ls, rea, rs"):
+    with pytest.raises(ConfigError, match="known optimizers: hb, ls, optuna-gp, optuna-nsga2, optuna-random, optuna-tpe, rea, rs"):
         create_optimizer("bogus", seed=0)
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", contract_names())
 def test_requests_are_valid_archs_and_fidelities(name):
     cls = OPTIMIZERS[name]
     history = run(create_optimizer(name, seed=1), 80)
@@ -69,7 +87,7 @@ def test_requests_are_valid_archs_and_fidelities(name):
         assert fidelities_ok(cls, request)
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", contract_names())
 def test_same_seed_same_history_other_seed_other_history(name):
     a = [r for r, _ in run(create_optimizer(name, seed=7), 60)]
     b = [r for r, _ in run(create_optimizer(name, seed=7), 60)]
@@ -78,20 +96,20 @@ def test_same_seed_same_history_other_seed_other_history(name):
     assert a != c
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", contract_names())
 def test_a_generator_seed_works_like_an_int_seed(name):
     a = [r for r, _ in run(create_optimizer(name, seed=np.random.default_rng(3)), 20)]
     b = [r for r, _ in run(create_optimizer(name, seed=3), 20)]
     assert a == b
 
 
-@pytest.mark.parametrize("name", [n for n in list_optimizers() if not OPTIMIZERS[n].allows_repeats])
+@pytest.mark.parametrize("name", [p for p in contract_names() if not OPTIMIZERS[p.values[0]].allows_repeats])
 def test_no_repeated_evaluation(name):
     requests = [r for r, _ in run(create_optimizer(name, seed=2), 300)]
     assert len(set(requests)) == len(requests)
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", contract_names())
 def test_fail_results_are_survived_and_never_win(name):
     opt = create_optimizer(name, seed=4)
     history = run(opt, 90, fail_every=3)
@@ -103,7 +121,7 @@ def test_fail_results_are_survived_and_never_win(name):
         assert arch not in failed or any(r.arch == arch and res.ok for r, res in history)
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", contract_names())
 def test_pending_requests_are_known_and_told_in_any_order(name):
     cls = OPTIMIZERS[name]
     opt = create_optimizer(name, seed=5)
@@ -118,7 +136,7 @@ def test_pending_requests_are_known_and_told_in_any_order(name):
     assert len(opt.history) == 60
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", contract_names())
 def test_many_pending_requests_asynchronous_workers(name):
     """16 workers: asks while 16 trials run, results told in a random order, then asked again at once."""
     cls = OPTIMIZERS[name]
@@ -149,7 +167,7 @@ def test_rea_with_many_workers_mutates_only_finished_members():
     assert all(r in opt.pending for r in running)
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", contract_names())
 def test_telling_something_not_pending_is_an_error(name):
     opt = create_optimizer(name, seed=0)
     request = opt.ask()
@@ -163,6 +181,17 @@ def test_telling_something_not_pending_is_an_error(name):
 def test_optimizers_do_not_import_torch_or_benchmarks():
     code = (
         "import sys, nasforge.optimizers as o; o.create_optimizer('tpe', 0).ask(); "
+        "bad = [m for m in sys.modules if m in ('torch', 'optuna') or m.startswith('nasforge.benchmarks')]; "
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"  # nor Optuna, which only the optuna-* optimizers import
+
+
+@NEEDS_OPTUNA
+def test_optuna_tpe_imports_neither_torch_nor_benchmarks():
+    code = (
+        "import sys, nasforge.optimizers as o; o.create_optimizer('optuna-tpe', 0).ask(); "
         "bad = [m for m in sys.modules if m == 'torch' or m.startswith('nasforge.benchmarks')]; print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

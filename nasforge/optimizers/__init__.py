@@ -2,7 +2,7 @@
 
 >>> from nasforge.optimizers import create_optimizer, list_optimizers
 >>> list_optimizers()
-['hb', 'ls', 'rea', 'rs', 'sh', 'tpe']
+['hb', 'ls', 'optuna-gp', 'optuna-nsga2', 'optuna-random', 'optuna-tpe', 'rea', 'rs', 'sh', 'tpe']
 >>> opt = create_optimizer("rea", seed=0)
 >>> request = opt.ask()
 >>> type(request.arch).__name__
@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from nasforge.errors import ConfigError
+from nasforge.integrations.optuna import OPTUNA_OPTIMIZERS, check_available
 from nasforge.optimizers._base import Optimizer, Seed
 from nasforge.optimizers._space import NB201SpaceView, get_space
 from nasforge.optimizers.hyperband import Hyperband, SuccessiveHalving
@@ -26,9 +27,13 @@ from nasforge.optimizers.regularized_evolution import RegularizedEvolution
 from nasforge.optimizers.tpe import TPE
 
 OPTIMIZERS: MappingProxyType[str, type[Optimizer]] = MappingProxyType(
-    {cls.name: cls for cls in (RandomSearch, RegularizedEvolution, LocalSearch, Hyperband, SuccessiveHalving, TPE)}
+    {
+        cls.name: cls
+        for cls in (RandomSearch, RegularizedEvolution, LocalSearch, Hyperband, SuccessiveHalving, TPE,
+                    *OPTUNA_OPTIMIZERS)  # fmt: skip
+    }
 )
-"""Every registered optimizer by its short name (read-only)."""
+"""Every registered optimizer by its short name (read-only); the ``optuna-*`` ones need the ``optuna`` extra."""
 
 
 def list_optimizers() -> list[str]:
@@ -37,10 +42,13 @@ def list_optimizers() -> list[str]:
 
 
 def optimizer_class(name: str) -> type[Optimizer]:
+    """The optimizer class ``name``; :class:`ConfigError` if unknown or if its optional extra is missing."""
     try:
-        return OPTIMIZERS[name]
+        cls = OPTIMIZERS[name]
     except KeyError:
         raise ConfigError(f"unknown optimizer {name!r}; known optimizers: {', '.join(list_optimizers())}") from None
+    check_available(cls)
+    return cls
 
 
 def create_optimizer(name: str, seed: Seed, *, space: str = "nb201", **options: Any) -> Optimizer:
