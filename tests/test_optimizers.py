@@ -50,7 +50,7 @@ def contract_names() -> list:
     return names
 
 
-NEEDS_OPTUNA = pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason="the optuna extra is not installed")
+NEEDS_OPTUNA = pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason="the optuna extra is absent")
 
 
 def fidelities_ok(cls, request: Request) -> bool:
@@ -72,7 +72,8 @@ def test_registry_lists_every_optimizer_by_its_name():
 
 
 def test_unknown_optimizer_names_the_valid_ones():
-    with pytest.raises(ConfigError, match="known optimizers: hb, ls, optuna-gp, optuna-nsga2, optuna-random, optuna-tpe, rea, rs"):
+    known = "known optimizers: hb, ls, optuna-gp, optuna-nsga2, optuna-random, optuna-tpe, rea, rs"
+    with pytest.raises(ConfigError, match=known):
         create_optimizer("bogus", seed=0)
 
 

@@ -48,7 +48,8 @@ SEARCH_DEFAULTS = {
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("search", help="black-box NAS on the benchmark (simulated clock) or by training")
     p.add_argument("--space", default=None, help="search space (default nb201)")
-    p.add_argument("--optimizer", default=None, help="optimizer name: rs, rea, ls, hb, sh, tpe, optuna-tpe, ... (default rs)")
+    p.add_argument("--optimizer", default=None,
+                   help="optimizer name: rs, rea, ls, hb, sh, tpe, optuna-tpe, ... (default rs)")  # fmt: skip
     p.add_argument("--benchmark", default=None, metavar="DATASET",
                    help="benchmark dataset: cifar10, cifar100, ImageNet16-120 (default cifar10)")  # fmt: skip
     p.add_argument("--train", action="store_true", help="train every arch for real instead of looking it up")
