@@ -34,73 +34,44 @@ library code leaves it alone and the ``nasforge`` command quiets it with :func:`
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
+import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from nasforge.errors import ConfigError
-from nasforge.optimizers._base import Optimizer, Seed
-from nasforge.spaces import nb201
+from nasforge.errors import StudyError
+from nasforge.optimizers._optuna import (
+    EXTRA_HINT,
+    OPTUNA_OPTIMIZERS,
+    PARAM_NAMES,
+    OptunaGP,
+    OptunaNSGA2,
+    OptunaOptimizer,
+    OptunaRandom,
+    OptunaTPE,
+    arch_from_params,
+    arch_params,
+    import_optuna,
+    search_space,
+    suggest_arch,
+)
 from nasforge.spaces.nb201 import NB201Arch
-from nasforge.trial import Request, Result
+from nasforge.trial import Request, TrialRecord
 
 if TYPE_CHECKING:
     import optuna
 
-EXTRA_HINT = "install the optional extra: pip install 'nasforge[optuna]'"
-
-PARAM_NAMES: tuple[str, ...] = tuple(nb201.edge_name(edge) for edge in nb201.EDGES)
-"""Optuna parameter names of NB201's six edges, in arch-string order (the ConfigSpace names)."""
-
-
-def import_optuna() -> Any:
-    """The ``optuna`` module; :class:`ConfigError` naming the extra when it is not installed."""
-    try:
-        import optuna
-    except ModuleNotFoundError as exc:
-        if exc.name != "optuna":
-            raise
-        raise ConfigError(f"Optuna is not installed; {EXTRA_HINT}") from None
-    return optuna
+    from nasforge.study import AskRecord
 
 
 def quiet_logs() -> None:
     """Make Optuna log warnings only (process-wide: for the process's owner, e.g. the ``nasforge`` command)."""
     optuna = import_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-# --- nasforge spaces as Optuna search spaces -------------------------------------------------------------------
-
-
-def _check_space(space: str) -> None:
-    if space != "nb201":
-        raise ConfigError(f"unknown search space {space!r} for Optuna; known spaces: nb201")
-
-
-def search_space(space: str = "nb201") -> dict[str, optuna.distributions.CategoricalDistribution]:
-    """``space`` as Optuna distributions: one categorical per edge, choices :data:`nasforge.spaces.nb201.OPS`."""
-    _check_space(space)
-    distribution = import_optuna().distributions.CategoricalDistribution(nb201.OPS)
-    return dict.fromkeys(PARAM_NAMES, distribution)
-
-
-def suggest_arch(trial: optuna.trial.BaseTrial, space: str = "nb201") -> NB201Arch:
-    """Draw an arch in an Optuna objective (one ``suggest_categorical`` per edge)."""
-    _check_space(space)
-    return NB201Arch(tuple(trial.suggest_categorical(name, nb201.OPS) for name in PARAM_NAMES))
-
-
-def arch_params(arch: NB201Arch) -> dict[str, str]:
-    """The Optuna parameters of ``arch`` (for ``study.enqueue_trial`` or ``create_trial``)."""
-    return dict(zip(PARAM_NAMES, arch.ops))
-
-
-def arch_from_params(params: Mapping[str, Any]) -> NB201Arch:
-    """The arch an Optuna trial's parameters describe; :class:`~nasforge.errors.ArchError` for unknown ops."""
-    missing = [name for name in PARAM_NAMES if name not in params]
-    if missing:
-        raise ConfigError(f"Optuna parameters lack the edges {', '.join(missing)}; expected {', '.join(PARAM_NAMES)}")
-    return NB201Arch(tuple(params[name] for name in PARAM_NAMES))
 
 
 class BenchmarkObjective:
@@ -128,117 +99,196 @@ class BenchmarkObjective:
         return result.objective
 
 
-# --- Optuna samplers as nasforge optimizers ---------------------------------------------------------------------
+# --- the Optuna-format mirror of a study (what `nasforge dashboard` serves) ------------------------------------
+
+MIRROR_NAME = "optuna.journal"
+"""The mirror's file in the run directory: an Optuna journal (``JournalFileBackend``), written by the mirror only."""
 
 
-class OptunaOptimizer(Optimizer):
-    """A nasforge optimizer driving an Optuna sampler through Optuna's ask/tell (module docstring).
+def read_study(run_dir: str | os.PathLike) -> tuple[dict[str, Any], list[TrialRecord], list[AskRecord]]:
+    """The one glue to nasforge's study: its configuration, finished trials and still-running asks.
 
-    ``sampler_options`` go to the sampler's constructor (e.g. ``n_startup_trials=20``); they must be JSON
-    values, as the study records them. The sampler's seed is drawn from the optimizer's generator.
+    Read through the study's public read API (never with Optuna's storage, which would add its tables).
+    """
+    from nasforge.study import DB_NAME, Study
 
-    >>> from nasforge.trial import Result
-    >>> opt = OptunaTPE(seed=0)  # doctest: +SKIP
-    >>> opt.tell(opt.ask(), Result.complete(93.1))  # doctest: +SKIP
+    run_dir = Path(run_dir)
+    if not (run_dir / DB_NAME).is_file():
+        raise StudyError(f"{run_dir} is not a nasforge study ({DB_NAME} missing); give the --out directory of a search")
+    with Study.open(run_dir) as study:
+        finished = {t.ask_number for t in study.trials}
+        running = [ask for ask in study.storage.asks() if ask.ask_number not in finished]
+        return study.config, study.trials, running
+
+
+def _objective_name(config: Mapping[str, Any]) -> str:
+    """The name of the maximised value (a benchmark metric, or the training road's validation accuracy)."""
+    evaluator = config.get("evaluator")
+    if isinstance(evaluator, Mapping):
+        objective = evaluator.get("objective")
+        fidelity = str(evaluator.get("default_fidelity"))
+        if isinstance(objective, Mapping) and isinstance(objective.get(fidelity), str):
+            return objective[fidelity]
+    return "valid_acc"
+
+
+class StudyMirror:
+    """An Optuna journal beside a study (``<run dir>/optuna.journal``), brought up to date by :meth:`sync`.
+
+    The journal holds one Optuna study named after the run directory. Every nasforge trial is one Optuna
+    trial: parameters = the six edge ops, value = the objective, state COMPLETE / FAIL / RUNNING (an
+    asynchronous search's trials in flight), user attributes = arch string, index, fidelity, cost, the
+    looked-up metrics and the trial's place on the clock. Only this class writes the journal, under an
+    exclusive ``flock`` on it, so two mirrors of one run cannot interleave; a journal that no longer matches
+    the study (the run was replaced by ``search --force``) is rebuilt.
     """
 
-    sampler_class: ClassVar[str]  # the name in optuna.samplers
-
-    def __init__(self, seed: Seed, *, space: str = "nb201", max_duplicates: int = 3, **sampler_options: Any) -> None:
-        super().__init__(seed, space=space)
-        _check_space(space)
-        if isinstance(max_duplicates, bool) or not isinstance(max_duplicates, int) or max_duplicates < 0:
-            raise ConfigError(f"{self.name}: max_duplicates must be an integer >= 0, got {max_duplicates!r}")
+    def __init__(self, run_dir: str | os.PathLike) -> None:
         optuna = import_optuna()
-        self.max_duplicates = max_duplicates
-        self.sampler_options = dict(sampler_options)
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / MIRROR_NAME
+        self._signature: tuple[Any, ...] | None = None
+        read_study(self.run_dir)  # not a study: an error before the journal is created
         try:
-            sampler = getattr(optuna.samplers, self.sampler_class)(
-                seed=int(self.rng.integers(2**31)), **sampler_options
-            )
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{self.name}: bad sampler options {sampler_options}: {exc}") from None
+            backend = optuna.storages.journal.JournalFileBackend(str(self.path))
+        except OSError as exc:
+            raise StudyError(f"cannot write the dashboard's mirror {self.path} ({exc}); copy the run somewhere "
+                             "writable") from None  # fmt: skip
+        self.storage = optuna.storages.JournalStorage(backend)
         self._optuna = optuna
-        self._study = optuna.create_study(direction="maximize", sampler=sampler)
-        self._distributions = search_space(space)
-        self._numbers: dict[Request, int] = {}  # pending request -> its Optuna trial number
-        self.duplicates = 0
-        self.replacements = 0
-
-    def _ask(self) -> Request:
-        for _ in range(self.max_duplicates + 1):
-            trial = self._study.ask(self._distributions)
-            arch = arch_from_params(trial.params)
-            if arch not in self._archs_seen:
-                return self._pending_request(trial, arch)
-            self.duplicates += 1
-            trial.set_user_attr("duplicate_of", arch.to_string())
-            self._study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
-        # The sampler keeps proposing what it has seen: evaluate an unseen arch next to its last proposal.
-        self.replacements += 1
-        unseen = [a for a in arch.neighbors() if a not in self._archs_seen]
-        arch = unseen[int(self.rng.integers(len(unseen)))] if unseen else self._sample_unseen()
-        self._study.enqueue_trial(arch_params(arch))
-        return self._pending_request(self._study.ask(self._distributions), arch)
 
     @property
-    def optuna_study(self) -> optuna.Study:
-        """The private in-memory Optuna study (read it; asking or telling it directly breaks the optimizer)."""
-        return self._study
+    def study_name(self) -> str:
+        return self.run_dir.resolve().name or "nasforge"
 
-    def _pending_request(self, trial: optuna.trial.Trial, arch: NB201Arch) -> Request:
-        request = Request(arch)
-        self._numbers[request] = trial.number
-        return request
+    def sync(self) -> int:
+        """Copy what the study gained since the last call into the journal; returns the mirrored trial count."""
+        signature = self._files_signature()
+        if signature == self._signature:
+            return -1
+        config, trials, running = read_study(self.run_dir)
+        with open(self.path, "ab") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            study = self._study(config)
+            mirrored = {t.user_attrs.get("ask_number"): t for t in study.get_trials(deepcopy=False)}
+            if not self._matches(mirrored, trials, running):
+                self.storage.delete_study(self.storage.get_study_id_from_name(study.study_name))
+                study, mirrored = self._study(config), {}
+            for record in trials:
+                self._add_finished(study, record, mirrored.get(record.ask_number))
+            for ask in running:
+                if ask.ask_number not in mirrored:
+                    study.add_trial(self._trial(ask.arch, ask.fidelity, ask.ask_number, ask.started_at, None))
+        self._signature = signature
+        return len(trials) + len(running)
 
-    def _tell(self, request: Request, result: Result) -> None:
-        number = self._numbers.pop(request)
-        if result.ok:
-            self._study.tell(number, result.objective)
-        else:
-            self._study.tell(number, state=self._optuna.trial.TrialState.FAIL)
+    def _files_signature(self) -> tuple[Any, ...]:
+        """The study files' sizes and times: unchanged files need no read (the dashboard polls every second)."""
+        from nasforge.study import DB_FILES
 
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "max_duplicates": self.max_duplicates, **self.sampler_options}
+        stats = []
+        for name in DB_FILES:
+            try:
+                st = (self.run_dir / name).stat()
+                stats.append((st.st_ino, st.st_size, st.st_mtime_ns))
+            except FileNotFoundError:
+                stats.append(None)
+        return tuple(stats)
 
-
-class OptunaTPE(OptunaOptimizer):
-    """Optuna's ``TPESampler`` (its defaults: 10 random startup trials, multivariate as Optuna ships it)."""
-
-    name = "optuna-tpe"
-    sampler_class = "TPESampler"
-
-
-class OptunaRandom(OptunaOptimizer):
-    """Optuna's ``RandomSampler``."""
-
-    name = "optuna-random"
-    sampler_class = "RandomSampler"
-
-
-class OptunaNSGA2(OptunaOptimizer):
-    """Optuna's ``NSGAIISampler`` (a genetic algorithm; population 50 by default)."""
-
-    name = "optuna-nsga2"
-    sampler_class = "NSGAIISampler"
-
-
-class OptunaGP(OptunaOptimizer):
-    """Optuna's ``GPSampler`` (Gaussian-process Bayesian optimisation; Optuna imports torch and scipy for it)."""
-
-    name = "optuna-gp"
-    sampler_class = "GPSampler"
-
-
-OPTUNA_OPTIMIZERS: tuple[type[OptunaOptimizer], ...] = (OptunaTPE, OptunaRandom, OptunaNSGA2, OptunaGP)
-"""The Optuna samplers registered as nasforge optimizers (they need the ``optuna`` extra when created)."""
-
-
-def check_available(cls: type[Optimizer]) -> None:
-    """:class:`ConfigError` naming the extra when ``cls`` is an Optuna optimizer and Optuna is missing."""
-    if issubclass(cls, OptunaOptimizer):
+    def _study(self, config: dict[str, Any]) -> optuna.Study:
+        name = self.study_name
         try:
-            import_optuna()
-        except ConfigError:
-            raise ConfigError(f"optimizer {cls.name} needs Optuna; {EXTRA_HINT}") from None
+            return self._optuna.load_study(study_name=name, storage=self.storage)
+        except KeyError:
+            pass
+        study = self._optuna.create_study(study_name=name, storage=self.storage, direction="maximize")
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2: nothing a user of ours can act on
+            warnings.simplefilter("ignore", self._optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([_objective_name(config)])
+        study.set_user_attr("nasforge_config", json.dumps(config, sort_keys=True))
+        study.set_user_attr("run_dir", str(self.run_dir.resolve()))
+        return study
 
+    @staticmethod
+    def _matches(mirrored: dict[Any, Any], trials: list[TrialRecord], running: list[AskRecord]) -> bool:
+        """Whether every mirrored trial is still the study's (same ask, arch, fidelity and, if finished, value)."""
+        study = {t.ask_number: (t.arch.to_string(), t.fidelity, t.result) for t in trials}
+        study.update({a.ask_number: (a.arch.to_string(), a.fidelity, None) for a in running})
+        for ask_number, trial in mirrored.items():
+            arch, fidelity, result = study.get(ask_number, (None, None, None))
+            if trial.user_attrs.get("arch") != arch or trial.user_attrs.get("fidelity") != fidelity:
+                return False
+            value = None if result is None or not result.ok else result.objective
+            if trial.state.is_finished() and (result is None or trial.value != value):
+                return False
+        return True
+
+    def _add_finished(self, study: optuna.Study, record: TrialRecord, mirrored: Any) -> None:
+        if mirrored is None:
+            study.add_trial(self._trial(record.arch, record.fidelity, record.ask_number, record.started_at, record))
+            return
+        if mirrored.state.is_finished():
+            return
+        # It was mirrored while it ran: finish it in place (same Optuna number).
+        template = self._trial(record.arch, record.fidelity, record.ask_number, record.started_at, record)
+        study_id = self.storage.get_study_id_from_name(study.study_name)
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(study_id, mirrored.number)
+        for key, value in template.user_attrs.items():
+            self.storage.set_trial_user_attr(trial_id, key, value)
+        self.storage.set_trial_state_values(trial_id, template.state, template.values)
+
+    def _trial(
+        self, arch: NB201Arch, fidelity: int, ask_number: int, started: float, record: TrialRecord | None
+    ) -> optuna.trial.FrozenTrial:
+        state = self._optuna.trial.TrialState
+        attrs: dict[str, Any] = {"arch": arch.to_string(), "index": arch.index, "fidelity": fidelity,
+                                 "ask_number": ask_number}  # fmt: skip
+        if record is None:
+            trial = self._optuna.trial.create_trial(
+                state=state.RUNNING, params=arch_params(arch), distributions=search_space(), user_attrs=attrs
+            )
+            trial.datetime_start = _datetime(started)
+            return trial
+        result = record.result
+        attrs.update(
+            trial=record.number, cost=result.cost, wall_time=record.wall_time, worker=record.worker,
+            attempts=record.attempts, sim_start=record.sim_start, sim_end=record.sim_end,
+        )  # fmt: skip
+        attrs.update({k: v for k, v in result.metrics.items() if k not in attrs})
+        if result.error:
+            attrs["error"] = result.error
+        trial = self._optuna.trial.create_trial(
+            state=state.COMPLETE if result.ok else state.FAIL,
+            values=[result.objective] if result.ok else None,
+            params=arch_params(arch),
+            distributions=search_space(),
+            user_attrs=attrs,
+        )
+        trial.datetime_start, trial.datetime_complete = _datetime(started), _datetime(record.finished_at)
+        return trial
+
+
+def _datetime(timestamp: float) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, timezone.utc) if timestamp else None
+
+
+__all__ = [
+    "EXTRA_HINT",
+    "MIRROR_NAME",
+    "OPTUNA_OPTIMIZERS",
+    "PARAM_NAMES",
+    "BenchmarkObjective",
+    "OptunaGP",
+    "OptunaNSGA2",
+    "OptunaOptimizer",
+    "OptunaRandom",
+    "OptunaTPE",
+    "StudyMirror",
+    "arch_from_params",
+    "arch_params",
+    "import_optuna",
+    "quiet_logs",
+    "read_study",
+    "search_space",
+    "suggest_arch",
+]

@@ -17,8 +17,8 @@ from types import MappingProxyType
 from typing import Any
 
 from nasforge.errors import ConfigError
-from nasforge.integrations.optuna import OPTUNA_OPTIMIZERS, check_available
 from nasforge.optimizers._base import Optimizer, Seed
+from nasforge.optimizers._optuna import OPTUNA_OPTIMIZERS, check_available
 from nasforge.optimizers._space import NB201SpaceView, get_space
 from nasforge.optimizers.hyperband import Hyperband, SuccessiveHalving
 from nasforge.optimizers.local_search import LocalSearch
