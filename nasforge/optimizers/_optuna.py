@@ -93,9 +93,7 @@ class OptunaOptimizer(Optimizer):
         self.max_duplicates = max_duplicates
         self.sampler_options = dict(sampler_options)
         try:
-            sampler = getattr(optuna.samplers, self.sampler_class)(
-                seed=int(self.rng.integers(2**31)), **sampler_options
-            )
+            sampler = self._sampler(optuna, int(self.rng.integers(2**31)))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{self.name}: bad sampler options {sampler_options}: {exc}") from None
         self._optuna = optuna
@@ -104,6 +102,10 @@ class OptunaOptimizer(Optimizer):
         self._numbers: dict[Request, int] = {}  # pending request -> its Optuna trial number
         self.duplicates = 0
         self.replacements = 0
+
+    def _sampler(self, optuna: Any, seed: int) -> optuna.samplers.BaseSampler:
+        """The Optuna sampler, seeded (a subclass may build any ``BaseSampler`` here)."""
+        return getattr(optuna.samplers, self.sampler_class)(seed=seed, **self.sampler_options)
 
     def _ask(self) -> Request:
         for _ in range(self.max_duplicates + 1):
