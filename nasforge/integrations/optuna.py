@@ -60,7 +60,7 @@ from nasforge.optimizers._optuna import (
     suggest_arch,
 )
 from nasforge.spaces.nb201 import NB201Arch
-from nasforge.trial import Request, TrialRecord
+from nasforge.trial import Request, Result, TrialRecord
 
 if TYPE_CHECKING:
     import optuna
@@ -148,6 +148,7 @@ class StudyMirror:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / MIRROR_NAME
         self._signature: tuple[Any, ...] | None = None
+        self._count = 0
         read_study(self.run_dir)  # not a study: an error before the journal is created
         try:
             backend = optuna.storages.journal.JournalFileBackend(str(self.path))
@@ -162,16 +163,18 @@ class StudyMirror:
         return self.run_dir.resolve().name or "nasforge"
 
     def sync(self) -> int:
-        """Copy what the study gained since the last call into the journal; returns the mirrored trial count."""
+        """Copy what the study gained since the last call into the journal; returns the number of trials mirrored
+        (finished and running). Reads nothing when the study's files are unchanged since the last call."""
         signature = self._files_signature()
         if signature == self._signature:
-            return -1
+            return self._count
         config, trials, running = read_study(self.run_dir)
         with open(self.path, "ab") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             study = self._study(config)
             mirrored = {t.user_attrs.get("ask_number"): t for t in study.get_trials(deepcopy=False)}
-            if not self._matches(mirrored, trials, running):
+            same_config = study.user_attrs.get("nasforge_config") == json.dumps(config, sort_keys=True)
+            if not (same_config and self._matches(mirrored, trials, running)):
                 self.storage.delete_study(self.storage.get_study_id_from_name(study.study_name))
                 study, mirrored = self._study(config), {}
             for record in trials:
@@ -179,8 +182,8 @@ class StudyMirror:
             for ask in running:
                 if ask.ask_number not in mirrored:
                     study.add_trial(self._trial(ask.arch, ask.fidelity, ask.ask_number, ask.started_at, None))
-        self._signature = signature
-        return len(trials) + len(running)
+        self._signature, self._count = signature, len(trials) + len(running)
+        return self._count
 
     def _files_signature(self) -> tuple[Any, ...]:
         """The study files' sizes and times: unchanged files need no read (the dashboard polls every second)."""
@@ -218,8 +221,7 @@ class StudyMirror:
             arch, fidelity, result = study.get(ask_number, (None, None, None))
             if trial.user_attrs.get("arch") != arch or trial.user_attrs.get("fidelity") != fidelity:
                 return False
-            value = None if result is None or not result.ok else result.objective
-            if trial.state.is_finished() and (result is None or trial.value != value):
+            if trial.state.is_finished() and (result is None or trial.values != _values(result)):
                 return False
         return True
 
@@ -259,13 +261,19 @@ class StudyMirror:
             attrs["error"] = result.error
         trial = self._optuna.trial.create_trial(
             state=state.COMPLETE if result.ok else state.FAIL,
-            values=[result.objective] if result.ok else None,
+            values=_values(result),
             params=arch_params(arch),
             distributions=search_space(),
             user_attrs=attrs,
         )
         trial.datetime_start, trial.datetime_complete = _datetime(started), _datetime(record.finished_at)
         return trial
+
+
+def _values(result: Result) -> list[float] | None:
+    """A result's Optuna values (maximised): the one objective. Where results gain several objectives, they
+    go here (with one direction each in :meth:`StudyMirror._study`) and the dashboard draws the Pareto front."""
+    return [result.objective] if result.ok else None
 
 
 def _datetime(timestamp: float) -> datetime | None:
