@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from _optimizer_names import NEEDS_OPTUNA, optimizer_params
 
 from nasforge.errors import ConfigError, StudyError
 from nasforge.optimizers import OPTIMIZERS, create_optimizer, list_optimizers
@@ -38,21 +38,6 @@ def run(opt, n: int, *, fail_every: int = 0) -> list[tuple[Request, Result]]:
     return opt.history
 
 
-def contract_names() -> list:
-    """Every registered optimizer; Optuna's skip without the extra, and optuna-gp (seconds per ask on 2 cores)
-    has its own short contract test in test_optuna.py."""
-    names = []
-    for name in list_optimizers():
-        if name == "optuna-gp":
-            continue
-        marks = [NEEDS_OPTUNA] if name.startswith("optuna-") else []
-        names.append(pytest.param(name, marks=marks))
-    return names
-
-
-NEEDS_OPTUNA = pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason="the optuna extra is absent")
-
-
 def fidelities_ok(cls, request: Request) -> bool:
     if cls.multi_fidelity:
         return request.fidelity in (12, 200)
@@ -77,7 +62,7 @@ def test_unknown_optimizer_names_the_valid_ones():
         create_optimizer("bogus", seed=0)
 
 
-@pytest.mark.parametrize("name", contract_names())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_requests_are_valid_archs_and_fidelities(name):
     cls = OPTIMIZERS[name]
     history = run(create_optimizer(name, seed=1), 80)
@@ -88,7 +73,7 @@ def test_requests_are_valid_archs_and_fidelities(name):
         assert fidelities_ok(cls, request)
 
 
-@pytest.mark.parametrize("name", contract_names())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_same_seed_same_history_other_seed_other_history(name):
     a = [r for r, _ in run(create_optimizer(name, seed=7), 60)]
     b = [r for r, _ in run(create_optimizer(name, seed=7), 60)]
@@ -97,20 +82,20 @@ def test_same_seed_same_history_other_seed_other_history(name):
     assert a != c
 
 
-@pytest.mark.parametrize("name", contract_names())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_a_generator_seed_works_like_an_int_seed(name):
     a = [r for r, _ in run(create_optimizer(name, seed=np.random.default_rng(3)), 20)]
     b = [r for r, _ in run(create_optimizer(name, seed=3), 20)]
     assert a == b
 
 
-@pytest.mark.parametrize("name", [p for p in contract_names() if not OPTIMIZERS[p.values[0]].allows_repeats])
+@pytest.mark.parametrize("name", [p for p in optimizer_params() if not OPTIMIZERS[p.values[0]].allows_repeats])
 def test_no_repeated_evaluation(name):
     requests = [r for r, _ in run(create_optimizer(name, seed=2), 300)]
     assert len(set(requests)) == len(requests)
 
 
-@pytest.mark.parametrize("name", contract_names())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_fail_results_are_survived_and_never_win(name):
     opt = create_optimizer(name, seed=4)
     history = run(opt, 90, fail_every=3)
@@ -122,7 +107,7 @@ def test_fail_results_are_survived_and_never_win(name):
         assert arch not in failed or any(r.arch == arch and res.ok for r, res in history)
 
 
-@pytest.mark.parametrize("name", contract_names())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_pending_requests_are_known_and_told_in_any_order(name):
     cls = OPTIMIZERS[name]
     opt = create_optimizer(name, seed=5)
@@ -137,7 +122,7 @@ def test_pending_requests_are_known_and_told_in_any_order(name):
     assert len(opt.history) == 60
 
 
-@pytest.mark.parametrize("name", contract_names())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_many_pending_requests_asynchronous_workers(name):
     """16 workers: asks while 16 trials run, results told in a random order, then asked again at once."""
     cls = OPTIMIZERS[name]
@@ -168,7 +153,7 @@ def test_rea_with_many_workers_mutates_only_finished_members():
     assert all(r in opt.pending for r in running)
 
 
-@pytest.mark.parametrize("name", contract_names())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_telling_something_not_pending_is_an_error(name):
     opt = create_optimizer(name, seed=0)
     request = opt.ask()
