@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from _optimizer_names import NEEDS_OPTUNA, optimizer_params
 
 from nasforge.errors import ConfigError, StudyError
 from nasforge.optimizers import OPTIMIZERS, create_optimizer, list_optimizers
@@ -48,17 +49,20 @@ def fidelities_ok(cls, request: Request) -> bool:
 
 def test_registry_lists_every_optimizer_by_its_name():
     assert list_optimizers() == sorted(OPTIMIZERS)
-    assert {"rs", "rea", "ls", "hb", "tpe"} <= set(list_optimizers())
+    assert {"rs", "rea", "ls", "hb", "tpe", "optuna-tpe", "optuna-nsga2", "optuna-gp", "optuna-random"} <= set(
+        list_optimizers()
+    )
     for name, cls in OPTIMIZERS.items():
         assert cls.name == name
 
 
 def test_unknown_optimizer_names_the_valid_ones():
-    with pytest.raises(ConfigError, match="known optimizers: hb, ls, rea, rs"):
+    known = "known optimizers: hb, ls, optuna-gp, optuna-nsga2, optuna-random, optuna-tpe, rea, rs"
+    with pytest.raises(ConfigError, match=known):
         create_optimizer("bogus", seed=0)
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_requests_are_valid_archs_and_fidelities(name):
     cls = OPTIMIZERS[name]
     history = run(create_optimizer(name, seed=1), 80)
@@ -69,7 +73,7 @@ def test_requests_are_valid_archs_and_fidelities(name):
         assert fidelities_ok(cls, request)
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_same_seed_same_history_other_seed_other_history(name):
     a = [r for r, _ in run(create_optimizer(name, seed=7), 60)]
     b = [r for r, _ in run(create_optimizer(name, seed=7), 60)]
@@ -78,20 +82,20 @@ def test_same_seed_same_history_other_seed_other_history(name):
     assert a != c
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_a_generator_seed_works_like_an_int_seed(name):
     a = [r for r, _ in run(create_optimizer(name, seed=np.random.default_rng(3)), 20)]
     b = [r for r, _ in run(create_optimizer(name, seed=3), 20)]
     assert a == b
 
 
-@pytest.mark.parametrize("name", [n for n in list_optimizers() if not OPTIMIZERS[n].allows_repeats])
+@pytest.mark.parametrize("name", [p for p in optimizer_params() if not OPTIMIZERS[p.values[0]].allows_repeats])
 def test_no_repeated_evaluation(name):
     requests = [r for r, _ in run(create_optimizer(name, seed=2), 300)]
     assert len(set(requests)) == len(requests)
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_fail_results_are_survived_and_never_win(name):
     opt = create_optimizer(name, seed=4)
     history = run(opt, 90, fail_every=3)
@@ -103,7 +107,7 @@ def test_fail_results_are_survived_and_never_win(name):
         assert arch not in failed or any(r.arch == arch and res.ok for r, res in history)
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_pending_requests_are_known_and_told_in_any_order(name):
     cls = OPTIMIZERS[name]
     opt = create_optimizer(name, seed=5)
@@ -118,7 +122,7 @@ def test_pending_requests_are_known_and_told_in_any_order(name):
     assert len(opt.history) == 60
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_many_pending_requests_asynchronous_workers(name):
     """16 workers: asks while 16 trials run, results told in a random order, then asked again at once."""
     cls = OPTIMIZERS[name]
@@ -149,7 +153,7 @@ def test_rea_with_many_workers_mutates_only_finished_members():
     assert all(r in opt.pending for r in running)
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_telling_something_not_pending_is_an_error(name):
     opt = create_optimizer(name, seed=0)
     request = opt.ask()
@@ -163,6 +167,17 @@ def test_telling_something_not_pending_is_an_error(name):
 def test_optimizers_do_not_import_torch_or_benchmarks():
     code = (
         "import sys, nasforge.optimizers as o; o.create_optimizer('tpe', 0).ask(); "
+        "bad = [m for m in sys.modules if m in ('torch', 'optuna') or m.startswith('nasforge.benchmarks')]; "
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"  # nor Optuna, which only the optuna-* optimizers import
+
+
+@NEEDS_OPTUNA
+def test_optuna_tpe_imports_neither_torch_nor_benchmarks():
+    code = (
+        "import sys, nasforge.optimizers as o; o.create_optimizer('optuna-tpe', 0).ask(); "
         "bad = [m for m in sys.modules if m == 'torch' or m.startswith('nasforge.benchmarks')]; print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

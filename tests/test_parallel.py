@@ -17,11 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
+from _optimizer_names import optimizer_params
 
 from nasforge.cli.main import main
 from nasforge.errors import ConfigError
 from nasforge.executors import LocalExecutor, ProcessExecutor, create_executor
-from nasforge.optimizers import create_optimizer, list_optimizers
+from nasforge.optimizers import create_optimizer
 from nasforge.optimizers._base import Optimizer
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.study import Study
@@ -182,7 +183,7 @@ def test_a_budget_stops_starting_trials_that_would_end_past_it():
     assert outcome.stopped == "time_budget" and outcome.clock == 5.0
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_one_worker_through_any_loop_is_the_sequential_search(name):
     sequential = Study.in_memory({}).optimize(create_optimizer(name, 3), ConvCount(), n_iter=40)
     one = Study.in_memory({}).optimize(
@@ -212,7 +213,7 @@ def test_simulated_parallel_search_is_deterministic_for_a_seed():
     assert summary(a.trials) == summary(b.trials)
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_interrupted_parallel_search_resumes_to_the_uninterrupted_trials(tmp_path, name):
     class Interrupt(Exception):
         pass

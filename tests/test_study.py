@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from _optimizer_names import optimizer_params
 
 from nasforge.errors import ConfigError, StudyError, TrainingDivergedError
-from nasforge.optimizers import create_optimizer, list_optimizers
+from nasforge.optimizers import create_optimizer
 from nasforge.study import Study, incumbent_of
 from nasforge.trial import Result, TrialState
 
@@ -153,7 +154,7 @@ def test_trials_are_in_the_database_as_they_finish(tmp_path):
         assert mode == "wal"
 
 
-@pytest.mark.parametrize("name", list_optimizers())
+@pytest.mark.parametrize("name", optimizer_params())
 def test_resume_after_interruption_gives_the_uninterrupted_trials(tmp_path, name):
     class Interrupt(Exception):
         pass

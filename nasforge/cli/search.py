@@ -48,7 +48,8 @@ SEARCH_DEFAULTS = {
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("search", help="black-box NAS on the benchmark (simulated clock) or by training")
     p.add_argument("--space", default=None, help="search space (default nb201)")
-    p.add_argument("--optimizer", default=None, help="optimizer name: rs, rea, ls, hb, sh, tpe (default rs)")
+    p.add_argument("--optimizer", default=None,
+                   help="optimizer name: rs, rea, ls, hb, sh, tpe, optuna-tpe, ... (default rs)")  # fmt: skip
     p.add_argument("--benchmark", default=None, metavar="DATASET",
                    help="benchmark dataset: cifar10, cifar100, ImageNet16-120 (default cifar10)")  # fmt: skip
     p.add_argument("--train", action="store_true", help="train every arch for real instead of looking it up")
@@ -161,6 +162,7 @@ def _search(args: argparse.Namespace, run: RunDir) -> int:
     check(args.space == "nb201", f"'nasforge search' runs the nb201 space only for now, not {args.space}: "
           "search nats-sss with nasforge.benchmarks.nats_sss.SSSBenchmarkEvaluator (docs/nats_sss.md)")  # fmt: skip
     optimizer_class(args.optimizer)
+    _quiet_optuna([args.optimizer])
     n_iter = args.n_iter
     if n_iter is None and args.time_budget is None and not args.resume:
         n_iter = DEFAULT_TRAIN_ITERATIONS if args.train else DEFAULT_BENCHMARK_ITERATIONS
@@ -268,6 +270,14 @@ def _stored_settings(out: str) -> tuple[dict[str, Any], dict[str, Any]]:
                 "the database was edited or damaged: start a new run with --force or choose another --out"
             )
     return settings, optimizer
+
+
+def _quiet_optuna(optimizers: list[str]) -> None:
+    """Optuna logs a line per trial by default; this process is ours, so its optimizers log warnings only."""
+    if any(name.startswith("optuna-") for name in optimizers):
+        from nasforge.integrations.optuna import quiet_logs
+
+        quiet_logs()
 
 
 def _check_fidelities(optimizer: Any, evaluator: Any) -> None:
@@ -474,6 +484,7 @@ def _compare(args: argparse.Namespace, run: RunDir) -> int:
     check(not repeated, f"--optimizers names {', '.join(repeated)} more than once; give each optimizer once")
     for name in optimizers:
         optimizer_class(name)
+    _quiet_optuna(optimizers)
     settings = _settings(args)
     out = Path(args.out)
     store = load_nb201(args.data_dir, args.store)

@@ -2,7 +2,7 @@
 
 >>> from nasforge.optimizers import create_optimizer, list_optimizers
 >>> list_optimizers()
-['hb', 'ls', 'rea', 'rs', 'sh', 'tpe']
+['hb', 'ls', 'optuna-gp', 'optuna-nsga2', 'optuna-random', 'optuna-tpe', 'rea', 'rs', 'sh', 'tpe']
 >>> opt = create_optimizer("rea", seed=0)
 >>> request = opt.ask()
 >>> type(request.arch).__name__
@@ -18,6 +18,7 @@ from typing import Any
 
 from nasforge.errors import ConfigError
 from nasforge.optimizers._base import Optimizer, Seed
+from nasforge.optimizers._optuna import OPTUNA_OPTIMIZERS, check_available
 from nasforge.optimizers.hyperband import Hyperband, SuccessiveHalving
 from nasforge.optimizers.local_search import LocalSearch
 from nasforge.optimizers.random_search import RandomSearch, RandomSearchOptimizer
@@ -27,9 +28,13 @@ from nasforge.spaces.nb201 import NB201SpaceView
 from nasforge.spaces.registry import BlackBoxView, blackbox_view
 
 OPTIMIZERS: MappingProxyType[str, type[Optimizer]] = MappingProxyType(
-    {cls.name: cls for cls in (RandomSearch, RegularizedEvolution, LocalSearch, Hyperband, SuccessiveHalving, TPE)}
+    {
+        cls.name: cls
+        for cls in (RandomSearch, RegularizedEvolution, LocalSearch, Hyperband, SuccessiveHalving, TPE,
+                    *OPTUNA_OPTIMIZERS)  # fmt: skip
+    }
 )
-"""Every registered optimizer by its short name (read-only)."""
+"""Every registered optimizer by its short name (read-only); the ``optuna-*`` ones need the ``optuna`` extra."""
 
 
 def list_optimizers() -> list[str]:
@@ -38,10 +43,13 @@ def list_optimizers() -> list[str]:
 
 
 def optimizer_class(name: str) -> type[Optimizer]:
+    """The optimizer class ``name``; :class:`ConfigError` if unknown or if its optional extra is missing."""
     try:
-        return OPTIMIZERS[name]
+        cls = OPTIMIZERS[name]
     except KeyError:
         raise ConfigError(f"unknown optimizer {name!r}; known optimizers: {', '.join(list_optimizers())}") from None
+    check_available(cls)
+    return cls
 
 
 def get_space(name: str) -> BlackBoxView:
