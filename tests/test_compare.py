@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nasforge.compare import PAPER_RESULTS, Setting, compare
+from nasforge.search.compare import PAPER_RESULTS, Setting, compare
 
 
 @pytest.fixture(scope="module")
 def cifar10_tables(real_data_dir):
     from nasforge.benchmarks import load_nb201
-    from nasforge.evaluators import LookupTables
+    from nasforge.benchmarks.blackbox import LookupTables
 
     return {"cifar10": LookupTables.from_store(load_nb201(real_data_dir), "cifar10")}
 

@@ -26,7 +26,7 @@ from nasforge.benchmarks import importers as imp
 from nasforge.data.formats import IDX_IMAGES_MAGIC, read_idx
 from nasforge.errors import ArchError, BenchmarkError, ConfigError, DataError, StudyError
 from nasforge.optimizers import create_optimizer
-from nasforge.study import Study
+from nasforge.search.study import Study
 
 # --- store manifests ---------------------------------------------------------------------------------------------
 

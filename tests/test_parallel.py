@@ -20,11 +20,11 @@ import pytest
 
 from nasforge.cli.main import main
 from nasforge.errors import ConfigError
-from nasforge.executors import LocalExecutor, ProcessExecutor, create_executor
 from nasforge.optimizers import create_optimizer, list_optimizers
 from nasforge.optimizers._base import Optimizer
+from nasforge.search.executors import LocalExecutor, ProcessExecutor, create_executor
+from nasforge.search.study import Study
 from nasforge.spaces.nb201 import NB201Arch
-from nasforge.study import Study
 from nasforge.trial import Request, Result, TrialState
 
 # --- evaluators -------------------------------------------------------------------------------------------------
@@ -239,7 +239,7 @@ KILL_SCRIPT = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from test_parallel import CONFIG, ConvCount
     from nasforge.optimizers import create_optimizer
-    from nasforge.study import Study
+    from nasforge.search.study import Study
     run, resume = sys.argv[1], sys.argv[2] == "resume"
     study = Study.resume(run, CONFIG) if resume else Study.create(run, CONFIG)
     study.optimize(create_optimizer("tpe", 3), ConvCount(delay=float(sys.argv[3])), n_iter=50, workers=4)
@@ -275,8 +275,10 @@ def test_a_study_written_before_parallel_search_still_resumes(tmp_path):
         study.optimize(create_optimizer("rea", 3), ConvCount(), n_iter=20)
     with sqlite3.connect(tmp_path / "run" / "study.db") as db:  # back to the first schema
         db.execute("DROP TABLE asks")
-        for column in ("attempts", "sim_start", "sim_end"):
+        for column in ("attempts", "sim_start", "sim_end", "objective_values", "constraints"):
             db.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+        db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+        db.execute("DELETE FROM meta WHERE key='objectives'")
     with Study.resume(tmp_path / "run", config) as study:
         assert study.trials[5].sim_end == pytest.approx(sum(t.result.cost for t in study.trials[:6]))
         study.optimize(create_optimizer("rea", 3), ConvCount(), n_iter=40)
@@ -451,7 +453,8 @@ def test_resume_alone_continues_a_cut_short_run(capsys, real_data_dir, tmp_path)
     assert search(capsys, real_data_dir, tmp_path / "clean", *common)[0] == 0
     assert search(capsys, real_data_dir, tmp_path / "cut", *common)[0] == 0
     with sqlite3.connect(tmp_path / "cut" / "study.db") as db:
-        db.execute("DELETE FROM trials WHERE number >= 11")
+        db.execute("DELETE FROM trials WHERE number >= 11")  # what a kill during trial 11 leaves: its start
+        db.execute("DELETE FROM asks WHERE ask_number >= 12")
     assert search(capsys, real_data_dir, tmp_path / "cut", "--resume")[0] == 0
     assert trials_of(tmp_path / "cut") == trials_of(tmp_path / "clean")
 
@@ -478,9 +481,9 @@ CTRL_C_SCRIPT = textwrap.dedent(
     import sys
     sys.path.insert(0, {tests!r})
     from test_parallel import Sleepy
-    from nasforge.executors import create_executor
+    from nasforge.search.executors import create_executor
     from nasforge.optimizers import create_optimizer
-    from nasforge.study import Study
+    from nasforge.search.study import Study
     if __name__ == "__main__":  # worker processes are spawned: they import this script again
         run, resume = sys.argv[1], sys.argv[2] == "resume"
         evaluator = Sleepy(float(sys.argv[3]))
@@ -527,9 +530,9 @@ KILL_PROCESS_SCRIPT = textwrap.dedent(
     import sys
     sys.path.insert(0, {tests!r})
     from test_parallel import LogsItsPid
-    from nasforge.executors import create_executor
+    from nasforge.search.executors import create_executor
     from nasforge.optimizers import create_optimizer
-    from nasforge.study import Study
+    from nasforge.search.study import Study
     if __name__ == "__main__":
         run, resume, log = sys.argv[1], sys.argv[2] == "resume", sys.argv[4]
         evaluator = LogsItsPid(log, float(sys.argv[3]))

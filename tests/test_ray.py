@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from nasforge.evaluators import BenchmarkEvaluator
-from nasforge.executors import RayExecutor, start_local_ray
+from nasforge.benchmarks.blackbox import BenchmarkEvaluator
 from nasforge.optimizers import create_optimizer
-from nasforge.study import Study
+from nasforge.search.executors import RayExecutor, start_local_ray
+from nasforge.search.study import Study
 
 ray = pytest.importorskip("ray", reason='Ray is not installed (optional: pip install "nasforge[ray]")')
 

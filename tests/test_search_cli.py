@@ -201,8 +201,8 @@ def test_compare_charges_the_validation_pass_when_asked(capsys, real_data_dir, t
 
 def test_compare_single_process_equals_multi_process(real_data_dir):
     from nasforge.benchmarks import load_nb201
-    from nasforge.compare import Setting, compare
-    from nasforge.evaluators import LookupTables
+    from nasforge.benchmarks.blackbox import LookupTables
+    from nasforge.search.compare import Setting, compare
 
     tables = {"cifar10": LookupTables.from_store(load_nb201(real_data_dir), "cifar10")}
     settings = [Setting("cifar10", 5000.0)]

@@ -15,7 +15,7 @@ import pytest
 
 from nasforge.errors import ConfigError, StudyError, TrainingDivergedError
 from nasforge.optimizers import create_optimizer, list_optimizers
-from nasforge.study import Study, incumbent_of
+from nasforge.search.study import Study, incumbent_of
 from nasforge.trial import Result, TrialState
 
 
@@ -192,7 +192,7 @@ KILL_SCRIPT = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from test_study import CONFIG, ToyEvaluator
     from nasforge.optimizers import create_optimizer
-    from nasforge.study import Study
+    from nasforge.search.study import Study
     run, resume = sys.argv[1], sys.argv[2] == "resume"
     study = Study.resume(run, CONFIG) if resume else Study.create(run, CONFIG)
     study.optimize(create_optimizer("rea", 3), ToyEvaluator(delay=float(sys.argv[3])), n_iter=60)

@@ -40,7 +40,7 @@ SEARCH_DEFAULTS = {
     "valid_fraction": 0.1,
     "eval_cost_epochs": 0.0,
     "workers": 1,
-    "objective": "valid_acc_12ep",  # NB201's protocol (nasforge.evaluators.DEFAULT_OBJECTIVE)
+    "objective": "valid_acc_12ep",  # NB201's protocol (nasforge.benchmarks.blackbox.DEFAULT_OBJECTIVE)
     "store": None,  # None: $NASFORGE_STORE or the store built from the data directory
 }
 
@@ -126,7 +126,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _evaluator(args: argparse.Namespace) -> Any:
-    from nasforge.evaluators import BenchmarkEvaluator, TrainEvaluator, TrainProtocol, check_benchmark_dataset
+    from nasforge.benchmarks.blackbox import BenchmarkEvaluator, check_benchmark_dataset
+    from nasforge.search.evaluators import TrainEvaluator, TrainProtocol
 
     if args.train:
         protocol = TrainProtocol(epochs=args.epochs, train_fraction=args.train_fraction,
@@ -146,7 +147,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace, run: RunDir) -> int:
     from nasforge.optimizers import create_optimizer, get_space, optimizer_class
-    from nasforge.study import Study
+    from nasforge.search.study import Study
 
     check(not (args.train and (args.objective or args.store)),
           "--objective and --store choose a benchmark; training maximises validation accuracy: drop them or "
@@ -229,7 +230,7 @@ def _resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def _stored_settings(out: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The CLI settings a stored study was run with, and its optimizer's options."""
-    from nasforge.study import Study
+    from nasforge.search.study import Study
 
     with Study.open(out) as study:
         config = study.config
@@ -292,7 +293,7 @@ _SETTING_TYPES: dict[str, tuple[type, ...]] = {
 
 def _check_execution(args: argparse.Namespace) -> str:
     """The executor to use, after the checks that must fail before anything is written."""
-    from nasforge.executors import check_address, import_ray
+    from nasforge.search.executors import check_address, import_ray
 
     name = args.executor or ("process" if args.train and args.workers > 1 else "local")
     check(args.address is None or name == "ray", "--address joins a Ray cluster; add --executor ray or drop --address")
@@ -313,7 +314,7 @@ def _check_execution(args: argparse.Namespace) -> str:
 
 def _executor(name: str, evaluator: Any, args: argparse.Namespace) -> Any:
     """The executor, or ``None`` for the sequential loop (one local worker: exactly the search of before)."""
-    from nasforge.executors import create_executor
+    from nasforge.search.executors import create_executor
 
     if name == "local" and args.workers == 1:
         return None
@@ -431,8 +432,8 @@ def _plots(study: Any, args: argparse.Namespace) -> dict[str, str]:
 
 
 def _settings(args: argparse.Namespace) -> list[Any]:
-    from nasforge.compare import Setting
-    from nasforge.evaluators import check_benchmark_dataset
+    from nasforge.benchmarks.blackbox import check_benchmark_dataset
+    from nasforge.search.compare import Setting
 
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     check(bool(datasets), "--datasets is empty; give e.g. cifar10,cifar100")
@@ -463,9 +464,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace, run: RunDir) -> int:
     from nasforge._io import atomic_write_text
     from nasforge.benchmarks import load_nb201
-    from nasforge.compare import compare, markdown_table
-    from nasforge.evaluators import LookupTables
+    from nasforge.benchmarks.blackbox import LookupTables
     from nasforge.optimizers import optimizer_class
+    from nasforge.search.compare import compare, markdown_table
 
     optimizers = args.optimizers
     repeated = sorted({name for name in optimizers if optimizers.count(name) > 1})
@@ -551,7 +552,7 @@ def _compare_plots(comparison: Any, out: Path) -> list[Path]:
 
 
 def _report(comparison: Any, command: str, seconds: float, plots: list[Path], report: Path) -> str:
-    from nasforge.compare import markdown_table
+    from nasforge.search.compare import markdown_table
 
     seeds = len(comparison.cells[0].seeds)
     images = "\n".join(

@@ -1,11 +1,11 @@
 """Many-seed comparisons of optimizers on the NB201 benchmark: final incumbents and anytime curves.
 
 Each run is a complete benchmark-mode search (in-memory study, no database) on prebuilt
-:class:`~nasforge.evaluators.LookupTables`; runs are spread over worker processes in chunks of seeds,
+:class:`~nasforge.benchmarks.blackbox.LookupTables`; runs are spread over worker processes in chunks of seeds,
 each chunk carrying the tables it needs (about 1 MB), so workers share no state. A run is summarised by
 its incumbent's final test accuracy and its incumbent test accuracy on a grid of simulated times.
 A setting's ``workers`` is the number of simulated workers each search runs with (asynchronous search on the
-simulated clock, :mod:`nasforge.async_search`), so 1 vs 4 vs 16 workers compare like any other setting.
+simulated clock, :mod:`nasforge.search.loop`), so 1 vs 4 vs 16 workers compare like any other setting.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from nasforge.benchmarks.blackbox import BenchmarkEvaluator, LookupTables, check_benchmark_dataset
 from nasforge.errors import ConfigError
-from nasforge.evaluators import BenchmarkEvaluator, LookupTables, check_benchmark_dataset
 from nasforge.optimizers import create_optimizer, optimizer_class
-from nasforge.study import Study
+from nasforge.search.study import Study
 
 GRID_POINTS = 101
 

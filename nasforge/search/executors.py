@@ -1,11 +1,16 @@
-"""Executors run evaluations: in this process, in a pool of worker processes, or as Ray tasks.
+"""Executors run evaluations: in this process, in worker processes, as Ray tasks, or on a simulated clock.
 
 An executor knows nothing about optimizers or studies. The search loop submits a :class:`Job` (a trial's
-ask number, its request, the worker slot it runs on and the attempt) and collects :class:`Finished` events
-in completion order. A job whose worker died (killed, out of memory, node lost) comes back with ``crash``
-set and no result; the loop decides whether to retry it. A user error (:class:`~nasforge.errors.NasforgeError`)
-raised by the evaluator comes back in ``error`` and stops the search; any other exception is a FAIL result,
-exactly as in the sequential loop (:func:`run_evaluation` is that one place).
+ask number, its request, the worker slot it runs on, the attempt and its start on the study's clock) and
+collects :class:`Finished` events in completion order. A job whose worker died (killed, out of memory, node
+lost) comes back with ``crash`` set and no result; :class:`Retrying` starts it again or gives up. A user error
+(:class:`~nasforge.errors.NasforgeError`) raised by the evaluator comes back in ``error`` and stops the search;
+any other exception is a FAIL result (:func:`run_evaluation` is that one place).
+
+Where trials run: ``local`` (in this process), ``process`` (spawned worker processes), ``ray`` (Ray tasks).
+On which clock: those three run in real time; :class:`SimulatedClockExecutor` (``simulated``) runs each job at
+once on another executor and finishes it at its start + its cost on the study's clock, ``workers`` at a time
+(Syne Tune's simulator backend). :data:`EXECUTORS` is the one registry; :func:`create_executor` builds by name.
 
 >>> from nasforge.spaces.nb201 import NB201Arch
 >>> class Toy:
@@ -23,6 +28,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import ctypes.util
+import heapq
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -32,7 +38,9 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nasforge.errors import ConfigError, NasforgeError, first_line
@@ -40,9 +48,8 @@ from nasforge.runtime import keep_freed_memory
 from nasforge.trial import Request, Result
 
 if TYPE_CHECKING:
-    from nasforge.evaluators import Evaluator
+    from nasforge.search.evaluators import Evaluator
 
-EXECUTORS = ("local", "process", "ray")
 RAY_INSTALL_HINT = 'pip install "nasforge[ray]"'
 ADDRESS_TIMEOUT_S = 3.0  # how long to try reaching a Ray cluster before calling its address unreachable
 _STOP_GRACE_S = 2.0  # how long an idle worker process gets to exit before it is killed
@@ -57,6 +64,7 @@ class Job:
     request: Request
     slot: int = 0
     attempt: int = 1
+    clock: float = 0.0  # when the trial starts on the study's clock (a simulated clock finishes it at clock + cost)
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class Finished:
     finished_at: float
     crash: str | None = None
     error: NasforgeError | None = None
+    clock_end: float | None = None  # when it finished on the study's clock, if the executor keeps that clock
 
 
 def run_evaluation(evaluator: Evaluator, request: Request) -> tuple[Result, float, float]:
@@ -104,6 +113,7 @@ class Executor(Protocol):
 
     name: str
     slots: int  # how many jobs it runs at once
+    simulated: bool  # finishes jobs on the study's clock (``clock_end`` set) rather than in real time
 
     def submit(self, job: Job) -> None: ...
 
@@ -136,6 +146,7 @@ class LocalExecutor(_ContextManager):
 
     name = "local"
     slots = 1
+    simulated = False
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
@@ -215,6 +226,7 @@ class ProcessExecutor(_ContextManager):
     """
 
     name = "process"
+    simulated = False
 
     def __init__(
         self, evaluator: Evaluator, workers: int, *, threads_per_worker: int | None = None, start_method: str = "spawn"
@@ -393,6 +405,7 @@ class RayExecutor(_ContextManager):
     """
 
     name = "ray"
+    simulated = False
 
     def __init__(
         self,
@@ -450,6 +463,113 @@ class RayExecutor(_ContextManager):
             self._owns_ray = False
 
 
+# --- wrappers: retries and the simulated clock ------------------------------------------------------------------
+
+
+class Retrying(_ContextManager):
+    """Starts a job whose worker died again on ``inner`` (same slot), up to ``max_retries`` times, then hands it
+    back as a FAIL result charged its predicted cost; a user error raised by the evaluator is raised here.
+    ``wait`` therefore returns results only, with ``job.attempt`` the number of starts."""
+
+    def __init__(self, inner: Executor, evaluator: Evaluator, max_retries: int) -> None:
+        self.inner, self.evaluator, self.max_retries = inner, evaluator, max_retries
+        self.name, self.slots, self.simulated = inner.name, inner.slots, inner.simulated
+        self._first_start: dict[int, float] = {}
+
+    def submit(self, job: Job) -> None:
+        self._first_start[job.key] = time.time()
+        self.inner.submit(job)
+
+    def wait(self) -> Finished:
+        while True:
+            finished = self.inner.wait()
+            if finished.error is not None:
+                raise finished.error  # a user error (bad data directory, ...) stops the search
+            job = finished.job
+            if finished.result is not None:
+                self._first_start.pop(job.key, None)
+                return finished
+            if job.attempt <= self.max_retries:
+                self.inner.submit(replace(job, attempt=job.attempt + 1))
+                continue
+            predicted = self.evaluator.predicted_cost(job.request)
+            result = Result.fail(f"{finished.crash}; gave up after {job.attempt} attempts", cost=predicted or 0.0)
+            return replace(finished, result=result, started_at=self._first_start.pop(job.key, finished.started_at),
+                           crash=None)  # fmt: skip
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class SimulatedClockExecutor(_ContextManager):
+    """``workers`` simulated workers on the study's clock, running their jobs on ``inner``.
+
+    Each submitted job runs at once, to completion, on ``inner``'s slot 0 (lookups are quick, and one at a time
+    keeps a search deterministic for a seed whichever executor runs it); it finishes at its ``clock`` + its
+    result's cost, and :meth:`wait` hands jobs back in order of that finish time (ties: the lower key first).
+    With one worker this is the sequential search: each trial starts when the previous one ends.
+    """
+
+    name = "simulated"
+    simulated = True
+
+    def __init__(self, inner: Executor, workers: int = 1) -> None:
+        if not (isinstance(workers, int) and workers >= 1):
+            raise ConfigError(f"the simulated clock needs at least 1 worker, got {workers!r}")
+        self.inner, self.slots = inner, workers
+        self._events: list[tuple[float, int, Finished]] = []
+
+    def submit(self, job: Job) -> None:
+        self.inner.submit(replace(job, slot=0))
+        finished = self.inner.wait()
+        if finished.error is not None:
+            raise finished.error
+        end = job.clock + (finished.result.cost if finished.result is not None else 0.0)
+        heapq.heappush(self._events, (end, job.key, replace(finished, job=replace(finished.job, slot=job.slot),
+                                                            clock_end=end)))  # fmt: skip
+
+    def wait(self) -> Finished:
+        if not self._events:
+            raise RuntimeError("wait() with no job submitted")
+        return heapq.heappop(self._events)[2]
+
+    def close(self) -> None:
+        self._events.clear()
+        self.inner.close()
+
+
+# --- the registry --------------------------------------------------------------------------------------------------
+
+
+def _local(evaluator: Evaluator, workers: int, options: dict[str, Any]) -> Executor:
+    return LocalExecutor(evaluator)
+
+
+def _process(evaluator: Evaluator, workers: int, options: dict[str, Any]) -> Executor:
+    return ProcessExecutor(evaluator, workers, threads_per_worker=options.get("threads_per_worker"))
+
+
+def _ray(evaluator: Evaluator, workers: int, options: dict[str, Any]) -> Executor:
+    return RayExecutor(evaluator, workers, address=options.get("address"),
+                       cpus_per_trial=options.get("cpus_per_trial", 1.0),
+                       gpus_per_trial=options.get("gpus_per_trial", 0.0))  # fmt: skip
+
+
+def _simulated(evaluator: Evaluator, workers: int, options: dict[str, Any]) -> Executor:
+    return SimulatedClockExecutor(LocalExecutor(evaluator), workers)
+
+
+EXECUTORS: Mapping[str, Callable[[Evaluator, int, dict[str, Any]], Executor]] = MappingProxyType({
+    "local": _local,  # in this process, one job at a time
+    "process": _process,  # spawned worker processes, one job each
+    "ray": _ray,  # Ray tasks (optional dependency), locally or on a cluster
+    "simulated": _simulated,  # K simulated workers on the study's clock, lookups run in this process
+})  # fmt: skip
+"""Every executor by name: ``name -> factory(evaluator, workers, options)``."""
+PLACES = ("local", "process", "ray")
+"""The executors that say where trials run in real time (``nasforge search --executor``)."""
+
+
 def create_executor(
     name: str,
     evaluator: Evaluator,
@@ -460,16 +580,14 @@ def create_executor(
     gpus_per_trial: float = 0.0,
     threads_per_worker: int | None = None,
 ) -> Executor:
-    """The executor ``name`` (``local``, ``process`` or ``ray``) running ``workers`` evaluations at once."""
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    """The executor ``name`` (a key of :data:`EXECUTORS`) running ``workers`` evaluations at once."""
+    factory = EXECUTORS.get(name)
+    if factory is None:
+        raise ConfigError(f"unknown executor {name!r}; known executors: {', '.join(EXECUTORS)}")
+    if not (isinstance(workers, int) and workers >= 1):
+        raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
     if address is not None and name != "ray":
-        raise ConfigError(f"--address joins a Ray cluster and needs --executor ray, not --executor {name}")
-    if name == "local":
-        return LocalExecutor(evaluator)
-    if name == "process":
-        return ProcessExecutor(evaluator, workers, threads_per_worker=threads_per_worker)
-    if name == "ray":
-        return RayExecutor(evaluator, workers, address=address, cpus_per_trial=cpus_per_trial,
-                           gpus_per_trial=gpus_per_trial)  # fmt: skip
-    raise ConfigError(f"unknown executor {name!r}; known executors: {', '.join(EXECUTORS)}")
+        raise ConfigError(f"address joins a Ray cluster and needs the ray executor, not {name}")
+    options = {"address": address, "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial,
+               "threads_per_worker": threads_per_worker}  # fmt: skip
+    return factory(evaluator, workers, options)
