@@ -389,7 +389,7 @@ def one_line_error(code: int, err: str, pattern: str) -> None:
         (("--workers", "0"), "--workers: '0' is outside 1..4096"),
         (("--max-retries", "-1"), "--max-retries: '-1' is outside 0..1000"),
         (("--executor", "dask"), "invalid choice: 'dask'"),
-        (("--address", "127.0.0.1:6379"), "--address joins a Ray cluster; add --executor ray"),
+        (("--address", "127.0.0.1:6379"), "--address joins a Ray cluster; set --executor ray or drop --address"),
         (("--executor", "ray", "--address", "nowhere"), "is not HOST:PORT"),
         (("--executor", "ray", "--address", "127.0.0.1:9"), "cannot reach a Ray cluster at 127.0.0.1:9"),
         (("--train", "--workers", "2", "--executor", "local"), "use --executor process (or ray) for --workers 2"),

@@ -1,6 +1,9 @@
-"""Evaluators turn a :class:`~nasforge.trial.Request` into a :class:`~nasforge.trial.Result`, by lookup or by training.
+"""NB201 as a black box: ``objective_function(arch, fidelity, seed) -> metrics + cost``, beside the benchmark data.
 
-:class:`BenchmarkEvaluator` follows the protocol of the NB201 and NATS-Bench papers on a simulated clock:
+:func:`BenchmarkEvaluator.objective_function` is the lookup protocol (Syne Tune's tabular blackbox shape): a flat
+dict of the metrics NB201 records for an arch at a fidelity, with the seconds it charges (``cost``).
+:class:`BenchmarkEvaluator` is that protocol as a search evaluator (a :class:`~nasforge.trial.Request` in, a
+:class:`~nasforge.trial.Result` out) and follows the protocol of the NB201 and NATS-Bench papers on a simulated clock:
 
 * the search objective is the validation accuracy of the **separate 12-epoch schedule** (NB201 ``hp='12'``),
   on ``cifar10-valid``'s ``x-valid`` for CIFAR-10 (the net trained on half the training set) and on
@@ -26,7 +29,7 @@ dataset's ``test_acc`` (``cifar10``'s for CIFAR-10); a store without it falls ba
 ``test_acc`` (on ``cifar10-valid``: ``ori-test`` of the net trained on 25k images), else none is reported.
 
 All lookups are gathered into :class:`LookupTables` once (vectorized ``query_many``), so an evaluation is
-a few array reads. :class:`TrainEvaluator` trains the network for real (torch imported lazily).
+a few array reads. The training evaluator is :class:`nasforge.search.evaluators.TrainEvaluator`.
 """
 
 from __future__ import annotations
@@ -253,6 +256,32 @@ class BenchmarkEvaluator:
     def predicted_cost(self, request: Request) -> float:
         epochs = self._fidelity(request) + self.eval_cost_epochs
         return float(self.tables.train_time[self._index(request.arch)]) * epochs
+
+    def objective_function(self, arch: NB201Arch, fidelity: int | None = None, seed: int | None = None) -> dict:
+        """NB201's record of ``arch`` at ``fidelity`` (schedule epochs; default the objective's): the objective's
+        metric under its own name, ``test_acc`` (200 epochs, when the store has it), ``train_time`` (s/epoch),
+        ``params`` (M), ``flops`` (MFLOPs) and ``cost`` (the seconds a trial is charged). The data hold the mean
+        over NB201's training seeds, so every ``seed`` reads that mean. Unknown fidelity: :class:`ConfigError`.
+        """
+        fidelity = self._fidelity(Request(arch, fidelity))
+        index, t = self._index(arch), self.tables
+        out = {t.objective[fidelity]: float(t.valid[fidelity][index])}
+        if t.report is not None:
+            out["test_acc"] = float(t.test[index])
+        out.update(train_time=float(t.train_time[index]), params=float(t.params[index]), flops=float(t.flops[index]),
+                   cost=float(t.train_time[index]) * (fidelity + self.eval_cost_epochs))  # fmt: skip
+        return out
+
+    def test_report(self, arch: NB201Arch) -> dict[str, Any] | None:
+        """How ``arch`` ranks on the reported test accuracy: ``test_acc`` (%), ``rank_by_test`` (1 = best),
+        ``num_archs``, ``best_test_acc``, ``regret`` (points to the best) and ``test_source`` (``dataset:metric``);
+        ``None`` when the store holds no test accuracy."""
+        t = self.tables
+        if t.report is None:
+            return None
+        test = float(t.test[self._index(arch)])
+        return {"test_acc": test, "rank_by_test": t.rank_by_test(arch), "num_archs": int(t.test.size),
+                "best_test_acc": t.best_test, "regret": t.best_test - test, "test_source": t.report}  # fmt: skip
 
     def evaluate(self, request: Request) -> Result:
         fidelity = self._fidelity(request)

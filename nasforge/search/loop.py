@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from nasforge.errors import StudyError
+from nasforge.errors import SettingError, StudyError
 from nasforge.optimizers import Optimizer
 from nasforge.search.executors import Executor, Finished, Job, LocalExecutor, Retrying, SimulatedClockExecutor
 from nasforge.search.storage import AskRecord, Storage
@@ -50,15 +50,19 @@ class RunLimits:
 
     def __post_init__(self) -> None:
         if self.n_iter is None and self.time_budget is None:
-            raise StudyError("a search needs a stopping rule: give n_iter or time_budget")
-        if self.n_iter is not None and not (isinstance(self.n_iter, int) and self.n_iter >= 1):
-            raise StudyError(f"n_iter must be a whole number >= 1, got {self.n_iter!r}")
+            raise SettingError("n_iter", "or time_budget is needed: a search needs a stopping rule")
+        if self.n_iter is not None and not (_whole(self.n_iter) and self.n_iter >= 1):
+            raise SettingError("n_iter", f"must be a whole number >= 1, got {self.n_iter!r}")
         if self.time_budget is not None and not (math.isfinite(self.time_budget) and self.time_budget > 0):
-            raise StudyError(f"time_budget must be a positive number of seconds, got {self.time_budget!r}")
-        if not (isinstance(self.workers, int) and self.workers >= 1):
-            raise StudyError(f"workers must be a whole number >= 1, got {self.workers!r}")
-        if not (isinstance(self.max_retries, int) and self.max_retries >= 0):
-            raise StudyError(f"max_retries must be a whole number >= 0, got {self.max_retries!r}")
+            raise SettingError("time_budget", f"must be a positive number of seconds, got {self.time_budget!r}")
+        if not (_whole(self.workers) and self.workers >= 1):
+            raise SettingError("workers", f"must be a whole number >= 1, got {self.workers!r}")
+        if not (_whole(self.max_retries) and self.max_retries >= 0):
+            raise SettingError("max_retries", f"must be a whole number >= 0, got {self.max_retries!r}")
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
