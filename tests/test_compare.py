@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nasforge.search.compare import PAPER_RESULTS, Setting, compare
+from nasforge.search.compare import Setting, compare, markdown_table
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +19,13 @@ def cifar10_tables(real_data_dir):
 def test_rs_and_rea_match_nb201_table_5_within_0_15(cifar10_tables):
     setting = Setting("cifar10", 12000.0)
     result = compare(cifar10_tables, ["rs", "rea"], [setting], range(500), workers=2)
-    for name, published in (("rs", 93.70), ("rea", 93.92)):
-        assert PAPER_RESULTS[("cifar10", 12000.0, name)][0] == published
+    table = markdown_table(result).splitlines()
+    # NB201 (Dong & Yang, ICLR 2020), Table 5: CIFAR-10 test accuracy at 12,000 s, mean ± std over 500 runs.
+    for name, published, std in (("rs", 93.70, 0.36), ("rea", 93.92, 0.30)):
         cell = result.cell(name, setting)
+        # The report quotes the paper beside the measurement, and the difference is measured minus published.
+        (row,) = [line for line in table if f"| {name} |" in line]
+        assert row.endswith(f"| {published:.2f} ± {std:.2f} | {cell.mean - published:+.2f} |"), row
         assert abs(cell.mean - published) <= 0.15, (name, cell.mean)
         assert 0.2 < cell.std < 0.5  # the paper: 0.36 and 0.30
         # Every final incumbent is a real arch's 200-epoch test accuracy, at most the optimum 94.37.

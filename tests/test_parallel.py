@@ -25,7 +25,7 @@ from nasforge.optimizers._base import Optimizer
 from nasforge.search.executors import LocalExecutor, ProcessExecutor, create_executor
 from nasforge.search.study import Study
 from nasforge.spaces.nb201 import NB201Arch
-from nasforge.trial import Request, Result, TrialState
+from nasforge.trial import Request, Result
 
 # --- evaluators -------------------------------------------------------------------------------------------------
 
@@ -302,38 +302,6 @@ def test_process_workers_run_trials_at_the_same_time():
     assert all(len(p) == 1 for p in pids.values()) and pids[0] != pids[1]  # one process per worker slot
     first = {t.worker: t for t in reversed(outcome.trials)}  # each worker's first trial
     assert first[0].started_at < first[1].finished_at and first[1].started_at < first[0].finished_at  # overlap
-
-
-def test_a_worker_killed_mid_trial_is_restarted_and_its_trial_retried(tmp_path):
-    evaluator = KillsItsWorker(tmp_path / "killed", tmp_path / "attempts.log")
-    study = Study.create(tmp_path / "run", {})
-    with study, create_executor("process", evaluator, workers=2) as executor:
-        outcome = study.optimize(create_optimizer("rs", 0), evaluator, n_iter=6, workers=2, executor=executor)
-    killed = int((tmp_path / "killed").read_text())
-    attempts = [int(line) for line in (tmp_path / "attempts.log").read_text().split()]
-    assert sorted(attempts) == sorted([t.arch.index for t in outcome.trials] + [killed])  # 7 starts, 6 trials
-    (retried,) = [t for t in outcome.trials if t.attempts > 1]
-    assert retried.arch.index == killed and retried.attempts == 2 and retried.result.ok
-    assert all(t.result.ok for t in outcome.trials)
-    local = Study.in_memory({}).optimize(create_optimizer("rs", 0), Sleepy(0), n_iter=6)
-    assert {t.arch for t in outcome.trials} == {t.arch for t in local.trials}  # nothing lost or counted twice
-    with Study.open(tmp_path / "run") as stored:
-        assert len(stored.trials) == 6 and len(stored.storage.asks()) == 6
-        assert [t.attempts for t in stored.trials].count(2) == 1
-
-
-def test_a_trial_whose_worker_always_dies_is_a_fail_after_max_retries(tmp_path):
-    doomed = create_optimizer("rs", 0).ask().arch  # the first arch random search asks with seed 0
-    evaluator = KillsItsWorker(tmp_path / "unused", tmp_path / "attempts.log", always=doomed.index)
-    with create_executor("process", evaluator, workers=2) as executor:
-        outcome = Study.in_memory({}).optimize(
-            create_optimizer("rs", 0), evaluator, n_iter=4, workers=2, executor=executor, max_retries=1
-        )
-    (fail,) = [t for t in outcome.trials if not t.result.ok]
-    assert fail.arch == doomed and fail.attempts == 2 and fail.result.state is TrialState.FAIL
-    assert "killed by SIGKILL" in fail.result.error and "gave up after 2 attempts" in fail.result.error
-    assert (tmp_path / "attempts.log").read_text().split().count(str(doomed.index)) == 2
-    assert len(outcome.trials) == 4 and sum(t.result.ok for t in outcome.trials) == 3
 
 
 def test_interrupted_process_search_resumes_running_only_the_unfinished_trials(tmp_path):

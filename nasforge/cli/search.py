@@ -26,6 +26,7 @@ from nasforge.cli import _argtypes as argtypes
 from nasforge.cli._common import Progress, add_data_dir, add_json_flag, check, emit, json_safe
 from nasforge.cli._outputs import COMPARE_RUN, SEARCH_RUN, RunDir, check_output_file, claim_run_dir
 from nasforge.errors import ConfigError
+from nasforge.search.executors import PLACES
 from nasforge.search.settings import DEFAULT_BENCHMARK_ITERATIONS, DEFAULT_TRAIN_ITERATIONS
 
 # What an option means when it is not given (None there, so that --resume can tell given from defaulted).
@@ -73,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=argtypes.workers, default=None, metavar="K",
                    help="trials in flight (default 1); on the benchmark: K simulated workers on the simulated "
                         "clock")  # fmt: skip
-    p.add_argument("--executor", choices=("local", "process", "ray"), default=None,
+    p.add_argument("--executor", choices=PLACES, default=None,
                    help="where evaluations run: local (in this process), process (worker processes; the default "
                         "for --train with K > 1) or ray")  # fmt: skip
     p.add_argument("--address", default=None, metavar="HOST:PORT",
