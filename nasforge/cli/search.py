@@ -126,12 +126,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # The options that a resumed search reads from its study (each may be given again, and must then agree).
 _STORED_OPTIONS = (*SEARCH_DEFAULTS, "n_iter", "time_budget")
-# Settings spelled differently as flags than "--" + the setting with dashes.
-_FLAGS = {"benchmark": "--benchmark", "optimizer_options": "--optimizer"}
 
 
 def _flag(setting: str) -> str:
-    return _FLAGS.get(setting, "--" + setting.replace("_", "-"))
+    return "--" + setting.replace("_", "-")  # as nasforge.cli.main spells a SettingError's settings
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -220,7 +218,7 @@ def _settings(args: argparse.Namespace, stored_config: dict[str, Any] | None) ->
                 "is not a valid value; the database was edited or damaged: start a new run with --force or choose "
                 "another --out"
             ) from None
-        raise ConfigError(exc.spelled(_flag)) from None
+        raise
 
 
 def _evaluator(settings: Any) -> Any:

@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from nasforge.errors import ConfigError, NasforgeError, first_line
+from nasforge.errors import ConfigError, NasforgeError, SettingError, first_line
 from nasforge.runtime import keep_freed_memory
 from nasforge.trial import Request, Result
 
@@ -236,10 +236,8 @@ class ProcessExecutor(_ContextManager):
         try:
             self._payload = pickle.dumps(evaluator)
         except Exception as exc:  # noqa: BLE001 - pickling can fail in many ways; all mean the same to the user
-            raise ConfigError(
-                f"the evaluator cannot be sent to worker processes ({type(exc).__name__}: {exc}); "
-                "use --executor local"
-            ) from None
+            raise SettingError("executor", f"the evaluator cannot be sent to worker processes ({_braced(exc)}); use "
+                               "{executor} local", whole=True) from None  # fmt: skip
         self.slots = workers
         self.threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
         self._context = multiprocessing.get_context(start_method)
@@ -272,7 +270,8 @@ class ProcessExecutor(_ContextManager):
                 'under if __name__ == "__main__":'
             )
         if problem is not None:
-            raise ConfigError(f"a worker process cannot load the evaluator ({problem}); use --executor local")
+            raise SettingError("executor", f"a worker process cannot load the evaluator ({_braced(problem)}); use "
+                               "{executor} local", whole=True)  # fmt: skip
 
     def _worker(self, slot: int) -> _Worker:
         worker = self._workers.get(slot)
@@ -350,7 +349,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise ConfigError(f"--executor ray needs Ray, which is not installed: {RAY_INSTALL_HINT}") from None
+        raise SettingError("executor", f"ray needs Ray, which is not installed: {RAY_INSTALL_HINT}") from None
     return ray
 
 
@@ -378,17 +377,24 @@ def check_address(address: str, timeout: float = ADDRESS_TIMEOUT_S) -> tuple[str
     """``HOST:PORT`` parsed, after checking that something listens there (within ``timeout`` seconds)."""
     host, sep, port_text = address.rpartition(":")
     if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ConfigError(f"--address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379, the head node's GCS port)")
+        raise SettingError("address", f"{_braced(repr(address))} is not HOST:PORT (e.g. 10.0.0.5:6379, the head node's "
+                                      "GCS port)")  # fmt: skip
     port = int(port_text)
     try:
         with socket.create_connection((host.strip("[]"), port), timeout=timeout):
             pass
     except OSError as exc:
-        raise ConfigError(
-            f"cannot reach a Ray cluster at {address} ({exc.strerror or exc}); start one there with "
-            "'ray start --head' or drop --address to start a local Ray instance"
-        ) from None
+        raise SettingError("address", f"cannot reach a Ray cluster at {_braced(address)} "
+                                      f"({_braced(exc.strerror or exc)}); start one there with 'ray start --head' or "
+                                      "drop {address} to start a local Ray instance", whole=True) from None  # fmt: skip
     return host, port
+
+
+def _braced(value: object) -> str:
+    """Text quoted inside a SettingError's detail, its braces doubled (the detail's ``{name}`` are setting names)."""
+    text = value if isinstance(value, str) else (f"{type(value).__name__}: {value}" if isinstance(value, BaseException)
+                                                 else str(value))  # fmt: skip
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _ray_evaluate(evaluator: Evaluator, job: Job) -> Finished:
