@@ -137,9 +137,9 @@ def main() -> None:
         "ratio": base_wall / wall,
         "target_s": TARGETS["compare_wall_s"],
         "ok": wall <= TARGETS["compare_wall_s"],
-        "nasforge_mean_test": float(np.mean(cmp.cells[0].final_test)),
+        "nasforge_mean_test": float(np.mean(cmp.rows[0].final_test)),
         "baseline_mean_test": float(np.mean(base)),
-        "mean_trials": float(np.mean(cmp.cells[0].n_trials)),
+        "mean_trials": float(np.mean(cmp.rows[0].n_trials)),
         "workers": args.workers,
         "baseline_workers": 1,
     }

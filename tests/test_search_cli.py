@@ -208,7 +208,7 @@ def test_compare_single_process_equals_multi_process(real_data_dir):
     settings = [Setting("cifar10", 5000.0)]
     one = compare(tables, ["ls", "tpe"], settings, range(4), workers=1)
     two = compare(tables, ["ls", "tpe"], settings, range(4), workers=2)
-    for a, b in zip(one.cells, two.cells):
+    for a, b in zip(one.rows, two.rows):
         assert a.final_test.tolist() == b.final_test.tolist()
 
 

@@ -433,7 +433,7 @@ def _compare(args: argparse.Namespace, run: RunDir) -> int:
         "command": command,
         "seconds": seconds,
         "workers": comparison.workers,
-        "cells": [c.to_dict() for c in comparison.cells],
+        "cells": [r.to_dict() for r in comparison.rows],
         "plots": [str(p) for p in plots],
     }
     atomic_write_text(out / "compare.json", json.dumps(payload, indent=1))
@@ -476,16 +476,16 @@ def _compare_plots(comparison: Any, out: Path) -> list[Path]:
         curves = {}
         for setting in settings:
             for name in comparison.optimizers:
-                cell = comparison.cell(name, setting)
+                cell = comparison.row(name, setting)
                 label = name if len(settings) == 1 else f"{name}, {setting.workers} worker{'s' * (setting.workers > 1)}"
                 with warnings.catch_warnings():  # grid points before any run's first result are all-NaN
                     warnings.simplefilter("ignore", RuntimeWarning)
                     curves[label] = (np.nanmean(cell.curves, axis=0), np.nanstd(cell.curves, axis=0))
-        grid = comparison.cell(comparison.optimizers[0], settings[0]).grid
+        grid = comparison.row(comparison.optimizers[0], settings[0]).grid
         extra = f"_eval{eval_cost:g}" if eval_cost else ""
         name = f"anytime_{dataset}_{budget:.0f}s{extra}.png"
         label = settings[0].label if len(settings) == 1 else f"{dataset} @ {budget:,.0f} s"
-        title = f"{label}, {len(comparison.cells[0].seeds)} seeds (mean ± std)"
+        title = f"{label}, {len(comparison.rows[0].seeds)} seeds (mean ± std)"
         paths.append(plot_anytime(curves, grid, out / name, title=title))
     return paths
 
@@ -493,7 +493,7 @@ def _compare_plots(comparison: Any, out: Path) -> list[Path]:
 def _report(comparison: Any, command: str, seconds: float, plots: list[Path], report: Path) -> str:
     from nasforge.search.compare import markdown_table
 
-    seeds = len(comparison.cells[0].seeds)
+    seeds = len(comparison.rows[0].seeds)
     images = "\n".join(
         f"![{p.stem}]({Path(os.path.relpath(p.resolve(), report.resolve().parent)).as_posix()})" for p in plots
     )
