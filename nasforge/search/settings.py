@@ -107,7 +107,8 @@ class SearchSettings:
             try:
                 check(getattr(self, name))
             except ConfigError as exc:
-                raise SettingError(name, str(exc), whole=True) from None
+                # The registry's message names the value and the known ones; its braces are not setting names.
+                raise SettingError(name, str(exc).replace("{", "{{").replace("}", "}}"), whole=True) from None
         if self.address is not None and self.executor_name != "ray":
             raise SettingError("address", "joins a Ray cluster; set {executor} ray or drop {address}")
         if self.train and self.executor_name == "local" and self.workers > 1:
