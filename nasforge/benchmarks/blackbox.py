@@ -207,7 +207,6 @@ class BenchmarkEvaluator:
         tables: LookupTables | None = None,
         eval_cost_epochs: float = 0.0,
     ) -> None:
-        check_benchmark_dataset(dataset)
         if not (math.isfinite(eval_cost_epochs) and eval_cost_epochs >= 0):
             raise ConfigError(f"eval_cost_epochs must be a number >= 0, got {eval_cost_epochs}")
         self.eval_cost_epochs = float(eval_cost_epochs)
@@ -221,6 +220,8 @@ class BenchmarkEvaluator:
             tables = LookupTables.from_store(store, dataset, objective)
         elif objective is not None and objective != tables.objective[tables.default_fidelity]:
             raise ConfigError(f"objective {objective!r} differs from the tables' {tables.objective}")
+        elif dataset != tables.dataset:  # the tables were checked when built: only a mismatch is left to find
+            raise ConfigError(f"dataset {dataset!r} differs from the tables' {tables.dataset!r}")
         self.dataset = dataset
         self.tables = tables
         self.default_fidelity = tables.default_fidelity

@@ -586,12 +586,11 @@ def create_executor(
     gpus_per_trial: float = 0.0,
     threads_per_worker: int | None = None,
 ) -> Executor:
-    """The executor ``name`` (a key of :data:`EXECUTORS`) running ``workers`` evaluations at once."""
+    """The executor ``name`` (a key of :data:`EXECUTORS`) running ``workers`` evaluations at once (each executor
+    checks its own ``workers``)."""
     factory = EXECUTORS.get(name)
     if factory is None:
         raise ConfigError(f"unknown executor {name!r}; known executors: {', '.join(EXECUTORS)}")
-    if not (isinstance(workers, int) and workers >= 1):
-        raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
     if address is not None and name != "ray":
         raise ConfigError(f"address joins a Ray cluster and needs the ray executor, not {name}")
     options = {"address": address, "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial,
