@@ -135,12 +135,12 @@ class Study:
         """
         run_dir = Path(run_dir)
         if run_dir.exists() and not run_dir.is_dir():
-            raise StudyError(f"{run_dir} is a file, not a run directory; choose another --out")
+            raise StudyError(f"{run_dir} is a file, not a run directory; choose another run directory")
         if not any((run_dir / name).exists() for name in DB_FILES):
             return False
         if not force:
             raise StudyError(
-                f"{run_dir} already holds a search; pass --resume to continue it or --force to overwrite it"
+                f"{run_dir} already holds a search; resume it (Study.resume) or replace it (force=True)"
             )
         return True
 
@@ -150,7 +150,7 @@ class Study:
         run_dir = Path(run_dir)
         path = run_dir / DB_NAME
         if not path.is_file():
-            raise StudyError(f"no study in {run_dir} ({DB_NAME} missing); start one without --resume")
+            raise StudyError(f"no study in {run_dir} ({DB_NAME} missing); start one there (Study.create)")
         storage = SQLiteStorage(path)
         config = storage.config()
         if config is None:
@@ -168,7 +168,7 @@ class Study:
             shown = "; ".join(f"{k}: {study.config.get(k)!r} there, {wanted.get(k)!r} now" for k in diff)
             raise StudyError(
                 f"{run_dir} belongs to a different search ({shown}); "
-                "resume it with its own settings, choose another --out, or overwrite it with --force"
+                "resume it with its own settings, choose another run directory, or replace it (force=True)"
             )
         return study
 
