@@ -102,8 +102,13 @@ def _frozen_metrics(metrics: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(metrics or {}))
 
 
+_NONE: Mapping[str, float] = MappingProxyType({})  # shared: most results name no values and no constraints
+
+
 def _frozen_floats(values: Mapping[str, float] | None, what: str) -> Mapping[str, float]:
-    frozen = {str(k): float(v) for k, v in (values or {}).items()}
+    if not values:
+        return _NONE
+    frozen = {str(k): float(v) for k, v in values.items()}
     if not all(math.isfinite(v) for v in frozen.values()):
         raise ValueError(f"{what} must be finite numbers, got {frozen}")
     return MappingProxyType(frozen)
@@ -123,8 +128,8 @@ class Result:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     cost: float = 0.0
     error: str | None = None
-    values: Mapping[str, float] = field(default_factory=dict)
-    constraints: Mapping[str, float] = field(default_factory=dict)
+    values: Mapping[str, float] = field(default_factory=lambda: _NONE)
+    constraints: Mapping[str, float] = field(default_factory=lambda: _NONE)
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, TrialState):

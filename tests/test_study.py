@@ -233,7 +233,7 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path, kill_after):
 def test_an_existing_run_is_kept_unless_forced(tmp_path):
     with Study.create(tmp_path / "run", CONFIG) as study:
         study.optimize(create_optimizer("rs", 0), ToyEvaluator(), n_iter=3)
-    with pytest.raises(StudyError, match="--resume .* or --force"):
+    with pytest.raises(StudyError, match=r"resume it \(Study.resume\) or replace it \(force=True\)"):
         Study.create(tmp_path / "run", CONFIG)
     with Study.open(tmp_path / "run") as study:
         assert len(study.trials) == 3

@@ -17,7 +17,6 @@ This module imports no study: it works on anything with the :class:`StudyState` 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -113,9 +112,10 @@ def _stack(executor: Executor, evaluator: Evaluator, limits: RunLimits, own: boo
     """The executor the loop talks to: retries around the one that runs trials, and a simulated clock over
     both for lookups with known costs and for the sequential search (one local worker: its clock is the sum
     of its trials' costs, as a simulated clock with one worker is)."""
+    # Only an executor whose workers can die needs retries (a local job that dies takes the search with it).
+    stack = Retrying(executor, evaluator, limits.max_retries) if executor.isolated else executor
     if executor.simulated:
-        return Retrying(executor, evaluator, limits.max_retries)
-    stack: Executor = Retrying(executor, evaluator, limits.max_retries)
+        return stack
     if is_simulated(evaluator) or (own and limits.workers == 1):
         # Retries inside: a crashed lookup is run again at once, before the simulated clock moves on.
         stack = SimulatedClockExecutor(stack, limits.workers)
@@ -136,6 +136,9 @@ class _Loop:
         self.study, self.optimizer, self.evaluator, self.limits = study, optimizer, evaluator, limits
         self.running: dict[int, _Running] = {}
         self.free = list(range(limits.workers))
+        # The clock is the executor's: on a simulated one "now" is the latest finish and a trial ends at its start +
+        # its cost; on a real one both are the search's elapsed wall time (continued from the stored clock).
+        self.simulated = executor.simulated
         base, t0 = study.clock, time.perf_counter()
         self.now: Callable[[], float] = (
             (lambda: study.clock) if executor.simulated else (lambda: base + time.perf_counter() - t0)
@@ -150,7 +153,7 @@ class _Loop:
                              f"at least {len(unfinished)} workers")  # fmt: skip
         for ask, request in unfinished:  # the trials that were running when the last session stopped
             if ask.worker not in self.free:  # run with fewer workers now: any free one
-                ask = dataclasses.replace(ask, worker=self.free[0])
+                ask = ask._replace(worker=self.free[0])
             self.free.remove(ask.worker)
             self._start(_Running(ask, request))
         stopped, stopping = "n_iter", False
@@ -182,12 +185,14 @@ class _Loop:
         self.executor.submit(Job(run.ask.ask_number, run.request, run.ask.worker, clock=run.ask.sim_start))
 
     def _finish(self, finished: Finished) -> TrialRecord:
+        if finished.error is not None:
+            raise finished.error  # a user error (bad data directory, ...) stops the search
         run = self.running.pop(finished.job.key)
         ask, result = run.ask, finished.result
-        assert result is not None  # Retrying hands back results only (a crash it gave up on is a FAIL result)
+        assert result is not None  # only isolated executors crash, and Retrying turns a crash into a result
         self.free.append(ask.worker)
         self.free.sort()
-        sim_end = finished.clock_end if finished.clock_end is not None else max(self.now(), ask.sim_start)
+        sim_end = ask.sim_start + result.cost if self.simulated else max(self.now(), ask.sim_start)
         record = TrialRecord(len(self.study.trials), ask.arch, ask.fidelity, result,
                              finished.finished_at - finished.started_at, finished.started_at, finished.finished_at,
                              ask.worker, finished.job.attempt, ask.sim_start, sim_end, ask.ask_number)  # fmt: skip

@@ -14,9 +14,8 @@ import json
 import math
 import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from nasforge._io import is_int
 from nasforge.errors import ArchError, StudyError
@@ -31,9 +30,9 @@ SCHEMA_VERSION = 2
 constraints, the study's objectives in ``meta``). An older file is migrated forward when opened."""
 
 
-@dataclass(frozen=True)
-class AskRecord:
-    """A trial as it was started by the asynchronous loop: what, after how many results, where and when."""
+class AskRecord(NamedTuple):
+    """A trial as the loop started it: what, after how many results, where and when. (A NamedTuple: one per trial
+    of millions in ``nasforge compare``, built in a fifth of a frozen dataclass's time.)"""
 
     ask_number: int
     arch: NB201Arch
