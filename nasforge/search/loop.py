@@ -109,8 +109,8 @@ def run(
 
 
 def _stack(executor: Executor, evaluator: Evaluator, limits: RunLimits, own: bool) -> Executor:
-    """The executor the loop talks to: retries around the one that runs trials, and a simulated clock over
-    both for lookups with known costs and for the sequential search (one local worker: its clock is the sum
+    """The executor the loop talks to: retries around one whose workers can die, and a simulated clock over
+    that for lookups with known costs and for the sequential search (one local worker: its clock is the sum
     of its trials' costs, as a simulated clock with one worker is)."""
     # Only an executor whose workers can die needs retries (a local job that dies takes the search with it).
     stack = Retrying(executor, evaluator, limits.max_retries) if executor.isolated else executor
