@@ -138,9 +138,11 @@ class Result:
             raise ValueError("a result is a finished trial's: COMPLETE, PRUNED or FAIL, not RUNNING")
         if not isinstance(self.metrics, MappingProxyType):
             object.__setattr__(self, "metrics", _frozen_metrics(self.metrics))
-        for name in ("values", "constraints"):
-            if not isinstance(getattr(self, name), MappingProxyType):
-                object.__setattr__(self, name, _frozen_floats(getattr(self, name), name))
+        # Spelled out, not looped over the two names: a result is built once per trial of millions.
+        if self.values is not _NONE and not isinstance(self.values, MappingProxyType):
+            object.__setattr__(self, "values", _frozen_floats(self.values, "values"))
+        if self.constraints is not _NONE and not isinstance(self.constraints, MappingProxyType):
+            object.__setattr__(self, "constraints", _frozen_floats(self.constraints, "constraints"))
         if self.state is TrialState.COMPLETE and not math.isfinite(self.objective):
             raise ValueError(f"a COMPLETE result needs a finite objective, got {self.objective}")
 
@@ -155,7 +157,8 @@ class Result:
         constraints: Mapping[str, float] | None = None,
     ) -> Result:
         return cls(TrialState.COMPLETE, float(objective), _frozen_metrics(metrics), float(cost), None,
-                   _frozen_floats(values, "values"), _frozen_floats(constraints, "constraints"))  # fmt: skip
+                   _frozen_floats(values, "values") if values else _NONE,
+                   _frozen_floats(constraints, "constraints") if constraints else _NONE)  # fmt: skip
 
     @classmethod
     def fail(cls, error: str, *, cost: float = 0.0, metrics: Mapping[str, Any] | None = None) -> Result:

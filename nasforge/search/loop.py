@@ -157,25 +157,28 @@ class _Loop:
             self.free.remove(ask.worker)
             self._start(_Running(ask, request))
         stopped, stopping = "n_iter", False
+        # Bound once: this loop runs once per trial of millions in ``nasforge compare``.
+        evaluator, free, now, add_ask = self.evaluator, self.free, self.now, study.storage.add_ask
+        start, wait, finish = self._start, self.executor.wait, self._finish
         while True:
-            while self.free and not stopping and (n_iter is None or asked < n_iter):
-                t = self.now()
+            while free and not stopping and (n_iter is None or asked < n_iter):
+                t = now()
                 if time_budget is not None and t >= time_budget:
                     stopping, stopped = True, "time_budget"
                     break
                 request = optimizer.ask()
-                predicted = self.evaluator.predicted_cost(request)
+                predicted = evaluator.predicted_cost(request)
                 if time_budget is not None and predicted is not None and t + predicted > time_budget:
                     stopping, stopped = True, "time_budget"  # it would end past the budget: not run
                     break
-                fidelity = self.evaluator.default_fidelity if request.fidelity is None else request.fidelity
-                ask = AskRecord(asked, request.arch, fidelity, len(study.trials), self.free.pop(0), t, time.time())
-                study.storage.add_ask(ask)
+                fidelity = evaluator.default_fidelity if request.fidelity is None else request.fidelity
+                ask = AskRecord(asked, request.arch, fidelity, len(study.trials), free.pop(0), t, time.time())
+                add_ask(ask)
                 asked += 1
-                self._start(_Running(ask, request))
+                start(_Running(ask, request))
             if not self.running:
                 break
-            record = self._finish(self.executor.wait())
+            record = finish(wait())
             if callback is not None:
                 callback(record, study)
         return SearchOutcome(tuple(study.trials), study.clock, stopped, study.incumbent)
@@ -191,7 +194,8 @@ class _Loop:
         ask, result = run.ask, finished.result
         assert result is not None  # only isolated executors crash, and Retrying turns a crash into a result
         self.free.append(ask.worker)
-        self.free.sort()
+        if len(self.free) > 1:  # the lowest free worker takes the next trial
+            self.free.sort()
         sim_end = ask.sim_start + result.cost if self.simulated else max(self.now(), ask.sim_start)
         record = TrialRecord(len(self.study.trials), ask.arch, ask.fidelity, result,
                              finished.finished_at - finished.started_at, finished.started_at, finished.finished_at,
