@@ -32,9 +32,9 @@ import time
 from pathlib import Path
 
 from nasforge._io import atomic_write_text
-from nasforge.executors import create_executor
 from nasforge.optimizers import create_optimizer
-from nasforge.study import Study
+from nasforge.search.executors import create_executor
+from nasforge.search.study import Study
 from nasforge.trial import Request, Result
 
 RESULTS = Path(__file__).resolve().parent / "results" / "executors.json"

@@ -1,7 +1,7 @@
 """Speed of benchmark-mode black-box search, against plain-Python baselines in the same run.
 
 1. ``compare``: 500 seeds x REA on CIFAR-10 at a 20,000 s simulated budget through
-   :func:`nasforge.compare.compare` on 2 worker processes (target: <= 30 s wall), against a plain-Python
+   :func:`nasforge.search.compare.compare` on 2 worker processes (target: <= 30 s wall), against a plain-Python
    REA loop in the style of NB201's own ``R_EA.py`` (``random.choice``, a dict lookup per evaluation,
    one process) on the same lookup tables.
 2. ``ask+tell``: microseconds per trial of ``ask()`` + ``tell()`` for RS and REA with no evaluation
@@ -113,8 +113,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from nasforge.benchmarks import load_nb201
-    from nasforge.compare import Setting, compare, run_search
-    from nasforge.evaluators import LookupTables
+    from nasforge.benchmarks.blackbox import LookupTables
+    from nasforge.search.compare import Setting, compare, run_search
     from nasforge.spaces.nb201 import all_archs
 
     tables = LookupTables.from_store(load_nb201(args.data_dir), "cifar10")
@@ -137,9 +137,9 @@ def main() -> None:
         "ratio": base_wall / wall,
         "target_s": TARGETS["compare_wall_s"],
         "ok": wall <= TARGETS["compare_wall_s"],
-        "nasforge_mean_test": float(np.mean(cmp.cells[0].final_test)),
+        "nasforge_mean_test": float(np.mean(cmp.rows[0].final_test)),
         "baseline_mean_test": float(np.mean(base)),
-        "mean_trials": float(np.mean(cmp.cells[0].n_trials)),
+        "mean_trials": float(np.mean(cmp.rows[0].n_trials)),
         "workers": args.workers,
         "baseline_workers": 1,
     }

@@ -24,9 +24,9 @@ import numpy as np
 from nasforge.benchmarks.analysis import pareto_front
 from nasforge.benchmarks.nats_sss import OBJECTIVE, SEARCH_DATASETS, SSSBenchmarkEvaluator, load_sss
 from nasforge.optimizers import create_optimizer
+from nasforge.search.study import Study
 from nasforge.spaces.nats_sss import SSSArch
 from nasforge.spaces.nats_sss_model import cost_table
-from nasforge.study import Study
 
 OPTIMIZERS = ("rs", "rea", "ls", "tpe")
 CHECKPOINTS = (50, 100)

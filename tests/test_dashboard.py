@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from nasforge.search.storage import AskRecord
+from nasforge.search.study import Study
 from nasforge.spaces.nb201 import NB201Arch
-from nasforge.study import AskRecord, Study
 from nasforge.trial import Result, TrialRecord
 
 pytestmark = pytest.mark.skipif(

@@ -9,8 +9,9 @@ import math
 import numpy as np
 import pytest
 
+from nasforge.benchmarks.blackbox import BenchmarkEvaluator
 from nasforge.errors import ConfigError
-from nasforge.evaluators import BenchmarkEvaluator, TrainEvaluator, TrainProtocol
+from nasforge.search.evaluators import TrainEvaluator, TrainProtocol
 from nasforge.spaces.nb201 import NUM_ARCHS, NB201Arch
 from nasforge.trial import Request
 

@@ -23,10 +23,11 @@ from test_study import CONFIG, ToyEvaluator
 
 from nasforge.benchmarks import StoreBuilder, open_store
 from nasforge.benchmarks import importers as imp
+from nasforge.cli.main import main
 from nasforge.data.formats import IDX_IMAGES_MAGIC, read_idx
 from nasforge.errors import ArchError, BenchmarkError, ConfigError, DataError, StudyError
 from nasforge.optimizers import create_optimizer
-from nasforge.study import Study
+from nasforge.search.study import Study
 
 # --- store manifests ---------------------------------------------------------------------------------------------
 
@@ -152,12 +153,11 @@ SEARCH_CONFIG = {
 
 
 @pytest.mark.parametrize("key,value", [("seed", "abc"), ("n_iter", "many"), ("time_budget", [1])])
-def test_a_stored_search_setting_of_the_wrong_type_is_one_error(tmp_path, key, value):
-    from nasforge.cli.search import _stored_settings
-
+def test_a_stored_search_setting_of_the_wrong_type_is_one_error(tmp_path, key, value, capsys):
     Study.create(tmp_path / "run", {**SEARCH_CONFIG, key: value}).close()
-    with pytest.raises(ConfigError, match=f"setting '{key}'"):
-        _stored_settings(str(tmp_path / "run"))
+    assert main(["search", "--out", str(tmp_path / "run"), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert f"records the setting '{key}'" in err and len(err.strip().splitlines()) == 1
 
 
 # --- genotype.json ------------------------------------------------------------------------------------------------

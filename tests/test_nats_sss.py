@@ -19,10 +19,10 @@ from nasforge.benchmarks.store import open_store
 from nasforge.cli.main import main
 from nasforge.errors import ArchError, BenchmarkError
 from nasforge.optimizers import create_optimizer, get_space
+from nasforge.search.study import Study
 from nasforge.spaces import nats_sss
 from nasforge.spaces.nats_sss import CHANNELS, GENOTYPE, SSSArch, SSSSpaceView
 from nasforge.spaces.nats_sss_model import SSSNetwork, cost_table, network_costs
-from nasforge.study import Study
 
 # --- the arch value ---------------------------------------------------------------------------------------------
 

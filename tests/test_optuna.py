@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nasforge.search.study import Study
 from nasforge.spaces.nb201 import EDGES, NUM_ARCHS, OPS, NB201Arch
-from nasforge.study import Study
 from nasforge.trial import Result
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason="the optuna extra is absent")

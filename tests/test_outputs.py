@@ -161,7 +161,7 @@ def test_a_bad_output_place_is_one_line_before_any_work(capsys, tmp_path, read_o
 
 def test_run_kinds_name_the_files_the_library_writes():
     darts = importlib.import_module("nasforge.oneshot.search")
-    from nasforge.study import DB_FILES
+    from nasforge.search.study import DB_FILES
     from nasforge.train.engine import CHECKPOINT_NAME
 
     assert set(DB_FILES) <= set(SEARCH_RUN.files) and SEARCH_RUN.resume_from == DB_FILES[0]

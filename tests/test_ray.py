@@ -1,4 +1,5 @@
-"""The Ray executor on a real local Ray instance (``ray.init(num_cpus=2)``), not a mock.
+"""The Ray executor on a real local Ray instance (``ray.init(num_cpus=2)``), not a mock. Its crash and retry cases
+are in the executor contract suite (test_executors.py), beside the process executor's.
 
 Skipped as a whole, with the reason, when Ray is not installed (it is optional: ``pip install "nasforge[ray]"``).
 """
@@ -9,10 +10,10 @@ import sys
 
 import pytest
 
-from nasforge.evaluators import BenchmarkEvaluator
-from nasforge.executors import RayExecutor, start_local_ray
+from nasforge.benchmarks.blackbox import BenchmarkEvaluator
 from nasforge.optimizers import create_optimizer
-from nasforge.study import Study
+from nasforge.search.executors import RayExecutor, start_local_ray
+from nasforge.search.study import Study
 
 ray = pytest.importorskip("ray", reason='Ray is not installed (optional: pip install "nasforge[ray]")')
 
@@ -53,30 +54,3 @@ def test_ray_tasks_run_two_trials_at_once(local_ray):
     assert sorted(t.ask_number for t in outcome.trials) == [0, 1, 2, 3]
     first = {t.worker: t for t in reversed(outcome.trials)}
     assert first[0].started_at < first[1].finished_at and first[1].started_at < first[0].finished_at
-
-
-def test_a_ray_task_whose_worker_is_killed_mid_trial_is_retried(local_ray, tmp_path):
-    evaluator = KillsItsWorker(tmp_path / "killed", tmp_path / "attempts.log", seconds=0.2)
-    with RayExecutor(evaluator, 2) as executor:
-        outcome = Study.in_memory({}).optimize(create_optimizer("rs", 0), evaluator, n_iter=5, workers=2,
-                                               executor=executor)  # fmt: skip
-    killed = int((tmp_path / "killed").read_text())
-    (retried,) = [t for t in outcome.trials if t.attempts > 1]
-    assert retried.arch.index == killed and retried.attempts == 2 and retried.result.ok
-    assert all(t.result.ok for t in outcome.trials) and len(outcome.trials) == 5
-    attempts = [int(line) for line in (tmp_path / "attempts.log").read_text().split()]
-    assert sorted(attempts) == sorted([t.arch.index for t in outcome.trials] + [killed])
-    local = Study.in_memory({}).optimize(create_optimizer("rs", 0), Sleepy(0), n_iter=5)
-    assert {t.arch for t in outcome.trials} == {t.arch for t in local.trials}
-
-
-def test_a_ray_task_that_always_dies_is_a_fail_after_max_retries(local_ray, tmp_path):
-    doomed = create_optimizer("rs", 0).ask().arch
-    evaluator = KillsItsWorker(tmp_path / "unused", tmp_path / "attempts.log", always=doomed.index)
-    with RayExecutor(evaluator, 2) as executor:
-        outcome = Study.in_memory({}).optimize(create_optimizer("rs", 0), evaluator, n_iter=3, workers=2,
-                                               executor=executor, max_retries=2)  # fmt: skip
-    (fail,) = [t for t in outcome.trials if not t.result.ok]
-    assert fail.arch == doomed and fail.attempts == 3
-    assert "died" in fail.result.error and "gave up after 3 attempts" in fail.result.error
-    assert (tmp_path / "attempts.log").read_text().split().count(str(doomed.index)) == 3

@@ -201,14 +201,14 @@ def test_compare_charges_the_validation_pass_when_asked(capsys, real_data_dir, t
 
 def test_compare_single_process_equals_multi_process(real_data_dir):
     from nasforge.benchmarks import load_nb201
-    from nasforge.compare import Setting, compare
-    from nasforge.evaluators import LookupTables
+    from nasforge.benchmarks.blackbox import LookupTables
+    from nasforge.search.compare import Setting, compare
 
     tables = {"cifar10": LookupTables.from_store(load_nb201(real_data_dir), "cifar10")}
     settings = [Setting("cifar10", 5000.0)]
     one = compare(tables, ["ls", "tpe"], settings, range(4), workers=1)
     two = compare(tables, ["ls", "tpe"], settings, range(4), workers=2)
-    for a, b in zip(one.cells, two.cells):
+    for a, b in zip(one.rows, two.rows):
         assert a.final_test.tolist() == b.final_test.tolist()
 
 

@@ -16,9 +16,9 @@ import pytest
 from _benchmark_fixtures import naslib_cost, naslib_value, write_seed_store
 
 from nasforge.benchmarks import open_store
+from nasforge.benchmarks.blackbox import BenchmarkEvaluator
 from nasforge.cli.main import main
 from nasforge.errors import ConfigError
-from nasforge.evaluators import BenchmarkEvaluator
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.trial import Request
 

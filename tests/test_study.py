@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sqlite3
@@ -16,7 +17,7 @@ from _optimizer_names import optimizer_params
 
 from nasforge.errors import ConfigError, StudyError, TrainingDivergedError
 from nasforge.optimizers import create_optimizer
-from nasforge.study import Study, incumbent_of
+from nasforge.search.study import Study, incumbent_of
 from nasforge.trial import Result, TrialState
 
 
@@ -193,7 +194,7 @@ KILL_SCRIPT = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from test_study import CONFIG, ToyEvaluator
     from nasforge.optimizers import create_optimizer
-    from nasforge.study import Study
+    from nasforge.search.study import Study
     run, resume = sys.argv[1], sys.argv[2] == "resume"
     study = Study.resume(run, CONFIG) if resume else Study.create(run, CONFIG)
     study.optimize(create_optimizer("rea", 3), ToyEvaluator(delay=float(sys.argv[3])), n_iter=60)
@@ -233,7 +234,7 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path, kill_after):
 def test_an_existing_run_is_kept_unless_forced(tmp_path):
     with Study.create(tmp_path / "run", CONFIG) as study:
         study.optimize(create_optimizer("rs", 0), ToyEvaluator(), n_iter=3)
-    with pytest.raises(StudyError, match="--resume .* or --force"):
+    with pytest.raises(StudyError, match=r"resume it \(Study.resume\) or replace it \(force=True\)"):
         Study.create(tmp_path / "run", CONFIG)
     with Study.open(tmp_path / "run") as study:
         assert len(study.trials) == 3
@@ -305,3 +306,121 @@ def _foreign_sqlite(db: Path) -> None:
     db.unlink()
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE photos (id INTEGER)")
+
+
+# --- schema 1 -> 2: a study written by the first releases still resumes ------------------------------------------
+
+# The exact DDL of schema 1 as the first release wrote it (no attempts / sim_start / sim_end, no asks table), and
+# the later schema-1 additions; rows are inserted as that release did (one per trial, sequential clock).
+SCHEMA_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE trials (
+    number INTEGER PRIMARY KEY, ask_number INTEGER NOT NULL, arch TEXT NOT NULL, fidelity INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('COMPLETE', 'FAIL')), objective REAL, metrics TEXT NOT NULL,
+    cost REAL NOT NULL, wall_time REAL NOT NULL, started_at REAL NOT NULL, finished_at REAL NOT NULL,
+    worker INTEGER NOT NULL, error TEXT
+);
+"""
+SCHEMA_1_LATER = """
+ALTER TABLE trials ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE trials ADD COLUMN sim_start REAL;
+ALTER TABLE trials ADD COLUMN sim_end REAL;
+CREATE TABLE asks (ask_number INTEGER PRIMARY KEY, arch TEXT NOT NULL, fidelity INTEGER NOT NULL,
+    told_before INTEGER NOT NULL, worker INTEGER NOT NULL, sim_start REAL NOT NULL, started_at REAL NOT NULL);
+"""
+
+
+def _write_schema_1(path: Path, trials: list, *, later: bool) -> None:
+    import json
+
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_1 + (SCHEMA_1_LATER if later else ""))
+        db.executemany("INSERT INTO meta VALUES (?, ?)", [("schema_version", "1"), ("config", json.dumps(CONFIG))])
+        for t in trials:
+            r = t.result
+            db.execute(
+                "INSERT INTO trials (number, ask_number, arch, fidelity, state, objective, metrics, cost, wall_time, "
+                "started_at, finished_at, worker, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0.01, 1.0, 1.01, 0, ?)",
+                (t.number, t.number, t.arch.to_string(), t.fidelity, r.state.value, r.objective if r.ok else None,
+                 json.dumps(dict(r.metrics)), r.cost, r.error),
+            )  # fmt: skip
+
+
+@pytest.mark.parametrize("later", [False, True], ids=["first-release", "later-schema-1"])
+def test_a_schema_1_study_is_migrated_and_resumes_to_the_uninterrupted_trials(tmp_path, later):
+    first = Study.in_memory(CONFIG)
+    first.optimize(create_optimizer("rea", 3), ToyEvaluator(), n_iter=25)
+    (tmp_path / "run").mkdir()
+    _write_schema_1(tmp_path / "run" / "study.db", first.trials, later=later)
+    with Study.resume(tmp_path / "run", CONFIG) as study:
+        # The clock of a schema-1 trial is the sum of the costs before it (the sequential clock).
+        assert study.trials[9].sim_end == pytest.approx(sum(t.result.cost for t in first.trials[:10]))
+        study.optimize(create_optimizer("rea", 3), ToyEvaluator(), n_iter=60)
+    with sqlite3.connect(tmp_path / "run" / "study.db") as db:
+        assert dict(db.execute("SELECT key, value FROM meta"))["schema_version"] == "2"
+        assert {"objective_values", "constraints"} <= {row[1] for row in db.execute("PRAGMA table_info(trials)")}
+    with Study.open(tmp_path / "run") as study:
+        assert summary(study.trials) == uninterrupted()
+        assert [o.name for o in study.objectives] == ["objective"]
+
+
+def test_a_newer_schema_is_refused_naming_both_versions(tmp_path):
+    Study.create(tmp_path / "run", CONFIG).close()
+    with sqlite3.connect(tmp_path / "run" / "study.db") as db:
+        db.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
+    with pytest.raises(StudyError, match="has study schema 3, this nasforge reads 1 to 2"):
+        Study.open(tmp_path / "run")
+
+
+# --- many objectives -------------------------------------------------------------------------------------------
+
+
+def _record(study: Study, number: int, arch_index: int, result: Result, fidelity: int = 12) -> None:
+    from nasforge.spaces.nb201 import NB201Arch
+    from nasforge.trial import TrialRecord
+
+    study.record(TrialRecord(number, NB201Arch.from_index(arch_index), fidelity, result))
+
+
+def test_best_trials_is_the_hand_checked_pareto_front_and_persists_with_pruned_trials(tmp_path):
+    from nasforge.trial import Objective
+
+    objectives = (Objective("valid_acc"), Objective("params", "minimize"))
+    points = [(90.0, 1.0), (92.0, 1.5), (91.0, 1.5), (89.0, 0.5), (92.0, 2.0), (95.0, 3.0)]
+    # Hand-checked: (91, 1.5) is dominated by (92, 1.5); (92, 2.0) by (92, 1.5); the others trade accuracy for size.
+    with Study.create(tmp_path / "run", CONFIG, objectives=objectives) as study:
+        for i, (acc, params) in enumerate(points):
+            _record(study, i, i, Result.complete(acc, values={"valid_acc": acc}, metrics={"params": params}))
+        _record(study, 6, 6, Result.complete(99.0, values={"valid_acc": 99.0}, metrics={"params": 0.1},
+                                             constraints={"latency_ms": 3.0}))  # infeasible: never on the front
+        _record(study, 7, 7, Result.pruned("stopped at epoch 3", cost=5.0))
+    with Study.open(tmp_path / "run") as study:
+        assert study.objectives == objectives
+        assert [t.number for t in study.best_trials()] == [0, 1, 3, 5]
+        assert study.best_trial.number == 6  # the maximised scalar alone, constraints aside (as before)
+        pruned = study.trials[7].result
+        assert pruned.state is TrialState.PRUNED and pruned.error == "stopped at epoch 3" and pruned.cost == 5.0
+        assert study.trials[6].result.constraints == {"latency_ms": 3.0} and not study.trials[6].result.feasible
+
+
+def test_single_objective_best_trials_are_the_ties_of_the_best():
+    study = Study.in_memory(CONFIG)
+    for i, value in enumerate([3.0, 7.0, 5.0, 7.0]):
+        _record(study, i, i, Result.complete(value))
+    assert [t.number for t in study.best_trials()] == [1, 3] and study.best_trial.number == 1
+
+
+def test_trials_table_has_one_row_per_trial_with_objectives_as_columns(tmp_path):
+    with Study.create(tmp_path / "run", CONFIG) as study:
+        study.optimize(create_optimizer("rs", 0), ToyEvaluator(), n_iter=4)
+        rows = study.trials_table()
+    assert [r["number"] for r in rows] == [0, 1, 2, 3]
+    for row, t in zip(rows, study.trials, strict=True):
+        ops = t.arch.ops
+        expected = 10.0 * ops.count("nor_conv_3x3") + ops.count("nor_conv_1x1")  # ToyEvaluator's rule, by hand
+        if row["state"] == "COMPLETE":
+            assert row["objective"] == expected and row["metric:valid_acc"] == expected
+        else:  # ToyEvaluator fails archs with an avg_pool on edge 0: no objective
+            assert ops[0] == "avg_pool_3x3" and math.isnan(row["objective"])
+        assert row["cost"] == 10.0 + 100.0 * sum("conv" in op for op in ops)
+        assert row["index"] == t.arch.index and row["arch"] == t.arch.to_string()

@@ -18,7 +18,6 @@ import sys
 
 from nasforge.benchmarks import load_nb201
 from nasforge.errors import ConfigError, NasforgeError
-from nasforge.evaluators import TrainProtocol
 from nasforge.exercises.nb201 import (
     Dataset,
     NASBench201CellSearchSpace,
@@ -27,6 +26,7 @@ from nasforge.exercises.nb201 import (
     RandomSearchOptimizer,
 )
 from nasforge.paths import require_data_dir
+from nasforge.search.evaluators import TrainProtocol
 
 
 def _run(argv: list[str] | None) -> int:

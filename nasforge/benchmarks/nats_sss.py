@@ -351,8 +351,8 @@ class SSSBenchmarkEvaluator:
     """Request → Result by lookup in an sss store: the objective is :data:`OBJECTIVE` (90-epoch validation
     accuracy, seed 777, in %), each trial costs :data:`TRIAL_COST`; metrics add ``params`` (M) and ``flops`` (M).
 
-    The same protocol as :class:`nasforge.evaluators.BenchmarkEvaluator` (``evaluate``, ``predicted_cost``,
-    ``config``, ``default_fidelity``, ``simulated_clock``), so :class:`nasforge.study.Study` runs it. No test
+    The same protocol as :class:`nasforge.benchmarks.blackbox.BenchmarkEvaluator` (``evaluate``, ``predicted_cost``,
+    ``config``, ``default_fidelity``, ``simulated_clock``), so :class:`nasforge.search.study.Study` runs it. No test
     accuracy exists for the space, so nothing is reported beside the validation accuracy searched.
     """
 

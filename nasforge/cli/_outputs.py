@@ -29,7 +29,7 @@ from typing import Any
 from nasforge._io import atomic_write_text, temp_prefix
 from nasforge.errors import ConfigError
 from nasforge.runlock import LOCK_NAME, RunLock
-from nasforge.study import DB_FILES, DB_NAME
+from nasforge.search.study import DB_FILES, DB_NAME
 
 SETTINGS_NAME = "nasforge-run.json"
 
@@ -71,7 +71,7 @@ class RunKind:
         return f"replace the {self.name} in --out: removes only its files ({files}), nothing else"
 
 
-# The study's names come from nasforge.study; the others are the library's (oneshot.search.*_NAME,
+# The study's names come from nasforge.search.study; the others are the library's (oneshot.search.*_NAME,
 # train.engine.CHECKPOINT_NAME) spelt out so that `--help` need not import torch. tests/test_outputs.py checks them.
 SEARCH_RUN = RunKind("search", (*DB_FILES, "incumbent.png", "params_vs_accuracy.png"), DB_NAME)
 COMPARE_RUN = RunKind("comparison", ("compare.json", "results.md", "anytime_*.png"))

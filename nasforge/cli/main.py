@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from nasforge.cli._common import EXIT_USAGE, ArgumentParser
-from nasforge.errors import NasforgeError, TrainingDivergedError
+from nasforge.errors import NasforgeError, SettingError, TrainingDivergedError
 from nasforge.runtime import keep_freed_memory
 
 EXIT_BROKEN_PIPE = 141
@@ -67,7 +67,9 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         code = args.func(args)
     except (NasforgeError, TrainingDivergedError) as exc:  # a diverged run: its message names the fix
-        print(f"nasforge: error: {exc}", file=sys.stderr)
+        # The library names settings (time_budget); here they are the flags that set them (--time-budget).
+        message = exc.spelled(lambda name: "--" + name.replace("_", "-")) if isinstance(exc, SettingError) else exc
+        print(f"nasforge: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("nasforge: interrupted", file=sys.stderr)

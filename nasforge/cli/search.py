@@ -26,9 +26,9 @@ from nasforge.cli import _argtypes as argtypes
 from nasforge.cli._common import Progress, add_data_dir, add_json_flag, check, emit, json_safe
 from nasforge.cli._outputs import COMPARE_RUN, SEARCH_RUN, RunDir, check_output_file, claim_run_dir
 from nasforge.errors import ConfigError
+from nasforge.search.executors import PLACES
+from nasforge.search.settings import DEFAULT_BENCHMARK_ITERATIONS, DEFAULT_TRAIN_ITERATIONS
 
-DEFAULT_TRAIN_ITERATIONS = 5  # the seed exercise trains 5 models
-DEFAULT_BENCHMARK_ITERATIONS = 100  # the seed's --use-api --n-iter 100
 # What an option means when it is not given (None there, so that --resume can tell given from defaulted).
 SEARCH_DEFAULTS = {
     "space": "nb201",
@@ -40,7 +40,7 @@ SEARCH_DEFAULTS = {
     "valid_fraction": 0.1,
     "eval_cost_epochs": 0.0,
     "workers": 1,
-    "objective": "valid_acc_12ep",  # NB201's protocol (nasforge.evaluators.DEFAULT_OBJECTIVE)
+    "objective": "valid_acc_12ep",  # NB201's protocol (nasforge.benchmarks.blackbox.DEFAULT_OBJECTIVE)
     "store": None,  # None: $NASFORGE_STORE or the store built from the data directory
 }
 
@@ -75,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=argtypes.workers, default=None, metavar="K",
                    help="trials in flight (default 1); on the benchmark: K simulated workers on the simulated "
                         "clock")  # fmt: skip
-    p.add_argument("--executor", choices=("local", "process", "ray"), default=None,
+    p.add_argument("--executor", choices=PLACES, default=None,
                    help="where evaluations run: local (in this process), process (worker processes; the default "
                         "for --train with K > 1) or ray")  # fmt: skip
     p.add_argument("--address", default=None, metavar="HOST:PORT",
@@ -125,19 +125,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # --- search -----------------------------------------------------------------------------------------------------
 
+# The options that a resumed search reads from its study (each may be given again, and must then agree).
+_STORED_OPTIONS = (*SEARCH_DEFAULTS, "n_iter", "time_budget")
 
-def _evaluator(args: argparse.Namespace) -> Any:
-    from nasforge.evaluators import BenchmarkEvaluator, TrainEvaluator, TrainProtocol, check_benchmark_dataset
 
-    if args.train:
-        protocol = TrainProtocol(epochs=args.epochs, train_fraction=args.train_fraction,
-                                 valid_fraction=args.valid_fraction, device=args.device)  # fmt: skip
-        return TrainEvaluator(protocol, seed=args.seed, data_dir=args.data_dir)
-    check_benchmark_dataset(args.benchmark)
-    from nasforge.benchmarks import load_nb201
-
-    store = load_nb201(args.data_dir, args.store)
-    return BenchmarkEvaluator(store, args.benchmark, objective=args.objective, eval_cost_epochs=args.eval_cost_epochs)
+def _flag(setting: str) -> str:
+    return "--" + setting.replace("_", "-")  # as nasforge.cli.main spells a SettingError's settings
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -146,9 +139,40 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace, run: RunDir) -> int:
-    from nasforge.optimizers import create_optimizer, get_space, optimizer_class
-    from nasforge.study import Study
+    from nasforge.optimizers import create_optimizer
+    from nasforge.search.study import Study
 
+    _check_flags(args)
+    with contextlib.ExitStack() as stack:
+        # A resumed study is opened once: its configuration gives the settings, and it is the study continued.
+        study = stack.enter_context(Study.open(args.out)) if args.resume else None
+        settings = _settings(args, None if study is None else study.config)
+        check(settings.space == "nb201", f"'nasforge search' runs the nb201 space only for now, not {settings.space}: "
+              "search nats-sss with nasforge.benchmarks.nats_sss.SSSBenchmarkEvaluator (docs/nats_sss.md)")  # fmt: skip
+        _check_environment(settings)
+        _quiet_optuna([settings.optimizer])
+        evaluator = _evaluator(settings)
+        optimizer = create_optimizer(settings.optimizer, settings.seed, space=settings.space,
+                                     **settings.optimizer_options)  # fmt: skip
+        _check_fidelities(optimizer, evaluator)
+        # Workers start (and may fail) before anything is written.
+        executor = stack.enter_context(_executor(settings, evaluator)) if settings.run_executor else None
+        run.begin()  # a forced run's old files go now, just before the new study is written
+        if study is None:
+            config = settings.study_config(optimizer.config(), evaluator.config())
+            # claim_run_dir checked (once) that --out holds no other search, or that --force replaces it.
+            study = stack.enter_context(Study.create(args.out, config, force=True))
+        outcome = _run_with_progress(study, optimizer, evaluator, settings, executor)
+        summary = _summary(outcome, evaluator, settings, args.out)
+        summary["executor"] = settings.executor_name
+        if not args.no_plots:
+            summary["plots"] = _plots(study, settings, args.out)
+    emit(args, summary, lambda: _summary_text(summary))
+    return 0
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Flags that contradict each other (which flags were given, not what they hold: that is the settings')."""
     check(not (args.train and (args.objective or args.store)),
           "--objective and --store choose a benchmark; training maximises validation accuracy: drop them or "
           "--train")  # fmt: skip
@@ -157,119 +181,63 @@ def _search(args: argparse.Namespace, run: RunDir) -> int:
                  ("--train-fraction", args.train_fraction, None), ("--valid-fraction", args.valid_fraction, None))
                  if value != unset]  # fmt: skip
         check(not given, f"{', '.join(given)} only apply to --train; add --train to train each arch, or drop them")
-    options = _resolve_settings(args)
-    get_space(args.space)
-    check(args.space == "nb201", f"'nasforge search' runs the nb201 space only for now, not {args.space}: "
-          "search nats-sss with nasforge.benchmarks.nats_sss.SSSBenchmarkEvaluator (docs/nats_sss.md)")  # fmt: skip
-    optimizer_class(args.optimizer)
-    _quiet_optuna([args.optimizer])
-    n_iter = args.n_iter
-    if n_iter is None and args.time_budget is None and not args.resume:
-        n_iter = DEFAULT_TRAIN_ITERATIONS if args.train else DEFAULT_BENCHMARK_ITERATIONS
-    executor_name = _check_execution(args)
-    evaluator = _evaluator(args)
-    optimizer = create_optimizer(args.optimizer, args.seed, space=args.space, **options)
-    _check_fidelities(optimizer, evaluator)
-    config = {
-        "space": args.space,
-        "optimizer": optimizer.config(),
-        "evaluator": evaluator.config(),
-        "seed": args.seed,
-        "n_iter": n_iter,
-        "time_budget": args.time_budget,
-    }
-    if args.workers > 1:  # absent for one worker, so studies written before parallel search still resume
-        config["workers"] = args.workers
-    if args.store is not None and not args.train and args.record_store:  # absent for the default store
-        config["evaluator"]["store"] = args.store
-    executor = _executor(executor_name, evaluator, args)  # workers start (and may fail) before anything is written
-    with executor if executor is not None else contextlib.nullcontext():
-        run.begin()  # a forced run's old files go now, just before the new study is written
-        study = Study.resume(args.out, config) if args.resume else Study.create(args.out, config, force=args.force)
-        with study:
-            outcome = _run_with_progress(study, optimizer, evaluator, n_iter, args, executor)
-            summary = _summary(outcome, evaluator, args)
-            summary["executor"] = executor_name
-            if not args.no_plots:
-                summary["plots"] = _plots(study, args)
-    emit(args, summary, lambda: _summary_text(summary))
-    return 0
 
 
-def _resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """Fill in the search settings: from the stored study with --resume, else the defaults.
+def _settings(args: argparse.Namespace, stored_config: dict[str, Any] | None) -> Any:
+    """The one :class:`SearchSettings` of this run: from the options, or from the stored study with --resume
+    (an option given again must agree with it). A bad setting is one line naming its flag."""
+    from nasforge.errors import SettingError
+    from nasforge.search.settings import SearchSettings
 
-    Returns the optimizer's non-default options (stored ones when resuming). An option given explicitly with
-    --resume must agree with the stored study.
-    """
+    given = {k: getattr(args, k) for k in _STORED_OPTIONS if getattr(args, k) is not None}
+    if args.train:
+        given["train"] = True
+    if "store" in given:  # recorded absolute, so that a resume from elsewhere compares equal
+        given["store"] = str(Path(given["store"]).resolve())
     stored: dict[str, Any] = {}
-    options: dict[str, Any] = {}
-    if args.store is not None:  # recorded absolute, so that a resume from elsewhere compares equal
-        args.store = str(Path(args.store).resolve())
-    if args.resume:
-        stored, options = _stored_settings(args.out)
-        given = {k: getattr(args, k) for k in (*SEARCH_DEFAULTS, "n_iter", "time_budget") if getattr(args, k)
-                 is not None}  # fmt: skip
-        if args.train:
-            given["train"] = True
-        conflicts = [
-            f"--{k.replace('_', '-')} {v} given, {stored[k]} stored" for k, v in given.items() if k in stored
-            and v != stored[k]
-        ]  # fmt: skip
+    if stored_config is not None:
+        try:
+            stored = SearchSettings.stored(stored_config)
+        except ConfigError as exc:
+            raise ConfigError(f"the study in {args.out} does not record the settings of a nasforge search ({exc}); "
+                              "start a new run with --force") from None  # fmt: skip
+        conflicts = [f"{_flag(k)} {v} given, {stored[k]} stored" for k, v in given.items()
+                     if k in stored and v != stored[k]]  # fmt: skip
         if conflicts:
             raise ConfigError(
                 f"{args.out} belongs to a different search ({'; '.join(conflicts)}); drop those options to resume "
                 "with the stored settings, choose another --out, or overwrite it with --force"
             )
-        args.train = stored.get("train", False)
-        args.n_iter, args.time_budget = stored["n_iter"], stored["time_budget"]
-    # A study from before the store was recorded resumes as it was written (--store then only locates it).
-    args.record_store = not args.resume or "store" in stored
-    for key, default in SEARCH_DEFAULTS.items():
-        if getattr(args, key) is None:
-            setattr(args, key, stored.get(key, default))
-    return options
-
-
-def _stored_settings(out: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The CLI settings a stored study was run with, and its optimizer's options."""
-    from nasforge.study import Study
-
-    with Study.open(out) as study:
-        config = study.config
+        # A study from before the store was recorded resumes as it was written (--store then only locates it).
+        stored["record_store"] = "store" in stored
+    run_options = {"device": args.device, "data_dir": args.data_dir, "executor": args.executor,
+                   "address": args.address, "max_retries": args.max_retries, "cpus_per_trial": args.cpus_per_trial,
+                   "gpus_per_trial": args.gpus_per_trial}  # fmt: skip
     try:
-        optimizer = dict(config["optimizer"])
-        evaluator = config["evaluator"]
-        settings = {
-            "space": config["space"],
-            "optimizer": optimizer.pop("name"),
-            "seed": config["seed"],
-            "n_iter": config["n_iter"],
-            "time_budget": config["time_budget"],
-            "workers": config.get("workers", 1),
-            "train": evaluator["kind"] == "train",
-        }
-        optimizer.pop("space", None)
-        if settings["train"]:
-            settings.update({k: evaluator[k] for k in ("epochs", "train_fraction", "valid_fraction")})
-        else:
-            settings.update(benchmark=evaluator["dataset"], eval_cost_epochs=evaluator["eval_cost_epochs"],
-                            objective=evaluator["objective"][str(evaluator["default_fidelity"])])  # fmt: skip
-            if "store" in evaluator:
-                settings["store"] = evaluator["store"]
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise ConfigError(
-            f"the study in {out} does not record the settings of a nasforge search ({exc!r} missing); "
-            "start a new run with --force"
-        ) from None
-    for key, value in settings.items():
-        kind = _SETTING_TYPES.get(key)
-        if kind is not None and not (isinstance(value, kind) and not (isinstance(value, bool) and bool not in kind)):
+        return SearchSettings(**{**given, **stored, **run_options})
+    except SettingError as exc:
+        if exc.setting in stored:
             raise ConfigError(
-                f"the study in {out} records the setting {key!r} as {value!r:.40}, which is not a valid value; "
-                "the database was edited or damaged: start a new run with --force or choose another --out"
-            )
-    return settings, optimizer
+                f"the study in {args.out} records the setting {exc.setting!r} as {stored[exc.setting]!r:.40}, which "
+                "is not a valid value; the database was edited or damaged: start a new run with --force or choose "
+                "another --out"
+            ) from None
+        raise
+
+
+def _evaluator(settings: Any) -> Any:
+    if settings.train:
+        from nasforge.search.evaluators import TrainEvaluator, TrainProtocol
+
+        protocol = TrainProtocol(epochs=settings.epochs, train_fraction=settings.train_fraction,
+                                 valid_fraction=settings.valid_fraction, device=settings.device)  # fmt: skip
+        return TrainEvaluator(protocol, seed=settings.seed, data_dir=settings.data_dir)
+    from nasforge.benchmarks import load_nb201
+    from nasforge.benchmarks.blackbox import BenchmarkEvaluator
+
+    store = load_nb201(settings.data_dir, settings.store)
+    return BenchmarkEvaluator(store, settings.benchmark, objective=settings.objective,
+                              eval_cost_epochs=settings.eval_cost_epochs)  # fmt: skip
 
 
 def _quiet_optuna(optimizers: list[str]) -> None:
@@ -293,52 +261,32 @@ def _check_fidelities(optimizer: Any, evaluator: Any) -> None:
     )
 
 
-# The stored settings' types (a study's database may have been edited by hand).
-_SETTING_TYPES: dict[str, tuple[type, ...]] = {
-    "space": (str,), "optimizer": (str,), "seed": (int, type(None)), "n_iter": (int, type(None)),
-    "time_budget": (int, float, type(None)), "workers": (int,), "train": (bool,), "epochs": (int,),
-    "train_fraction": (int, float), "valid_fraction": (int, float), "benchmark": (str,),
-    "eval_cost_epochs": (int, float), "objective": (str,), "store": (str,),
-}  # fmt: skip
+def _check_environment(settings: Any) -> None:
+    """What this machine must offer the run (a device, Ray, a reachable cluster), before anything is written."""
+    from nasforge.search.executors import check_address, import_ray
 
+    if settings.train and not (settings.executor_name == "ray" and settings.address):
+        from nasforge.train import select_device  # a Ray cluster's workers may have other devices
 
-def _check_execution(args: argparse.Namespace) -> str:
-    """The executor to use, after the checks that must fail before anything is written."""
-    from nasforge.executors import check_address, import_ray
-
-    name = args.executor or ("process" if args.train and args.workers > 1 else "local")
-    check(args.address is None or name == "ray", "--address joins a Ray cluster; add --executor ray or drop --address")
-    check(
-        not (args.train and name == "local" and args.workers > 1),
-        f"--executor local trains one arch at a time; use --executor process (or ray) for --workers {args.workers}",
-    )
-    if args.train and not (name == "ray" and args.address):  # a Ray cluster's workers may have other devices
-        from nasforge.train import select_device
-
-        select_device(args.device)
-    if name == "ray":
-        if args.address is not None:
-            check_address(args.address)
+        select_device(settings.device)
+    if settings.executor_name == "ray":
+        if settings.address is not None:
+            check_address(settings.address)
         import_ray()
-    return name
 
 
-def _executor(name: str, evaluator: Any, args: argparse.Namespace) -> Any:
-    """The executor, or ``None`` for the sequential loop (one local worker: exactly the search of before)."""
-    from nasforge.executors import create_executor
+def _executor(settings: Any, evaluator: Any) -> Any:
+    from nasforge.search.executors import create_executor
 
-    if name == "local" and args.workers == 1:
-        return None
     # On the benchmark the K workers are simulated: lookups run one at a time, wherever they run.
-    slots = args.workers if args.train else 1
-    return create_executor(name, evaluator, workers=slots, address=args.address, cpus_per_trial=args.cpus_per_trial,
-                           gpus_per_trial=args.gpus_per_trial)  # fmt: skip
+    slots = settings.workers if settings.train else 1
+    return create_executor(settings.executor_name, evaluator, workers=slots, address=settings.address,
+                           cpus_per_trial=settings.cpus_per_trial, gpus_per_trial=settings.gpus_per_trial)  # fmt: skip
 
 
-def _run_with_progress(
-    study: Any, optimizer: Any, evaluator: Any, n_iter: int | None, args: argparse.Namespace, executor: Any = None
-) -> Any:
-    bar = Progress(f"{args.optimizer} search", total=n_iter, initial=len(study.trials), unit="trials")
+def _run_with_progress(study: Any, optimizer: Any, evaluator: Any, settings: Any, executor: Any) -> Any:
+    limits = settings.limits
+    bar = Progress(f"{settings.optimizer} search", total=limits.n_iter, initial=len(study.trials), unit="trials")
     failed = [sum(not t.result.ok for t in study.trials)]
 
     def update(record: Any, s: Any) -> None:
@@ -353,21 +301,20 @@ def _run_with_progress(
         bar.update(1, **status)
 
     try:
-        return study.optimize(optimizer, evaluator, n_iter=n_iter, time_budget=args.time_budget, callback=update,
-                              workers=args.workers, executor=executor, max_retries=args.max_retries)  # fmt: skip
+        return study.optimize(optimizer, evaluator, limits=limits, executor=executor, callback=update)
     finally:
         bar.close()
 
 
-def _summary(outcome: Any, evaluator: Any, args: argparse.Namespace) -> dict[str, Any]:
+def _summary(outcome: Any, evaluator: Any, settings: Any, out: str) -> dict[str, Any]:
     trials = outcome.trials
     summary: dict[str, Any] = {
-        "out": str(args.out),
-        "optimizer": args.optimizer,
-        "mode": "train" if args.train else "benchmark",
+        "out": str(out),
+        "optimizer": settings.optimizer,
+        "mode": "train" if settings.train else "benchmark",
         "dataset": evaluator.config()["dataset"],
-        "seed": args.seed,
-        "workers": args.workers,
+        "seed": settings.seed,
+        "workers": settings.workers,
         "trials": len(trials),
         "failed": sum(not t.result.ok for t in trials),
         "retried": sum(t.attempts > 1 for t in trials),
@@ -375,7 +322,7 @@ def _summary(outcome: Any, evaluator: Any, args: argparse.Namespace) -> dict[str
         "stopped": outcome.stopped,
         "incumbent": None,
     }
-    if not args.train:
+    if not settings.train:
         summary["objective"] = evaluator.objective
     inc = outcome.incumbent
     if inc is None:
@@ -386,17 +333,9 @@ def _summary(outcome: Any, evaluator: Any, args: argparse.Namespace) -> dict[str
         "fidelity": inc.fidelity,
         "valid_acc": json_safe(inc.result.objective),
     }
-    tables = getattr(evaluator, "tables", None)
-    if tables is not None and tables.report is not None:
-        test = float(tables.test[inc.arch.index])
-        info.update(
-            test_acc=test,
-            rank_by_test=tables.rank_by_test(inc.arch),
-            num_archs=int(tables.test.size),
-            best_test_acc=tables.best_test,
-            regret=tables.best_test - test,
-            test_source=tables.report,
-        )
+    report = None if settings.train else evaluator.test_report(inc.arch)
+    if report is not None:
+        info.update(report)
     summary["incumbent"] = info
     return summary
 
@@ -427,24 +366,25 @@ def _summary_text(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _plots(study: Any, args: argparse.Namespace) -> dict[str, str]:
+def _plots(study: Any, settings: Any, out: str) -> dict[str, str]:
     from nasforge.viz.search import plot_incumbent, plot_params_vs_accuracy
 
-    out = Path(args.out)
-    clock = "training time (s)" if args.train else "simulated time (s)"
-    title = f"{args.optimizer} on {'CIFAR-10 (trained)' if args.train else args.benchmark}, seed {args.seed}"
+    clock = "training time (s)" if settings.train else "simulated time (s)"
+    title = (f"{settings.optimizer} on {'CIFAR-10 (trained)' if settings.train else settings.benchmark}, "
+             f"seed {settings.seed}")  # fmt: skip
     return {
-        "incumbent": str(plot_incumbent(study.trials, out / "incumbent.png", title=title, time_label=clock)),
-        "params_vs_accuracy": str(plot_params_vs_accuracy(study.trials, out / "params_vs_accuracy.png", title=title)),
+        "incumbent": str(plot_incumbent(study.trials, Path(out) / "incumbent.png", title=title, time_label=clock)),
+        "params_vs_accuracy": str(plot_params_vs_accuracy(study.trials, Path(out) / "params_vs_accuracy.png",
+                                                          title=title)),
     }
 
 
 # --- compare ----------------------------------------------------------------------------------------------------
 
 
-def _settings(args: argparse.Namespace) -> list[Any]:
-    from nasforge.compare import Setting
-    from nasforge.evaluators import check_benchmark_dataset
+def _compare_settings(args: argparse.Namespace) -> list[Any]:
+    from nasforge.benchmarks.blackbox import check_benchmark_dataset
+    from nasforge.search.compare import Setting
 
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     check(bool(datasets), "--datasets is empty; give e.g. cifar10,cifar100")
@@ -475,9 +415,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace, run: RunDir) -> int:
     from nasforge._io import atomic_write_text
     from nasforge.benchmarks import load_nb201
-    from nasforge.compare import compare, markdown_table
-    from nasforge.evaluators import LookupTables
+    from nasforge.benchmarks.blackbox import LookupTables
     from nasforge.optimizers import optimizer_class
+    from nasforge.search.compare import compare, markdown_table
 
     optimizers = args.optimizers
     repeated = sorted({name for name in optimizers if optimizers.count(name) > 1})
@@ -485,7 +425,7 @@ def _compare(args: argparse.Namespace, run: RunDir) -> int:
     for name in optimizers:
         optimizer_class(name)
     _quiet_optuna(optimizers)
-    settings = _settings(args)
+    settings = _compare_settings(args)
     out = Path(args.out)
     store = load_nb201(args.data_dir, args.store)
     tables = {s.dataset: LookupTables.from_store(store, s.dataset) for s in settings}
@@ -506,7 +446,7 @@ def _compare(args: argparse.Namespace, run: RunDir) -> int:
         "command": command,
         "seconds": seconds,
         "workers": comparison.workers,
-        "cells": [c.to_dict() for c in comparison.cells],
+        "cells": [r.to_dict() for r in comparison.rows],
         "plots": [str(p) for p in plots],
     }
     atomic_write_text(out / "compare.json", json.dumps(payload, indent=1))
@@ -549,24 +489,24 @@ def _compare_plots(comparison: Any, out: Path) -> list[Path]:
         curves = {}
         for setting in settings:
             for name in comparison.optimizers:
-                cell = comparison.cell(name, setting)
+                cell = comparison.row(name, setting)
                 label = name if len(settings) == 1 else f"{name}, {setting.workers} worker{'s' * (setting.workers > 1)}"
                 with warnings.catch_warnings():  # grid points before any run's first result are all-NaN
                     warnings.simplefilter("ignore", RuntimeWarning)
                     curves[label] = (np.nanmean(cell.curves, axis=0), np.nanstd(cell.curves, axis=0))
-        grid = comparison.cell(comparison.optimizers[0], settings[0]).grid
+        grid = comparison.row(comparison.optimizers[0], settings[0]).grid
         extra = f"_eval{eval_cost:g}" if eval_cost else ""
         name = f"anytime_{dataset}_{budget:.0f}s{extra}.png"
         label = settings[0].label if len(settings) == 1 else f"{dataset} @ {budget:,.0f} s"
-        title = f"{label}, {len(comparison.cells[0].seeds)} seeds (mean ± std)"
+        title = f"{label}, {len(comparison.rows[0].seeds)} seeds (mean ± std)"
         paths.append(plot_anytime(curves, grid, out / name, title=title))
     return paths
 
 
 def _report(comparison: Any, command: str, seconds: float, plots: list[Path], report: Path) -> str:
-    from nasforge.compare import markdown_table
+    from nasforge.search.compare import markdown_table
 
-    seeds = len(comparison.cells[0].seeds)
+    seeds = len(comparison.rows[0].seeds)
     images = "\n".join(
         f"![{p.stem}]({Path(os.path.relpath(p.resolve(), report.resolve().parent)).as_posix()})" for p in plots
     )

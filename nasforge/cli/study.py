@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from nasforge.study import DB_NAME, Study
+    from nasforge.search.study import DB_NAME, Study
 
     run = Path(args.run)
     if run.name == DB_NAME and run.is_file():
@@ -38,8 +38,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                           "directory")  # fmt: skip
     with Study.open(run) as study:
         trials = list(study.trials)
-        told = {t.ask_number for t in trials}
-        unfinished = [a for a in study.storage.asks() if a.ask_number not in told]
+        unfinished = study.unfinished()
         payload = {
             "run": str(run),
             "config": study.config,

@@ -4,7 +4,7 @@ Nothing here is a second implementation. The ops are the modules of :data:`nasfo
 the cell computes with :class:`~nasforge.spaces.nb201_model.NB201Cell`'s forward pass, the macro graph is
 :class:`~nasforge.spaces.nb201_model.NB201Network`, random search asks nasforge's
 :class:`~nasforge.optimizers.RandomSearch`, training is :func:`nasforge.train.train` under the
-:class:`~nasforge.evaluators.TrainProtocol` (5 % of CIFAR-10, 10 epochs), and the benchmark API reads a
+:class:`~nasforge.search.evaluators.TrainProtocol` (5 % of CIFAR-10, 10 epochs), and the benchmark API reads a
 nasforge store (a seed-format pickle is imported into one once, as by :mod:`nasforge.benchmarks.api`).
 
 >>> cell = NASBench201CellSearchSpace(in_channels=16)          # the sheet's default: skip_connect everywhere
@@ -34,7 +34,7 @@ from torch import nn
 
 from nasforge.benchmarks.api import NB201BenchmarkAPI as _StoreAPI
 from nasforge.errors import ArchError, BenchmarkError, ConfigError
-from nasforge.evaluators import TrainProtocol
+from nasforge.search.evaluators import TrainProtocol
 from nasforge.spaces.nb201 import EDGES, NUM_NODES, NB201Arch, config_space, edge_name
 from nasforge.spaces.nb201_model import OPS, NB201Cell, NB201Network, Zero, relu_conv_bn
 from nasforge.spaces.nb201_model import CategoricalOp as _EdgeOp
@@ -263,8 +263,8 @@ class RandomSearchOptimizer:
         protocol: TrainProtocol | None = None,
         data_dir: str | os.PathLike | None = None,
     ) -> None:
-        from nasforge.evaluators import TrainEvaluator
         from nasforge.optimizers import RandomSearch
+        from nasforge.search.evaluators import TrainEvaluator
 
         missing = [edge_name(e) for e in EDGES if edge_name(e) not in search_config_space]
         if missing:

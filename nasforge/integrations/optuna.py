@@ -65,7 +65,7 @@ from nasforge.trial import Request, Result, TrialRecord
 if TYPE_CHECKING:
     import optuna
 
-    from nasforge.study import AskRecord
+    from nasforge.search.storage import AskRecord
 
 
 def quiet_logs() -> None:
@@ -77,14 +77,14 @@ def quiet_logs() -> None:
 class BenchmarkObjective:
     """An Optuna objective that looks the suggested arch up in the benchmark store (maximise it).
 
-    Returns the :class:`~nasforge.evaluators.BenchmarkEvaluator`'s objective (default: NB201's protocol, the
+    Returns the :class:`~nasforge.benchmarks.blackbox.BenchmarkEvaluator`'s objective (default: NB201's protocol, the
     12-epoch validation accuracy in %) and records the arch string, index, simulated cost (s) and every
     looked-up metric (``test_acc`` ...) as the trial's user attributes. ``store`` and ``objective`` are as
     for the evaluator; an unknown dataset or metric raises :class:`ConfigError` here, not in a trial.
     """
 
     def __init__(self, store: Any, dataset: str = "cifar10", *, objective: str | None = None) -> None:
-        from nasforge.evaluators import BenchmarkEvaluator
+        from nasforge.benchmarks.blackbox import BenchmarkEvaluator
 
         self.evaluator = BenchmarkEvaluator(store, dataset, objective=objective)
 
@@ -110,7 +110,8 @@ def read_study(run_dir: str | os.PathLike) -> tuple[dict[str, Any], list[TrialRe
 
     Read through the study's public read API (never with Optuna's storage, which would add its tables).
     """
-    from nasforge.study import DB_NAME, Study
+    from nasforge.search.storage import DB_NAME
+    from nasforge.search.study import Study
 
     run_dir = Path(run_dir)
     if not (run_dir / DB_NAME).is_file():
@@ -187,7 +188,7 @@ class StudyMirror:
 
     def _files_signature(self) -> tuple[Any, ...]:
         """The study files' sizes and times: unchanged files need no read (the dashboard polls every second)."""
-        from nasforge.study import DB_FILES
+        from nasforge.search.storage import DB_FILES
 
         stats = []
         for name in DB_FILES:

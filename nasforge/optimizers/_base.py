@@ -83,9 +83,6 @@ class Optimizer(ABC):
 
     # --- helpers for subclasses -----------------------------------------------------------------------------------
 
-    def _was_asked(self, arch: Arch, fidelity: int | None = None) -> bool:
-        return Request(arch, fidelity) in self._asked
-
     def _sample_unseen(self) -> Arch:
         """A uniformly random arch never asked before at any fidelity (a repeat only once the space is used up)."""
         arch = self.space.sample(self.rng)

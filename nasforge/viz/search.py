@@ -45,7 +45,7 @@ def incumbent_trace(trials: Sequence[TrialRecord], metric: str) -> tuple[np.ndar
 
     The incumbent is the best COMPLETE trial at the highest fidelity reached so far (as in the study).
     """
-    from nasforge.study import incumbent_of  # the one definition of "incumbent"
+    from nasforge.search.study import incumbent_of  # the one definition of "incumbent"
 
     numbers = np.arange(1, len(trials) + 1)
     # The study's clock when each result came in: the sum of costs with one worker, less with parallel workers.

@@ -1,11 +1,11 @@
 """Many-seed comparisons of optimizers on the NB201 benchmark: final incumbents and anytime curves.
 
 Each run is a complete benchmark-mode search (in-memory study, no database) on prebuilt
-:class:`~nasforge.evaluators.LookupTables`; runs are spread over worker processes in chunks of seeds,
+:class:`~nasforge.benchmarks.blackbox.LookupTables`; runs are spread over worker processes in chunks of seeds,
 each chunk carrying the tables it needs (about 1 MB), so workers share no state. A run is summarised by
 its incumbent's final test accuracy and its incumbent test accuracy on a grid of simulated times.
 A setting's ``workers`` is the number of simulated workers each search runs with (asynchronous search on the
-simulated clock, :mod:`nasforge.async_search`), so 1 vs 4 vs 16 workers compare like any other setting.
+simulated clock, :mod:`nasforge.search.loop`), so 1 vs 4 vs 16 workers compare like any other setting.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from nasforge.benchmarks.blackbox import BenchmarkEvaluator, LookupTables, check_benchmark_dataset
 from nasforge.errors import ConfigError
-from nasforge.evaluators import BenchmarkEvaluator, LookupTables, check_benchmark_dataset
 from nasforge.optimizers import create_optimizer, optimizer_class
-from nasforge.study import Study
+from nasforge.search.study import Study
 
 GRID_POINTS = 101
 
@@ -59,8 +59,8 @@ class Setting:
 
 
 @dataclass(frozen=True)
-class Cell:
-    """All seeds of one optimizer in one setting."""
+class Row:
+    """All seeds of one optimizer in one setting: one row of the report's table."""
 
     optimizer: str
     setting: Setting
@@ -95,13 +95,13 @@ class Cell:
 
 @dataclass(frozen=True)
 class Comparison:
-    cells: tuple[Cell, ...]
+    rows: tuple[Row, ...]
     optimizers: tuple[str, ...]
     settings: tuple[Setting, ...]
     workers: int
 
-    def cell(self, optimizer: str, setting: Setting) -> Cell:
-        return next(c for c in self.cells if c.optimizer == optimizer and c.setting == setting)
+    def row(self, optimizer: str, setting: Setting) -> Row:
+        return next(r for r in self.rows if r.optimizer == optimizer and r.setting == setting)
 
 
 RunSummary = tuple[float, int, np.ndarray]
@@ -180,13 +180,13 @@ def compare(
                 results.append(result)
                 if progress:
                     progress(len(result))
-    cells = []
+    rows = []
     for setting in settings:
         grid = np.linspace(0.0, setting.time_budget, GRID_POINTS)
         for name in optimizers:
             runs = [run for owner, chunk_runs in zip(owners, results) if owner == (name, setting) for run in chunk_runs]
-            cells.append(
-                Cell(
+            rows.append(
+                Row(
                     optimizer=name,
                     setting=setting,
                     seeds=seeds,
@@ -196,7 +196,7 @@ def compare(
                     curves=np.stack([r[2] for r in runs]),
                 )
             )
-    return Comparison(tuple(cells), tuple(optimizers), tuple(settings), workers)
+    return Comparison(tuple(rows), tuple(optimizers), tuple(settings), workers)
 
 
 def markdown_table(comparison: Comparison) -> str:
@@ -211,7 +211,7 @@ def markdown_table(comparison: Comparison) -> str:
     ]
     for setting in comparison.settings:
         for name in comparison.optimizers:
-            c = comparison.cell(name, setting)
+            c = comparison.row(name, setting)
             # The paper's numbers are for one worker.
             paper = PAPER_RESULTS.get((setting.dataset, float(setting.time_budget), name))
             paper = paper if setting.workers == 1 else None

@@ -1,6 +1,9 @@
-"""Evaluators turn a :class:`~nasforge.trial.Request` into a :class:`~nasforge.trial.Result`, by lookup or by training.
+"""NB201 as a black box: ``objective_function(arch, fidelity, seed) -> metrics + cost``, beside the benchmark data.
 
-:class:`BenchmarkEvaluator` follows the protocol of the NB201 and NATS-Bench papers on a simulated clock:
+:func:`BenchmarkEvaluator.objective_function` is the lookup protocol (Syne Tune's tabular blackbox shape): a flat
+dict of the metrics NB201 records for an arch at a fidelity, with the seconds it charges (``cost``).
+:class:`BenchmarkEvaluator` is that protocol as a search evaluator (a :class:`~nasforge.trial.Request` in, a
+:class:`~nasforge.trial.Result` out) and follows the protocol of the NB201 and NATS-Bench papers on a simulated clock:
 
 * the search objective is the validation accuracy of the **separate 12-epoch schedule** (NB201 ``hp='12'``),
   on ``cifar10-valid``'s ``x-valid`` for CIFAR-10 (the net trained on half the training set) and on
@@ -26,17 +29,16 @@ dataset's ``test_acc`` (``cifar10``'s for CIFAR-10); a store without it falls ba
 ``test_acc`` (on ``cifar10-valid``: ``ori-test`` of the net trained on 25k images), else none is reported.
 
 All lookups are gathered into :class:`LookupTables` once (vectorized ``query_many``), so an evaluation is
-a few array reads. :class:`TrainEvaluator` trains the network for real (torch imported lazily).
+a few array reads. The training evaluator is :class:`nasforge.search.evaluators.TrainEvaluator`.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -71,21 +73,6 @@ def _twin(metric: str) -> str:
 def _can_be_objective(metric: str) -> bool:
     # Accuracies only (maximised); test accuracies are what a search reports, never what it optimises.
     return metric_unit(metric) == "%" and "test" not in metric
-
-
-class Evaluator(Protocol):
-    """What the search loop needs from an evaluator."""
-
-    default_fidelity: int
-    simulated_clock: bool  # results come from a table with known costs (True) or from real training (False)
-
-    def evaluate(self, request: Request) -> Result: ...
-
-    def predicted_cost(self, request: Request) -> float | None:
-        """The cost ``evaluate`` will charge, when known beforehand (benchmarks); ``None`` otherwise."""
-        ...
-
-    def config(self) -> dict[str, Any]: ...
 
 
 def check_benchmark_dataset(dataset: str) -> tuple[str, str]:
@@ -220,7 +207,6 @@ class BenchmarkEvaluator:
         tables: LookupTables | None = None,
         eval_cost_epochs: float = 0.0,
     ) -> None:
-        check_benchmark_dataset(dataset)
         if not (math.isfinite(eval_cost_epochs) and eval_cost_epochs >= 0):
             raise ConfigError(f"eval_cost_epochs must be a number >= 0, got {eval_cost_epochs}")
         self.eval_cost_epochs = float(eval_cost_epochs)
@@ -228,12 +214,15 @@ class BenchmarkEvaluator:
             if store is None:
                 raise ConfigError("BenchmarkEvaluator needs a benchmark store or lookup tables")
             if isinstance(store, (str, os.PathLike)):
+                check_benchmark_dataset(dataset)  # a bad name is named before a store is opened
                 from nasforge.benchmarks import open_store
 
                 store = open_store(store)
             tables = LookupTables.from_store(store, dataset, objective)
         elif objective is not None and objective != tables.objective[tables.default_fidelity]:
             raise ConfigError(f"objective {objective!r} differs from the tables' {tables.objective}")
+        elif dataset != tables.dataset:  # the tables were checked when built: only a mismatch is left to find
+            raise ConfigError(f"dataset {dataset!r} differs from the tables' {tables.dataset!r}")
         self.dataset = dataset
         self.tables = tables
         self.default_fidelity = tables.default_fidelity
@@ -270,6 +259,32 @@ class BenchmarkEvaluator:
         epochs = self._fidelity(request) + self.eval_cost_epochs
         return float(self.tables.train_time[self._index(request.arch)]) * epochs
 
+    def objective_function(self, arch: NB201Arch, fidelity: int | None = None, seed: int | None = None) -> dict:
+        """NB201's record of ``arch`` at ``fidelity`` (schedule epochs; default the objective's): the objective's
+        metric under its own name, ``test_acc`` (200 epochs, when the store has it), ``train_time`` (s/epoch),
+        ``params`` (M), ``flops`` (MFLOPs) and ``cost`` (the seconds a trial is charged). The data hold the mean
+        over NB201's training seeds, so every ``seed`` reads that mean. Unknown fidelity: :class:`ConfigError`.
+        """
+        fidelity = self._fidelity(Request(arch, fidelity))
+        index, t = self._index(arch), self.tables
+        out = {t.objective[fidelity]: float(t.valid[fidelity][index])}
+        if t.report is not None:
+            out["test_acc"] = float(t.test[index])
+        out.update(train_time=float(t.train_time[index]), params=float(t.params[index]), flops=float(t.flops[index]),
+                   cost=float(t.train_time[index]) * (fidelity + self.eval_cost_epochs))  # fmt: skip
+        return out
+
+    def test_report(self, arch: NB201Arch) -> dict[str, Any] | None:
+        """How ``arch`` ranks on the reported test accuracy: ``test_acc`` (%), ``rank_by_test`` (1 = best),
+        ``num_archs``, ``best_test_acc``, ``regret`` (points to the best) and ``test_source`` (``dataset:metric``);
+        ``None`` when the store holds no test accuracy."""
+        t = self.tables
+        if t.report is None:
+            return None
+        test = float(t.test[self._index(arch)])
+        return {"test_acc": test, "rank_by_test": t.rank_by_test(arch), "num_archs": int(t.test.size),
+                "best_test_acc": t.best_test, "regret": t.best_test - test, "test_source": t.report}  # fmt: skip
+
     def evaluate(self, request: Request) -> Result:
         fidelity = self._fidelity(request)
         index = self._index(request.arch)
@@ -304,117 +319,3 @@ class BenchmarkEvaluator:
         if self.tables.report != f"{report_ds}:test_acc":  # recorded only where it differs from the protocol
             config["report"] = self.tables.report
         return config
-
-
-@dataclass(frozen=True)
-class TrainProtocol:
-    """How :class:`TrainEvaluator` trains one arch. Defaults: the seed exercise (5 % of CIFAR-10, 10 epochs).
-
-    ``valid_fraction`` of the available training images is held out first (class-stratified) for
-    validation; the training subset is then ``train_fraction`` of the *complete* training split, drawn
-    class-balanced from the rest.
-    """
-
-    dataset: str = "cifar10"
-    train_fraction: float = 0.05
-    valid_fraction: float = 0.1
-    epochs: int = 10
-    batch_size: int = 64
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        if not 0 < self.train_fraction <= 1 or not 0 < self.valid_fraction < 1:
-            raise ConfigError("train_fraction must lie in (0, 1] and valid_fraction in (0, 1)")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError(f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
-
-
-class TrainEvaluator:
-    """Trains each requested arch with :func:`nasforge.train.train` and returns its final validation accuracy.
-
-    Each result's metrics hold the last epoch's ``train_acc``, ``train_loss`` (means over that epoch's batches),
-    ``valid_acc`` and ``valid_loss`` (after it; accuracies in %, losses cross-entropy), ``train_time``
-    (seconds per epoch), ``params`` (millions) and ``epochs``.
-
-    The data split is drawn once from ``seed``; each trial trains with a seed derived from ``seed`` and the
-    arch, so a resumed study retrains an interrupted trial identically. A NaN loss
-    (:class:`~nasforge.errors.TrainingDivergedError`) becomes a FAIL result.
-    """
-
-    def __init__(self, protocol: TrainProtocol | None = None, *, seed: int = 0, data_dir: str | None = None) -> None:
-        self.protocol = protocol or TrainProtocol()
-        self.seed = seed
-        self.data_dir = data_dir
-        self.default_fidelity = self.protocol.epochs
-        self.simulated_clock = False
-        self._data: tuple[Any, Any] | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Sent to worker processes: without the loaded images, which each worker loads (once) itself.
-        return {**self.__dict__, "_data": None}
-
-    def datasets(self) -> tuple[Any, Any]:
-        """The protocol's (train, valid) ImageDatasets, loaded once (also used by the exercise sheet's API)."""
-        if self._data is None:
-            from nasforge.data import class_balanced_subset, load_dataset, train_valid_split
-
-            p = self.protocol
-            full = load_dataset(p.dataset, "train", self.data_dir)
-            rest, valid = train_valid_split(full, p.valid_fraction, self.seed)
-            wanted = round(p.train_fraction * (full.full_size or len(full)))
-            if wanted > len(rest):
-                raise ConfigError(
-                    f"train fraction {p.train_fraction:g} needs {wanted} images but {len(rest)} remain after holding "
-                    f"out validation images; lower train_fraction or valid_fraction"
-                )
-            train = class_balanced_subset(rest, wanted / len(rest), self.seed)
-            self._data = (train, valid)
-        return self._data
-
-    def predicted_cost(self, request: Request) -> None:
-        return None
-
-    def evaluate(self, request: Request) -> Result:
-        from nasforge.errors import TrainingDivergedError
-        from nasforge.train import TrainConfig, train
-        from nasforge.train.models import build_nb201
-
-        p = self.protocol
-        epochs = p.epochs if request.fidelity is None else int(request.fidelity)
-        train_set, valid_set = self.datasets()
-        # One seed per (study seed, arch): an interrupted trial retrains identically after a resume.
-        trial_seed = (self.seed * 1_000_003 + request.arch.code) % 2**31
-        # build_nb201 sizes the net for the dataset (classes, input channels) and seeds its initialisation
-        # without touching the caller's global RNG.
-        model = build_nb201(request.arch, p.dataset, seed=trial_seed)
-        config = TrainConfig(epochs=epochs, batch_size=p.batch_size, seed=trial_seed, device=p.device)
-        params = sum(t.numel() for t in model.parameters()) / 1e6
-        start = time.perf_counter()
-        try:
-            outcome = train(model, train_set, valid_set, config, progress=False)
-        except TrainingDivergedError as exc:
-            return Result.fail(f"training diverged: {exc}", cost=time.perf_counter() - start)
-        seconds = time.perf_counter() - start
-        last = outcome.final  # the last epoch's numbers, as the seed exercise's evaluate() returns them
-        metrics = {
-            "valid_acc": float(last.valid_acc),
-            "valid_loss": float(last.valid_loss),
-            "train_acc": float(last.train_acc),
-            "train_loss": float(last.train_loss),
-            "train_time": seconds / epochs,
-            "params": params,
-            "epochs": epochs,
-        }
-        return Result.complete(outcome.valid_acc, cost=seconds, metrics=metrics)
-
-    def config(self) -> dict[str, Any]:
-        p = self.protocol
-        return {
-            "kind": "train",
-            "dataset": p.dataset,
-            "train_fraction": p.train_fraction,
-            "valid_fraction": p.valid_fraction,
-            "epochs": p.epochs,
-            "batch_size": p.batch_size,
-            "seed": self.seed,
-        }

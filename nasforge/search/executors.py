@@ -1,11 +1,16 @@
-"""Executors run evaluations: in this process, in a pool of worker processes, or as Ray tasks.
+"""Executors run evaluations: in this process, in worker processes, as Ray tasks, or on a simulated clock.
 
 An executor knows nothing about optimizers or studies. The search loop submits a :class:`Job` (a trial's
-ask number, its request, the worker slot it runs on and the attempt) and collects :class:`Finished` events
-in completion order. A job whose worker died (killed, out of memory, node lost) comes back with ``crash``
-set and no result; the loop decides whether to retry it. A user error (:class:`~nasforge.errors.NasforgeError`)
-raised by the evaluator comes back in ``error`` and stops the search; any other exception is a FAIL result,
-exactly as in the sequential loop (:func:`run_evaluation` is that one place).
+ask number, its request, the worker slot it runs on, the attempt and its start on the study's clock) and
+collects :class:`Finished` events in completion order. A job whose worker died (killed, out of memory, node
+lost) comes back with ``crash`` set and no result; :class:`Retrying` starts it again or gives up. A user error
+(:class:`~nasforge.errors.NasforgeError`) raised by the evaluator comes back in ``error`` and stops the search;
+any other exception is a FAIL result (:func:`run_evaluation` is that one place).
+
+Where trials run: ``local`` (in this process), ``process`` (spawned worker processes), ``ray`` (Ray tasks).
+On which clock: those three run in real time; :class:`SimulatedClockExecutor` (``simulated``) runs each job at
+once on another executor and finishes it at its start + its cost on the study's clock, ``workers`` at a time
+(Syne Tune's simulator backend). :data:`EXECUTORS` is the one registry; :func:`create_executor` builds by name.
 
 >>> from nasforge.spaces.nb201 import NB201Arch
 >>> class Toy:
@@ -23,6 +28,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import ctypes.util
+import heapq
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -32,35 +38,37 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from nasforge.errors import ConfigError, NasforgeError, first_line
+from nasforge.errors import ConfigError, NasforgeError, SettingError, first_line
 from nasforge.runtime import keep_freed_memory
 from nasforge.trial import Request, Result
 
 if TYPE_CHECKING:
-    from nasforge.evaluators import Evaluator
+    from nasforge.search.evaluators import Evaluator
 
-EXECUTORS = ("local", "process", "ray")
 RAY_INSTALL_HINT = 'pip install "nasforge[ray]"'
 ADDRESS_TIMEOUT_S = 3.0  # how long to try reaching a Ray cluster before calling its address unreachable
 _STOP_GRACE_S = 2.0  # how long an idle worker process gets to exit before it is killed
 _PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 
 
-@dataclass(frozen=True)
-class Job:
+# Job and Finished are NamedTuples, frozen values like a dataclass but built in a fifth of the time: the loop makes
+# one of each per trial, and ``nasforge compare`` runs millions of trials.
+class Job(NamedTuple):
     """One evaluation to run: ``key`` identifies the trial (its ask number), ``slot`` the worker (0..K-1)."""
 
     key: int
     request: Request
     slot: int = 0
     attempt: int = 1
+    clock: float = 0.0  # when the trial starts on the study's clock (a simulated clock finishes it at clock + cost)
 
 
-@dataclass(frozen=True)
-class Finished:
+class Finished(NamedTuple):
     """A job that ended: with a ``result``, or with its worker dead (``crash``), or with a user ``error``."""
 
     job: Job
@@ -104,6 +112,8 @@ class Executor(Protocol):
 
     name: str
     slots: int  # how many jobs it runs at once
+    simulated: bool  # finishes jobs on the study's clock (at their clock + cost) rather than in real time
+    isolated: bool  # runs jobs in workers that can die on their own (a ``crash``), so the loop retries them
 
     def submit(self, job: Job) -> None: ...
 
@@ -136,6 +146,8 @@ class LocalExecutor(_ContextManager):
 
     name = "local"
     slots = 1
+    simulated = False
+    isolated = False  # a job runs in this very process: if it dies, so does the search
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
@@ -147,7 +159,11 @@ class LocalExecutor(_ContextManager):
     def wait(self) -> Finished:
         if not self._queue:
             raise RuntimeError("wait() with no job submitted")
-        return _evaluate_job(self.evaluator, self._queue.popleft())
+        return self.run(self._queue.popleft())
+
+    def run(self, job: Job) -> Finished:
+        """Run ``job`` now, in this process (what a simulated clock over this executor calls directly)."""
+        return _evaluate_job(self.evaluator, job)
 
 
 # --- worker processes ----------------------------------------------------------------------------------------
@@ -215,6 +231,8 @@ class ProcessExecutor(_ContextManager):
     """
 
     name = "process"
+    simulated = False
+    isolated = True
 
     def __init__(
         self, evaluator: Evaluator, workers: int, *, threads_per_worker: int | None = None, start_method: str = "spawn"
@@ -224,10 +242,8 @@ class ProcessExecutor(_ContextManager):
         try:
             self._payload = pickle.dumps(evaluator)
         except Exception as exc:  # noqa: BLE001 - pickling can fail in many ways; all mean the same to the user
-            raise ConfigError(
-                f"the evaluator cannot be sent to worker processes ({type(exc).__name__}: {exc}); "
-                "use --executor local"
-            ) from None
+            raise SettingError("executor", f"the evaluator cannot be sent to worker processes ({_braced(exc)}); use "
+                               "{executor} local", whole=True) from None  # fmt: skip
         self.slots = workers
         self.threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
         self._context = multiprocessing.get_context(start_method)
@@ -260,7 +276,8 @@ class ProcessExecutor(_ContextManager):
                 'under if __name__ == "__main__":'
             )
         if problem is not None:
-            raise ConfigError(f"a worker process cannot load the evaluator ({problem}); use --executor local")
+            raise SettingError("executor", f"a worker process cannot load the evaluator ({_braced(problem)}); use "
+                               "{executor} local", whole=True)  # fmt: skip
 
     def _worker(self, slot: int) -> _Worker:
         worker = self._workers.get(slot)
@@ -297,7 +314,7 @@ class ProcessExecutor(_ContextManager):
         try:
             if worker.conn.poll():
                 finished = worker.conn.recv()
-                return replace(finished, job=job)
+                return finished._replace(job=job)
         except (EOFError, OSError):
             pass
         return self._crashed(slot, worker, job)
@@ -338,7 +355,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise ConfigError(f"--executor ray needs Ray, which is not installed: {RAY_INSTALL_HINT}") from None
+        raise SettingError("executor", f"ray needs Ray, which is not installed: {RAY_INSTALL_HINT}") from None
     return ray
 
 
@@ -366,17 +383,24 @@ def check_address(address: str, timeout: float = ADDRESS_TIMEOUT_S) -> tuple[str
     """``HOST:PORT`` parsed, after checking that something listens there (within ``timeout`` seconds)."""
     host, sep, port_text = address.rpartition(":")
     if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ConfigError(f"--address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379, the head node's GCS port)")
+        raise SettingError("address", f"{_braced(repr(address))} is not HOST:PORT (e.g. 10.0.0.5:6379, the head node's "
+                                      "GCS port)")  # fmt: skip
     port = int(port_text)
     try:
         with socket.create_connection((host.strip("[]"), port), timeout=timeout):
             pass
     except OSError as exc:
-        raise ConfigError(
-            f"cannot reach a Ray cluster at {address} ({exc.strerror or exc}); start one there with "
-            "'ray start --head' or drop --address to start a local Ray instance"
-        ) from None
+        raise SettingError("address", f"cannot reach a Ray cluster at {_braced(address)} "
+                                      f"({_braced(exc.strerror or exc)}); start one there with 'ray start --head' or "
+                                      "drop {address} to start a local Ray instance", whole=True) from None  # fmt: skip
     return host, port
+
+
+def _braced(value: object) -> str:
+    """Text quoted inside a SettingError's detail, its braces doubled (the detail's ``{name}`` are setting names)."""
+    text = value if isinstance(value, str) else (f"{type(value).__name__}: {value}" if isinstance(value, BaseException)
+                                                 else str(value))  # fmt: skip
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _ray_evaluate(evaluator: Evaluator, job: Job) -> Finished:
@@ -393,6 +417,8 @@ class RayExecutor(_ContextManager):
     """
 
     name = "ray"
+    simulated = False
+    isolated = True
 
     def __init__(
         self,
@@ -436,7 +462,7 @@ class RayExecutor(_ContextManager):
             reason = first_line(exc)
             return Finished(job, None, now, now, crash=f"Ray task on worker {job.slot} died ({type(exc).__name__}"
                             f"{': ' + reason if reason else ''})")  # fmt: skip
-        return replace(finished, job=job)
+        return finished._replace(job=job)
 
     def close(self) -> None:
         for ref in self._running:
@@ -450,6 +476,118 @@ class RayExecutor(_ContextManager):
             self._owns_ray = False
 
 
+# --- wrappers: retries and the simulated clock ------------------------------------------------------------------
+
+
+class Retrying(_ContextManager):
+    """Starts a job whose worker died again on ``inner`` (same slot), up to ``max_retries`` times, then hands it
+    back as a FAIL result charged its predicted cost; a user error raised by the evaluator is raised here.
+    ``wait`` therefore returns results only, with ``job.attempt`` the number of starts."""
+
+    def __init__(self, inner: Executor, evaluator: Evaluator, max_retries: int) -> None:
+        self.inner, self.evaluator, self.max_retries = inner, evaluator, max_retries
+        self.name, self.slots, self.simulated, self.isolated = inner.name, inner.slots, inner.simulated, False
+        self._first_start: dict[int, float] = {}
+
+    def submit(self, job: Job) -> None:
+        self._first_start[job.key] = time.time()
+        self.inner.submit(job)
+
+    def wait(self) -> Finished:
+        while True:
+            finished = self.inner.wait()
+            if finished.error is not None:
+                raise finished.error  # a user error (bad data directory, ...) stops the search
+            job = finished.job
+            if finished.result is not None:
+                self._first_start.pop(job.key, None)
+                return finished
+            if job.attempt <= self.max_retries:
+                self.inner.submit(job._replace(attempt=job.attempt + 1))
+                continue
+            predicted = self.evaluator.predicted_cost(job.request)
+            result = Result.fail(f"{finished.crash}; gave up after {job.attempt} attempts", cost=predicted or 0.0)
+            return finished._replace(result=result, started_at=self._first_start.pop(job.key, finished.started_at),
+                           crash=None)  # fmt: skip
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class SimulatedClockExecutor(_ContextManager):
+    """``workers`` simulated workers on the study's clock, running their jobs on ``inner``.
+
+    Each submitted job runs at once, to completion, on ``inner``'s slot 0 (lookups are quick, and one at a time
+    keeps a search deterministic for a seed whichever executor runs it); it finishes at its ``clock`` + its
+    result's cost, and :meth:`wait` hands jobs back in order of that finish time (ties: the lower key first).
+    With one worker this is the sequential search: each trial starts when the previous one ends.
+    """
+
+    name = "simulated"
+    simulated = True
+
+    def __init__(self, inner: Executor, workers: int = 1) -> None:
+        if not (isinstance(workers, int) and workers >= 1):
+            raise ConfigError(f"the simulated clock needs at least 1 worker, got {workers!r}")
+        self.inner, self.slots, self.isolated = inner, workers, inner.isolated
+        self._run: Callable[[Job], Finished] | None = inner.run if isinstance(inner, LocalExecutor) else None
+        self._events: list[tuple[float, int, Finished]] = []
+
+    def submit(self, job: Job) -> None:
+        # Straight through, no copies: this runs once per trial of thousands of searches. The inner executor's
+        # slot is 0 (the loop knows each trial's simulated worker from its own record).
+        if self._run is not None:  # an in-process executor: run the job directly
+            finished = self._run(job)
+        else:
+            self.inner.submit(job if job.slot == 0 else Job(job.key, job.request, 0, job.attempt, job.clock))
+            finished = self.inner.wait()
+        if finished.error is not None:
+            raise finished.error
+        end = job.clock + (finished.result.cost if finished.result is not None else 0.0)
+        heapq.heappush(self._events, (end, job.key, finished))
+
+    def wait(self) -> Finished:
+        if not self._events:
+            raise RuntimeError("wait() with no job submitted")
+        return heapq.heappop(self._events)[2]
+
+    def close(self) -> None:
+        self._events.clear()
+        self.inner.close()
+
+
+# --- the registry --------------------------------------------------------------------------------------------------
+
+
+def _local(evaluator: Evaluator, workers: int, options: dict[str, Any]) -> Executor:
+    return LocalExecutor(evaluator)
+
+
+def _process(evaluator: Evaluator, workers: int, options: dict[str, Any]) -> Executor:
+    return ProcessExecutor(evaluator, workers, threads_per_worker=options.get("threads_per_worker"))
+
+
+def _ray(evaluator: Evaluator, workers: int, options: dict[str, Any]) -> Executor:
+    return RayExecutor(evaluator, workers, address=options.get("address"),
+                       cpus_per_trial=options.get("cpus_per_trial", 1.0),
+                       gpus_per_trial=options.get("gpus_per_trial", 0.0))  # fmt: skip
+
+
+def _simulated(evaluator: Evaluator, workers: int, options: dict[str, Any]) -> Executor:
+    return SimulatedClockExecutor(LocalExecutor(evaluator), workers)
+
+
+EXECUTORS: Mapping[str, Callable[[Evaluator, int, dict[str, Any]], Executor]] = MappingProxyType({
+    "local": _local,  # in this process, one job at a time
+    "process": _process,  # spawned worker processes, one job each
+    "ray": _ray,  # Ray tasks (optional dependency), locally or on a cluster
+    "simulated": _simulated,  # K simulated workers on the study's clock, lookups run in this process
+})  # fmt: skip
+"""Every executor by name: ``name -> factory(evaluator, workers, options)``."""
+PLACES = ("local", "process", "ray")
+"""The executors that say where trials run in real time (``nasforge search --executor``)."""
+
+
 def create_executor(
     name: str,
     evaluator: Evaluator,
@@ -460,16 +598,13 @@ def create_executor(
     gpus_per_trial: float = 0.0,
     threads_per_worker: int | None = None,
 ) -> Executor:
-    """The executor ``name`` (``local``, ``process`` or ``ray``) running ``workers`` evaluations at once."""
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    """The executor ``name`` (a key of :data:`EXECUTORS`) running ``workers`` evaluations at once (each executor
+    checks its own ``workers``)."""
+    factory = EXECUTORS.get(name)
+    if factory is None:
+        raise ConfigError(f"unknown executor {name!r}; known executors: {', '.join(EXECUTORS)}")
     if address is not None and name != "ray":
-        raise ConfigError(f"--address joins a Ray cluster and needs --executor ray, not --executor {name}")
-    if name == "local":
-        return LocalExecutor(evaluator)
-    if name == "process":
-        return ProcessExecutor(evaluator, workers, threads_per_worker=threads_per_worker)
-    if name == "ray":
-        return RayExecutor(evaluator, workers, address=address, cpus_per_trial=cpus_per_trial,
-                           gpus_per_trial=gpus_per_trial)  # fmt: skip
-    raise ConfigError(f"unknown executor {name!r}; known executors: {', '.join(EXECUTORS)}")
+        raise ConfigError(f"address joins a Ray cluster and needs the ray executor, not {name}")
+    options = {"address": address, "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial,
+               "threads_per_worker": threads_per_worker}  # fmt: skip
+    return factory(evaluator, workers, options)
