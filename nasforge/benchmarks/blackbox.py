@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,8 +44,9 @@ import numpy as np
 
 from nasforge.benchmarks.metrics import metric_unit
 from nasforge.errors import BenchmarkError, ConfigError
+from nasforge.objectives import Constraint, format_objectives
 from nasforge.spaces.nb201 import NUM_ARCHS, NB201Arch
-from nasforge.trial import Request, Result
+from nasforge.trial import Direction, Objective, Request, Result
 
 BENCHMARK_DATASETS: Mapping[str, tuple[str, str]] = {
     # dataset -> (dataset searched on, dataset whose test accuracy is reported)
@@ -99,10 +100,14 @@ class LookupTables:
     objective: Mapping[int, str] = field(default_factory=lambda: dict(FIDELITY_METRICS))
     default_fidelity: int = 12
     report: str | None = None
+    columns: Mapping[str, np.ndarray] = field(default_factory=dict)  # any other store metric by name (final values)
 
     @classmethod
-    def from_store(cls, store: Any, dataset: str, objective: str | None = None) -> LookupTables:
-        """The tables of ``dataset`` searched on ``objective`` (default: NB201's protocol, module docstring)."""
+    def from_store(
+        cls, store: Any, dataset: str, objective: str | None = None, metrics: tuple[str, ...] = ()
+    ) -> LookupTables:
+        """The tables of ``dataset`` searched on ``objective`` (default: NB201's protocol, module docstring),
+        plus ``metrics`` (named objectives and constrained metrics) in :attr:`columns`."""
         search_ds, report_ds = check_benchmark_dataset(dataset)
         every = np.arange(NUM_ARCHS)
 
@@ -143,6 +148,7 @@ class LookupTables:
             objective={f: metric if f == objective_fidelity(metric) else _twin(metric) for f in sorted(valid)},
             default_fidelity=objective_fidelity(metric),
             report=":".join(report) if report else None,
+            columns=metric_columns(store, search_ds, metrics),
         )
 
     def rank_by_test(self, arch: NB201Arch) -> int:
@@ -184,6 +190,51 @@ def _objective_column(store: Any, dataset: str, metric: str, column: Any) -> np.
         raise unknown from None
 
 
+def _check_satisfiable(limits: list[tuple[Constraint, np.ndarray]], dataset: str) -> None:
+    """A :class:`ConfigError` when no arch meets every constraint, naming the best value each can reach."""
+    ok = np.ones(NUM_ARCHS, dtype=bool)
+    alone, best = [], []
+    for c, column in limits:
+        met = (column <= c.bound) if c.op == "<=" else (column >= c.bound)
+        ok &= met
+        if not met.any():
+            alone.append(c.name)
+        reach = np.nanmin(column) if c.op == "<=" else np.nanmax(column)
+        best.append(f"the best {c.metric} of any arch is {reach:g}")
+    if ok.any():
+        return
+    why = (f"{', '.join(alone)} cannot be met" if alone else "each can be met, but not all at once")
+    raise ConfigError(f"no architecture on {dataset} satisfies the constraints: {why} ({'; '.join(best)}); "
+                      "loosen --constraint")  # fmt: skip
+
+
+def metric_columns(store: Any, dataset: str, metrics: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The final value of each of ``metrics`` on ``dataset`` for every arch (index order, read-only arrays).
+    A metric the store lacks raises :class:`ConfigError` listing what it has (device latencies as one group)."""
+    out: dict[str, np.ndarray] = {}
+    have = tuple(store.metrics(dataset)) if hasattr(store, "metrics") and dataset in store.datasets else ()
+    for metric in dict.fromkeys(metrics):
+        try:
+            if have and metric not in have:
+                raise BenchmarkError(metric)
+            values = store.query_many(np.arange(NUM_ARCHS), dataset, metric, missing="nan")
+        except BenchmarkError:
+            raise ConfigError(f"the benchmark store has no metric {metric!r} on {dataset}; it has: "
+                              f"{describe_metrics(have) or 'none'}") from None  # fmt: skip
+        values.setflags(write=False)
+        out[metric] = values
+    return out
+
+
+def describe_metrics(metrics: tuple[str, ...]) -> str:
+    """Metric names for a message: ``latency_<device>`` ones grouped as ``latency_DEVICE (DEVICE: a, b, ...)``."""
+    devices = [m[len("latency_"):] for m in metrics if m.startswith("latency_") and m != "latency_12ep"]
+    rest = [m for m in metrics if not (m.startswith("latency_") and m != "latency_12ep")]
+    if devices:
+        rest.append(f"latency_DEVICE (ms; DEVICE: {', '.join(devices)})")
+    return ", ".join(rest)
+
+
 class BenchmarkEvaluator:
     """Lookup evaluation on NB201 under the NB201/NATS protocol (module docstring), on a simulated clock.
 
@@ -206,10 +257,14 @@ class BenchmarkEvaluator:
         objective: str | None = None,
         tables: LookupTables | None = None,
         eval_cost_epochs: float = 0.0,
+        objectives: Sequence[Objective] = (),
+        constraints: Sequence[Constraint] = (),
     ) -> None:
         if not (math.isfinite(eval_cost_epochs) and eval_cost_epochs >= 0):
             raise ConfigError(f"eval_cost_epochs must be a number >= 0, got {eval_cost_epochs}")
         self.eval_cost_epochs = float(eval_cost_epochs)
+        self.objectives, self.constraints = tuple(objectives), tuple(constraints)
+        named = tuple(dict.fromkeys([o.name for o in self.objectives] + [c.metric for c in self.constraints]))
         if tables is None:
             if store is None:
                 raise ConfigError("BenchmarkEvaluator needs a benchmark store or lookup tables")
@@ -218,14 +273,23 @@ class BenchmarkEvaluator:
                 from nasforge.benchmarks import open_store
 
                 store = open_store(store)
-            tables = LookupTables.from_store(store, dataset, objective)
+            tables = LookupTables.from_store(store, dataset, objective, named)
         elif objective is not None and objective != tables.objective[tables.default_fidelity]:
             raise ConfigError(f"objective {objective!r} differs from the tables' {tables.objective}")
         elif dataset != tables.dataset:  # the tables were checked when built: only a mismatch is left to find
             raise ConfigError(f"dataset {dataset!r} differs from the tables' {tables.dataset!r}")
+        missing = [m for m in named if m not in tables.columns]
+        if missing:
+            raise ConfigError(f"the lookup tables hold no {', '.join(missing)}; build them with those metrics")
         self.dataset = dataset
         self.tables = tables
         self.default_fidelity = tables.default_fidelity
+        # Objective name -> (column, sign that makes it "larger is better"); constraint -> its column.
+        self._values = [(o.name, tables.columns[o.name], 1.0 if o.direction is Direction.MAXIMIZE else -1.0)
+                        for o in self.objectives]  # fmt: skip
+        self._limits = [(c, tables.columns[c.metric]) for c in self.constraints]
+        if self._limits:
+            _check_satisfiable(self._limits, dataset)
         self.simulated_clock = True  # costs are looked up: searches run on a simulated clock
         self._indices: dict[NB201Arch, int] = {}  # arch -> official index; the loop asks twice per trial
 
@@ -301,7 +365,16 @@ class BenchmarkEvaluator:
         if math.isnan(value) or math.isnan(cost):
             missing = metric if math.isnan(value) else "train_time"
             return Result.fail(f"the benchmark records no {missing} for arch {index} on {self.dataset}", metrics={})
-        return Result.complete(value, cost=cost, metrics=metrics)
+        if not (self._values or self._limits):
+            return Result.complete(value, cost=cost, metrics=metrics)
+        values = {name: float(column[index]) for name, column, _ in self._values}
+        constraints = {c.name: c.violation(float(column[index])) for c, column in self._limits}
+        nan = [k for k, v in (*values.items(), *constraints.items()) if math.isnan(v)]
+        if nan:
+            return Result.fail(f"the benchmark records no {nan[0]} for arch {index} on {self.dataset}", metrics={})
+        # Single-objective optimizers maximise the first named objective (negated when it is minimised).
+        scalar = values[self._values[0][0]] * self._values[0][2] if self._values else value
+        return Result.complete(scalar, cost=cost, metrics=metrics, values=values, constraints=constraints)
 
     def config(self) -> dict[str, Any]:
         search_ds, report_ds = BENCHMARK_DATASETS[self.dataset]
@@ -316,6 +389,10 @@ class BenchmarkEvaluator:
             "cost": "train_time x (epochs + eval_cost_epochs)",
             "eval_cost_epochs": self.eval_cost_epochs,
         }
+        if self.objectives:
+            config["objectives"] = format_objectives(self.objectives)
+        if self.constraints:
+            config["constraints"] = [c.name for c in self.constraints]
         if self.tables.report != f"{report_ds}:test_acc":  # recorded only where it differs from the protocol
             config["report"] = self.tables.report
         return config

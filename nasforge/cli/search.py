@@ -93,6 +93,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--objective", default=None, metavar="METRIC",
                    help="benchmark: store metric to maximise (default valid_acc_12ep, NB201's protocol; "
                         "valid_acc = the 200-epoch schedule, charged 200 epochs per trial)")  # fmt: skip
+    p.add_argument("--objectives", default=None, metavar="METRIC:DIR[,...]",
+                   help="benchmark: named objectives with directions, any store metric, e.g. "
+                        "valid_acc:max,latency_pixel3:min (latency_DEVICE in ms); prints the front found")  # fmt: skip
+    p.add_argument("--constraint", dest="constraints", action="append", default=None, metavar="METRIC<=X",
+                   help="benchmark: a constraint such as latency_raspi4<=5 (ms) or params<=1; repeatable; "
+                        "infeasible trials are recorded with their violation and never become the incumbent")
     add_data_dir(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_search)
@@ -126,7 +132,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # --- search -----------------------------------------------------------------------------------------------------
 
 # The options that a resumed search reads from its study (each may be given again, and must then agree).
-_STORED_OPTIONS = (*SEARCH_DEFAULTS, "n_iter", "time_budget")
+_STORED_OPTIONS = (*SEARCH_DEFAULTS, "n_iter", "time_budget", "objectives", "constraints")
 
 
 def _flag(setting: str) -> str:
@@ -161,10 +167,13 @@ def _search(args: argparse.Namespace, run: RunDir) -> int:
         if study is None:
             config = settings.study_config(optimizer.config(), evaluator.config())
             # claim_run_dir checked (once) that --out holds no other search, or that --force replaces it.
-            study = stack.enter_context(Study.create(args.out, config, force=True))
+            study = stack.enter_context(Study.create(args.out, config, force=True,
+                                                     objectives=settings.study_objectives))  # fmt: skip
         outcome = _run_with_progress(study, optimizer, evaluator, settings, executor)
         summary = _summary(outcome, evaluator, settings, args.out)
         summary["executor"] = settings.executor_name
+        if settings.objectives:
+            summary["front"] = _front(study, evaluator, settings)
         if not args.no_plots:
             summary["plots"] = _plots(study, settings, args.out)
     emit(args, summary, lambda: _summary_text(summary))
@@ -173,6 +182,8 @@ def _search(args: argparse.Namespace, run: RunDir) -> int:
 
 def _check_flags(args: argparse.Namespace) -> None:
     """Flags that contradict each other (which flags were given, not what they hold: that is the settings')."""
+    check(not (args.train and (args.objectives or args.constraints)),
+          "--objectives and --constraint read benchmark metrics; drop them or --train")
     check(not (args.train and (args.objective or args.store)),
           "--objective and --store choose a benchmark; training maximises validation accuracy: drop them or "
           "--train")  # fmt: skip
@@ -187,9 +198,15 @@ def _settings(args: argparse.Namespace, stored_config: dict[str, Any] | None) ->
     """The one :class:`SearchSettings` of this run: from the options, or from the stored study with --resume
     (an option given again must agree with it). A bad setting is one line naming its flag."""
     from nasforge.errors import SettingError
+    from nasforge.objectives import format_objectives, parse_constraints, parse_objectives
     from nasforge.search.settings import SearchSettings
 
     given = {k: getattr(args, k) for k in _STORED_OPTIONS if getattr(args, k) is not None}
+    # Written the way a study records them, so that a resume compares like with like.
+    if "objectives" in given:
+        given["objectives"] = format_objectives(parse_objectives(given["objectives"]))
+    if "constraints" in given:
+        given["constraints"] = tuple(c.name for c in parse_constraints(given["constraints"]))
     if args.train:
         given["train"] = True
     if "store" in given:  # recorded absolute, so that a resume from elsewhere compares equal
@@ -237,7 +254,8 @@ def _evaluator(settings: Any) -> Any:
 
     store = load_nb201(settings.data_dir, settings.store)
     return BenchmarkEvaluator(store, settings.benchmark, objective=settings.objective,
-                              eval_cost_epochs=settings.eval_cost_epochs)  # fmt: skip
+                              eval_cost_epochs=settings.eval_cost_epochs, objectives=settings.objectives,
+                              constraints=settings.constraints)  # fmt: skip
 
 
 def _quiet_optuna(optimizers: list[str]) -> None:
@@ -323,7 +341,8 @@ def _summary(outcome: Any, evaluator: Any, settings: Any, out: str) -> dict[str,
         "incumbent": None,
     }
     if not settings.train:
-        summary["objective"] = evaluator.objective
+        # With named objectives, the scalar optimised (and the incumbent's) is the first of them.
+        summary["objective"] = settings.objectives[0].name if settings.objectives else evaluator.objective
     inc = outcome.incumbent
     if inc is None:
         return summary
@@ -338,6 +357,37 @@ def _summary(outcome: Any, evaluator: Any, settings: Any, out: str) -> dict[str,
         info.update(report)
     summary["incumbent"] = info
     return summary
+
+
+def _front(study: Any, evaluator: Any, settings: Any) -> dict[str, Any]:
+    """The front the search found (its ``best_trials``), each point marked whether the true front over the
+    whole space dominates it, and the hypervolume regret against the true front (same reference point as
+    ``nasforge pareto``: the worst value of each objective over the space)."""
+    from nasforge.search.pareto import TrueFront
+
+    true = TrueFront.from_columns(evaluator.tables.columns, settings.objectives, settings.constraints)
+    found = study.best_trials()
+    points = [[t.result.value(o.name) for o in settings.objectives] for t in found]
+    dominated = true.dominated(points)
+    rows = [{"trial": t.number, "index": t.arch.index, "arch": t.arch.to_string(),
+             **{o.name: p[i] for i, o in enumerate(settings.objectives)}, "dominated_by_true_front": bool(d)}
+            for t, p, d in zip(found, points, dominated, strict=True)]  # fmt: skip
+    return {"objectives": [[o.name, o.direction.value] for o in settings.objectives],
+            "constraints": [c.name for c in settings.constraints], "points": rows,
+            "true_front_size": true.size, "on_true_front": int(sum(not d for d in dominated)),
+            **true.indicators(points)}  # fmt: skip
+
+
+def _front_text(front: dict[str, Any]) -> str:
+    names = [name for name, _ in front["objectives"]]
+    lines = [f"front found: {len(front['points'])} trials, {front['on_true_front']} of them on the true front "
+             f"({front['true_front_size']} points); hypervolume {front['hypervolume']:.6g} of "
+             f"{front['true_hypervolume']:.6g} (regret {front['hypervolume_regret']:.6g}), IGD {front['igd']:.4g}",
+             f"  {'index':>5}  " + "  ".join(f"{n:>14}" for n in names) + "  dominated  arch"]  # fmt: skip
+    for p in front["points"]:
+        values = "  ".join(f"{p[n]:>14.4f}" for n in names)
+        lines.append(f"  {p['index']:>5}  {values}  {'yes' if p['dominated_by_true_front'] else 'no':>9}  {p['arch']}")
+    return "\n".join(lines)
 
 
 def _summary_text(s: dict[str, Any]) -> str:
@@ -361,6 +411,8 @@ def _summary_text(s: dict[str, Any]) -> str:
                 f"rank {inc['rank_by_test']:,} of {inc['num_archs']:,} by test acc; regret {inc['regret']:.2f} "
                 f"to the optimum {inc['best_test_acc']:.2f}"
             )
+    if "front" in s:
+        lines.append(_front_text(s["front"]))
     for name, path in s.get("plots", {}).items():
         lines.append(f"{name} plot: {path}")
     return "\n".join(lines)

@@ -28,6 +28,20 @@ Seed = int | np.random.Generator
 _MAX_DRAWS = 10_000
 
 
+INFEASIBLE = -1e12
+"""The scalar objective an infeasible result is told as, less its total violation: below every feasible value
+(accuracies in %, negated latencies in ms or parameters in M), and the less violated the better."""
+
+
+def penalised(result: Result) -> Result:
+    """``result`` (COMPLETE, violating a constraint) with its objective replaced by :data:`INFEASIBLE` minus the
+    total violation, so every optimizer ranks it below every feasible result without special cases; its values
+    and constraints are kept (multi-objective optimizers look at ``feasible`` themselves)."""
+    violation = sum(max(0.0, v) for v in result.constraints.values())
+    return Result.complete(INFEASIBLE - violation, cost=result.cost, metrics=result.metrics, values=result.values,
+                           constraints=result.constraints)  # fmt: skip
+
+
 class Optimizer(ABC):
     """Base class: bookkeeping of pending and finished requests around the subclass's ``_ask``/``_tell``.
 
@@ -59,10 +73,11 @@ class Optimizer(ABC):
         return request
 
     def tell(self, trial: Request | Arch, result: Result) -> None:
-        """Report the result of a pending request (or of the oldest pending request for this arch)."""
+        """Report the result of a pending request (or of the oldest pending request for this arch). A result
+        that violates a constraint reaches ``_tell`` :func:`penalised`; ``history`` keeps it as it was."""
         request = self._take_pending(trial)
         self.history.append((request, result))
-        self._tell(request, result)
+        self._tell(request, result if result.feasible or not result.ok else penalised(result))
 
     @property
     def pending(self) -> tuple[Request, ...]:

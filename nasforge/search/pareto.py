@@ -19,11 +19,16 @@ is the largest any search can reach; *hypervolume regret* is that minus the hype
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-__all__ = ["hypervolume", "igd", "minimized", "pareto_mask", "worst_point"]
+from nasforge.errors import ConfigError
+from nasforge.trial import Direction, Objective
+
+__all__ = ["TrueFront", "dominated_by", "hypervolume", "igd", "minimized", "pareto_mask", "worst_point"]
 
 
 def minimized(points: np.ndarray | Sequence[Sequence[float]], maximize: Sequence[bool] | None = None) -> np.ndarray:
@@ -129,3 +134,80 @@ def igd(
     span[span == 0] = 1.0
     dist = np.sqrt((((t[:, None, :] - f[None, :, :]) / span) ** 2).sum(axis=2))
     return float(dist.min(axis=1).mean())
+
+
+def dominated_by(points: np.ndarray | Sequence[Sequence[float]], front: np.ndarray,
+                 maximize: Sequence[bool] | None = None) -> np.ndarray:  # fmt: skip
+    """Boolean ``(n,)``: whether some row of ``front`` dominates each of ``points`` (same signs and units)."""
+    p = minimized(points, maximize)
+    f = minimized(front, maximize)
+    if p.shape[0] == 0:
+        return np.zeros(0, dtype=bool)
+    no_worse = np.all(f[None, :, :] <= p[:, None, :], axis=2)
+    better = np.any(f[None, :, :] < p[:, None, :], axis=2)
+    return np.any(no_worse & better, axis=1)
+
+
+@dataclass(frozen=True)
+class TrueFront:
+    """The exact front of a space: ``points`` ``(n_archs, d)`` (NaN rows: no value or infeasible), the indices
+    on the front, its reference point (the worst value of each objective over the feasible archs) and its
+    hypervolume. Built from whole-space metric columns (``LookupTables.columns``)."""
+
+    objectives: tuple[Objective, ...]
+    points: np.ndarray
+    indices: np.ndarray
+    ref: np.ndarray
+    hypervolume: float
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, np.ndarray], objectives: Sequence[Objective],
+                     constraints: Sequence[Any] = (), ref: Sequence[float] | None = None) -> TrueFront:  # fmt: skip
+        """``columns`` name -> per-arch values; ``constraints`` (:class:`nasforge.objectives.Constraint`) drop
+        the archs that violate them; ``ref`` overrides the reference point (it must be worse than some arch in
+        every objective, else :class:`ConfigError`)."""
+        pts = np.column_stack([np.asarray(columns[o.name], dtype=float) for o in objectives])
+        for c in constraints:
+            column = np.asarray(columns[c.metric], dtype=float)
+            bad = ~((column <= c.bound) if c.op == "<=" else (column >= c.bound))
+            pts[bad] = np.nan
+        up = [o.direction is Direction.MAXIMIZE for o in objectives]
+        mask = pareto_mask(pts, up)
+        if not mask.any():
+            raise ConfigError("no architecture has every objective and meets the constraints: no front")
+        point = worst_point(pts, up) if ref is None else np.asarray(ref, dtype=float)
+        if point.shape != (len(objectives),):
+            raise ConfigError(f"the reference point needs {len(objectives)} numbers (one per objective), "
+                              f"got {point.size}")  # fmt: skip
+        hv = hypervolume(pts[mask], point, up)
+        if hv == 0.0 and ref is not None:
+            raise ConfigError(f"the reference point {list(point)} is not worse than any front point in every "
+                              "objective (it dominates nothing): choose worse values, or omit --ref to use the "
+                              "worst value of each objective")  # fmt: skip
+        return cls(tuple(objectives), pts, np.flatnonzero(mask), point, hv)
+
+    @property
+    def size(self) -> int:
+        return int(self.indices.size)
+
+    @property
+    def maximize(self) -> list[bool]:
+        return [o.direction is Direction.MAXIMIZE for o in self.objectives]
+
+    @property
+    def front(self) -> np.ndarray:
+        """The front's points ``(size, d)``, in arch index order."""
+        return self.points[self.indices]
+
+    def dominated(self, points: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
+        """Whether the true front dominates each of ``points`` (False: the point is on the true front)."""
+        return dominated_by(np.asarray(points, dtype=float).reshape(-1, len(self.objectives)), self.front,
+                            self.maximize)  # fmt: skip
+
+    def indicators(self, points: np.ndarray | Sequence[Sequence[float]]) -> dict[str, Any]:
+        """Hypervolume of ``points`` (found by a search), the true front's, their difference (regret), IGD."""
+        pts = np.asarray(points, dtype=float).reshape(-1, len(self.objectives))
+        hv = hypervolume(pts, self.ref, self.maximize) if len(pts) else 0.0
+        return {"hypervolume": hv, "true_hypervolume": self.hypervolume,
+                "hypervolume_regret": self.hypervolume - hv, "igd": igd(pts, self.front, self.maximize),
+                "reference_point": [float(v) for v in self.ref]}  # fmt: skip

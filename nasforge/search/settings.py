@@ -25,8 +25,10 @@ from typing import Any
 
 from nasforge.benchmarks.blackbox import DEFAULT_OBJECTIVE, check_benchmark_dataset
 from nasforge.errors import ConfigError, SettingError
+from nasforge.objectives import format_objectives, parse_constraints, parse_objectives
 from nasforge.search.executors import PLACES
 from nasforge.search.loop import RunLimits
+from nasforge.trial import DEFAULT_OBJECTIVES, Objective
 
 DEFAULT_TRAIN_ITERATIONS = 5  # the seed exercise trains 5 models
 DEFAULT_BENCHMARK_ITERATIONS = 100  # the seed's --use-api --n-iter 100
@@ -54,6 +56,10 @@ class SearchSettings:
     # benchmark mode
     benchmark: str = "cifar10"
     objective: str = DEFAULT_OBJECTIVE
+    # Named objectives with directions and constraints (any store metric): "test_acc:max,latency_pixel3:min"
+    # or a sequence of Objective; "latency_raspi4<=5" strings or Constraint values. Kept parsed.
+    objectives: Any = ()
+    constraints: Any = ()
     eval_cost_epochs: float = 0.0
     store: str | None = None  # absolute path; None: $NASFORGE_STORE or the store built from the data
     record_store: bool = True  # False: a study from before the store was recorded (the store only locates data)
@@ -99,6 +105,7 @@ class SearchSettings:
                 raise SettingError(name, f"{what}, got {getattr(self, name)!r:.40}")
         if self.time_budget is not None and not _number(self.time_budget):
             raise SettingError("time_budget", f"must be a positive number of seconds, got {self.time_budget!r:.40}")
+        self._parse_objectives()
         self.limits  # noqa: B018 - n_iter, time_budget, workers and max_retries are checked there, once
         named = [("space", get_space), ("optimizer", optimizer_class)]
         if not self.train:
@@ -114,6 +121,41 @@ class SearchSettings:
         if self.train and self.executor_name == "local" and self.workers > 1:
             raise SettingError("executor", f"local trains one arch at a time; use {{executor}} process (or ray) for "
                                            f"{{workers}} {self.workers}")  # fmt: skip
+
+    def _parse_objectives(self) -> None:
+        from nasforge.optimizers import OPTIMIZERS
+
+        for name, parse in (("objectives", parse_objectives), ("constraints", parse_constraints)):
+            value = getattr(self, name)
+            try:
+                parsed = parse(value) if value not in ((), None, "") else ()
+            except (ConfigError, TypeError) as exc:
+                raise SettingError(name, str(exc).replace("{", "{{").replace("}", "}}"), whole=True) from None
+            object.__setattr__(self, name, parsed)
+        if (self.objectives or self.constraints) and self.train:
+            raise SettingError("objectives", "and {constraints} read store metrics; drop them or {train}")
+        cls = OPTIMIZERS.get(self.optimizer)
+        if cls is None:
+            return  # named below, with the known optimizers
+        if cls.multi_fidelity and self.objectives:
+            raise SettingError("optimizer", f"{self.optimizer} compares results across fidelities, but named "
+                               "objectives are final values; use rs, rea, ls, tpe or a multi-objective optimizer "
+                               "with {objectives}", whole=True)  # fmt: skip
+        if getattr(cls, "multi_objective", False):
+            if len(self.objectives) < 2:
+                raise SettingError("objectives", f"must name >= 2 metrics for the multi-objective optimizer "
+                                   f"{self.optimizer}, e.g. valid_acc:max,latency_pixel3:min")  # fmt: skip
+            given = self.optimizer_options.get("objectives")
+            wanted = format_objectives(self.objectives)
+            if given is not None and given != wanted:
+                raise SettingError("objectives", f"{wanted!r} differ from the optimizer's stored {given!r}")
+            object.__setattr__(self, "optimizer_options", MappingProxyType({**self.optimizer_options,
+                                                                            "objectives": wanted}))  # fmt: skip
+
+    @property
+    def study_objectives(self) -> tuple[Objective, ...]:
+        """The objectives the study records (its ``best_trials`` are non-dominated under them)."""
+        return self.objectives or DEFAULT_OBJECTIVES
 
     @property
     def limits(self) -> RunLimits:
@@ -176,7 +218,9 @@ class SearchSettings:
                 stored.update({k: evaluator[k] for k in ("epochs", "train_fraction", "valid_fraction")})
             else:
                 stored.update(benchmark=evaluator["dataset"], eval_cost_epochs=evaluator["eval_cost_epochs"],
-                              objective=evaluator["objective"][str(evaluator["default_fidelity"])])  # fmt: skip
+                              objective=evaluator["objective"][str(evaluator["default_fidelity"])],
+                              objectives=evaluator.get("objectives", ()),
+                              constraints=tuple(evaluator.get("constraints", ())))  # fmt: skip
                 if "store" in evaluator:
                     stored["store"] = evaluator["store"]
         except (KeyError, TypeError, AttributeError, ValueError) as exc:

@@ -48,14 +48,14 @@ def _normalized(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def incumbent_of(trials: Sequence[TrialRecord]) -> TrialRecord | None:
-    """The best COMPLETE trial at the highest fidelity any COMPLETE trial reached (earliest on ties).
+    """The best COMPLETE, feasible trial at the highest fidelity any such trial reached (earliest on ties).
 
     Objectives of different fidelities are not comparable (12- vs 200-epoch accuracy), so a multi-fidelity
-    search's incumbent is its best high-fidelity trial.
+    search's incumbent is its best high-fidelity trial. A trial that violates a constraint never is.
     """
     best: TrialRecord | None = None
     for record in trials:
-        if record.result.ok and _better(record, best):
+        if record.result.ok and record.result.feasible and _better(record, best):
             best = record
     return best
 
@@ -224,7 +224,7 @@ class Study:
         # The clock is when the last result came in: with one worker, the sum of the costs.
         end = self.clock + record.result.cost if record.sim_end is None else record.sim_end
         self.clock = max(self.clock, end)
-        if record.result.ok and _better(record, self.incumbent):
+        if record.result.ok and record.result.feasible and _better(record, self.incumbent):
             self.incumbent = record
 
     # --- reading -------------------------------------------------------------------------------------------------
