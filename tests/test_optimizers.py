@@ -57,7 +57,8 @@ def test_registry_lists_every_optimizer_by_its_name():
 
 
 def test_unknown_optimizer_names_the_valid_ones():
-    known = "known optimizers: hb, ls, optuna-gp, optuna-nsga2, optuna-random, optuna-tpe, rea, rs"
+    known = "known optimizers: hb, ls, mols, morea, nsga2, optuna-gp, optuna-nsga2, optuna-random, optuna-tpe, parego, "
+    known += "rea, rs"
     with pytest.raises(ConfigError, match=known):
         create_optimizer("bogus", seed=0)
 
@@ -154,6 +155,10 @@ BUILT_ON = {
     "hb": _promoted_over_a_success,
     "sh": _promoted_over_a_success,
     "tpe": _tpe_good,
+    "morea": lambda opt: {arch for arch, _ in opt.population},
+    "nsga2": lambda opt: {arch for arch, _ in opt.parents},
+    "mols": lambda opt: set(opt.archive),
+    "parego": lambda opt: {a for a, _ in opt._points.items()} & set(BUILT_ON[opt.base](opt.inner)),
 }
 
 

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from nasforge.search.pareto import hypervolume, igd, pareto_mask, worst_point
+from nasforge.pareto import hypervolume, igd, pareto_mask, worst_point
 
 
 def _brute_mask(pts: np.ndarray) -> np.ndarray:

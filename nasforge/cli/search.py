@@ -363,7 +363,7 @@ def _front(study: Any, evaluator: Any, settings: Any) -> dict[str, Any]:
     """The front the search found (its ``best_trials``), each point marked whether the true front over the
     whole space dominates it, and the hypervolume regret against the true front (same reference point as
     ``nasforge pareto``: the worst value of each objective over the space)."""
-    from nasforge.search.pareto import TrueFront
+    from nasforge.pareto import TrueFront
 
     true = TrueFront.from_columns(evaluator.tables.columns, settings.objectives, settings.constraints)
     found = study.best_trials()

@@ -1,8 +1,9 @@
 """Black-box NAS optimizers behind one ask/tell interface, and a registry to list and build them by name.
 
 >>> from nasforge.optimizers import create_optimizer, list_optimizers
->>> list_optimizers()
-['hb', 'ls', 'optuna-gp', 'optuna-nsga2', 'optuna-random', 'optuna-tpe', 'rea', 'rs', 'sh', 'tpe']
+>>> list_optimizers()  # doctest: +NORMALIZE_WHITESPACE
+['hb', 'ls', 'mols', 'morea', 'nsga2', 'optuna-gp', 'optuna-nsga2', 'optuna-random', 'optuna-tpe', 'parego',
+ 'rea', 'rs', 'sh', 'tpe']
 >>> opt = create_optimizer("rea", seed=0)
 >>> request = opt.ask()
 >>> type(request.arch).__name__
@@ -21,6 +22,7 @@ from nasforge.optimizers._base import Optimizer, Seed
 from nasforge.optimizers._optuna import OPTUNA_OPTIMIZERS, check_available
 from nasforge.optimizers.hyperband import Hyperband, SuccessiveHalving
 from nasforge.optimizers.local_search import LocalSearch
+from nasforge.optimizers.multiobjective import MOREA, MULTI_OBJECTIVE_OPTIMIZERS, NSGA2, MOLocalSearch, ParEGO
 from nasforge.optimizers.random_search import RandomSearch, RandomSearchOptimizer
 from nasforge.optimizers.regularized_evolution import RegularizedEvolution
 from nasforge.optimizers.tpe import TPE
@@ -31,7 +33,7 @@ OPTIMIZERS: MappingProxyType[str, type[Optimizer]] = MappingProxyType(
     {
         cls.name: cls
         for cls in (RandomSearch, RegularizedEvolution, LocalSearch, Hyperband, SuccessiveHalving, TPE,
-                    *OPTUNA_OPTIMIZERS)  # fmt: skip
+                    *MULTI_OBJECTIVE_OPTIMIZERS, *OPTUNA_OPTIMIZERS)  # fmt: skip
     }
 )
 """Every registered optimizer by its short name (read-only); the ``optuna-*`` ones need the ``optuna`` extra."""
@@ -68,6 +70,10 @@ __all__ = [
     "TPE",
     "Hyperband",
     "LocalSearch",
+    "MOLocalSearch",
+    "MOREA",
+    "NSGA2",
+    "ParEGO",
     "NB201SpaceView",
     "Optimizer",
     "RandomSearch",
