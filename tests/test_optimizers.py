@@ -147,6 +147,16 @@ def _tpe_good(opt) -> set:
     return {arch for v, arch in ranked[: max(1, int(np.ceil(opt.gamma * len(ranked))))] if v != -math.inf}
 
 
+def _optuna_complete(opt) -> set:
+    """The archs of the Optuna study's COMPLETE trials: Optuna's samplers fit to those only (a FAIL is ignored)."""
+    import optuna
+
+    from nasforge.integrations.optuna import arch_from_params
+
+    complete = optuna.trial.TrialState.COMPLETE
+    return {arch_from_params(t.params) for t in opt.optuna_study.trials if t.state == complete}
+
+
 # What each optimizer builds its next asks on; every registered optimizer must say (a new one fails here first).
 BUILT_ON = {
     "rs": lambda opt: set(),  # learns nothing from results
@@ -155,10 +165,11 @@ BUILT_ON = {
     "hb": _promoted_over_a_success,
     "sh": _promoted_over_a_success,
     "tpe": _tpe_good,
+    **{name: _optuna_complete for name in ("optuna-tpe", "optuna-random", "optuna-nsga2", "optuna-gp")},
     "morea": lambda opt: {arch for arch, _ in opt.population},
     "nsga2": lambda opt: {arch for arch, _ in opt.parents},
     "mols": lambda opt: set(opt.archive),
-    "parego": lambda opt: {a for a, _ in opt._points.items()} & set(BUILT_ON[opt.base](opt.inner)),
+    "parego": lambda opt: BUILT_ON[opt.base](opt.inner),  # the current segment's single-objective optimizer
 }
 
 
