@@ -190,7 +190,7 @@ def _objective_column(store: Any, dataset: str, metric: str, column: Any) -> np.
         raise unknown from None
 
 
-def _check_satisfiable(limits: list[tuple[Constraint, np.ndarray]], dataset: str) -> None:
+def check_satisfiable(limits: list[tuple[Constraint, np.ndarray]], dataset: str) -> None:
     """A :class:`ConfigError` when no arch meets every constraint, naming the best value each can reach."""
     ok = np.ones(NUM_ARCHS, dtype=bool)
     alone, best = [], []
@@ -289,7 +289,7 @@ class BenchmarkEvaluator:
                         for o in self.objectives]  # fmt: skip
         self._limits = [(c, tables.columns[c.metric]) for c in self.constraints]
         if self._limits:
-            _check_satisfiable(self._limits, dataset)
+            check_satisfiable(self._limits, dataset)
         self.simulated_clock = True  # costs are looked up: searches run on a simulated clock
         self._indices: dict[NB201Arch, int] = {}  # arch -> official index; the loop asks twice per trial
 

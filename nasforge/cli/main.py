@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "nasforge.cli.train",
     "nasforge.cli.search",
     "nasforge.cli.study",
+    "nasforge.cli.pareto",
     "nasforge.cli.dashboard",
     "nasforge.cli.darts",
     "nasforge.cli.viz",

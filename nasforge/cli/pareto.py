@@ -1,0 +1,131 @@
+"""``nasforge pareto``: the exact Pareto front of any objective set over all 15,625 NB201 archs, its hypervolume
+(and the reference point used), and, with ``--budgets``, the best feasible value of the first objective under
+each bound on the second (e.g. the best CIFAR-100 accuracy within 14 ms on a Gold 6226).
+
+nasforge pareto --benchmark cifar100 --objectives valid_acc:max,latency_gold_6226:min
+nasforge pareto --objectives valid_acc:max,latency_pixel3:min,params:min --constraint "latency_raspi4<=5" --json
+nasforge pareto --benchmark cifar100 --objectives test_acc:max,latency_gold_6226:min --budgets 5,10,14,20
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+
+from nasforge.cli._common import add_data_dir, add_json_flag, check, emit
+from nasforge.errors import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("pareto", help="the exact Pareto front of store metrics over the whole space")
+    p.add_argument("--benchmark", default="cifar10", metavar="DATASET",
+                   help="cifar10 (its cifar10-valid results, as searched), cifar100 or ImageNet16-120")  # fmt: skip
+    p.add_argument("--objectives", required=True, metavar="METRIC:DIR[,...]",
+                   help="store metrics with directions, e.g. valid_acc:max,latency_gold_6226:min (latency in ms)")
+    p.add_argument("--constraint", dest="constraints", action="append", default=None, metavar="METRIC<=X",
+                   help="keep only archs meeting it, e.g. latency_raspi4<=5 (repeatable)")
+    p.add_argument("--ref", default=None, metavar="X,Y[,...]",
+                   help="hypervolume reference point, one value per objective in its units (default: the worst "
+                        "value of each objective over the feasible archs)")  # fmt: skip
+    p.add_argument("--budgets", default=None, metavar="B[,B...]",
+                   help="with 2 objectives: the best first objective among archs whose second is within each "
+                        "budget")  # fmt: skip
+    p.add_argument("--store", default=None, metavar="DIR", help="benchmark store directory")
+    add_data_dir(p)
+    add_json_flag(p)
+    p.set_defaults(func=cmd_pareto)
+
+
+def _numbers(text: str | None, flag: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"{flag} takes comma-separated numbers, got {text!r}") from None
+    check(all(np.isfinite(values)), f"{flag} takes finite numbers, got {text!r}")
+    return values
+
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    from nasforge.benchmarks import load_nb201
+    from nasforge.benchmarks.blackbox import check_benchmark_dataset, check_satisfiable, metric_columns
+    from nasforge.objectives import parse_constraints, parse_objectives
+    from nasforge.pareto import TrueFront
+
+    objectives = parse_objectives(args.objectives)
+    constraints = parse_constraints(args.constraints)
+    ref = _numbers(args.ref, "--ref")
+    budgets = _numbers(args.budgets, "--budgets")
+    check(budgets is None or len(objectives) == 2, "--budgets needs exactly 2 objectives (value, budgeted metric)")
+    search_ds, _ = check_benchmark_dataset(args.benchmark)
+    store = load_nb201(args.data_dir, args.store)
+    names = tuple(dict.fromkeys([o.name for o in objectives] + [c.metric for c in constraints]))
+    columns = metric_columns(store, search_ds, names)
+    if constraints:
+        check_satisfiable([(c, columns[c.metric]) for c in constraints], search_ds)
+    start = time.perf_counter()
+    true = TrueFront.from_columns(columns, objectives, constraints, ref)
+    seconds = time.perf_counter() - start
+    front = true.front
+    order = np.lexsort(front.T[::-1])
+    points = [{"index": int(true.indices[i]), "arch": _arch(int(true.indices[i])),
+               **{o.name: float(front[i, j]) for j, o in enumerate(objectives)}} for i in order]  # fmt: skip
+    payload: dict[str, Any] = {
+        "benchmark": args.benchmark,
+        "dataset": search_ds,
+        "objectives": [[o.name, o.direction.value] for o in objectives],
+        "constraints": [c.name for c in constraints],
+        "feasible_archs": int(np.all(np.isfinite(true.points), axis=1).sum()),
+        "front_size": true.size,
+        "hypervolume": true.hypervolume,
+        "reference_point": [float(v) for v in true.ref],
+        "reference_point_rule": "given (--ref)" if ref is not None else "worst value of each objective over the "
+                                                                         "feasible archs",
+        "seconds": seconds,
+        "front": points,
+    }  # fmt: skip
+    if budgets is not None:
+        payload["budgets"] = [_best_within(true, b) for b in budgets]
+    emit(args, payload, lambda: _text(payload))
+    return 0
+
+
+def _arch(index: int) -> str:
+    from nasforge.spaces.nb201 import NB201Arch
+
+    return NB201Arch.from_index(index).to_string()
+
+
+def _best_within(true: Any, budget: float) -> dict[str, Any]:
+    """The best first objective among archs whose second objective is within ``budget`` (on its side)."""
+    (first, second), pts = true.objectives, true.points
+    ok = np.isfinite(pts).all(axis=1)
+    ok &= (pts[:, 1] <= budget) if not true.maximize[1] else (pts[:, 1] >= budget)
+    if not ok.any():
+        return {"budget": budget, "index": None}
+    values = np.where(ok, pts[:, 0], np.nan)
+    index = int(np.nanargmax(values) if true.maximize[0] else np.nanargmin(values))
+    return {"budget": budget, "index": index, "arch": _arch(index), first.name: float(pts[index, 0]),
+            second.name: float(pts[index, 1])}  # fmt: skip
+
+
+def _text(p: dict[str, Any]) -> str:
+    names = [n for n, _ in p["objectives"]]
+    lines = [f"true Pareto front of {', '.join(f'{n} ({d})' for n, d in p['objectives'])} on {p['dataset']}"
+             + (f" under {', '.join(p['constraints'])}" if p["constraints"] else "") + ":",
+             f"{p['front_size']} points of {p['feasible_archs']:,} archs ({p['seconds'] * 1000:.1f} ms); hypervolume "
+             f"{p['hypervolume']:.6g} w.r.t. reference point {p['reference_point']} ({p['reference_point_rule']})",
+             f"{'index':>6}  " + "  ".join(f"{n:>16}" for n in names) + "  arch"]  # fmt: skip
+    for q in p["front"]:
+        lines.append(f"{q['index']:>6}  " + "  ".join(f"{q[n]:>16.4f}" for n in names) + f"  {q['arch']}")
+    for b in p.get("budgets", []):
+        if b["index"] is None:
+            lines.append(f"budget {names[1]} {b['budget']:g}: no arch")
+        else:
+            lines.append(f"budget {names[1]} {b['budget']:g}: best {names[0]} {b[names[0]]:.2f} ({names[1]} "
+                         f"{b[names[1]]:.4g}; index {b['index']})")  # fmt: skip
+    return "\n".join(lines)
