@@ -181,7 +181,8 @@ class TrueFront:
                               f"got {point.size}")  # fmt: skip
         hv = hypervolume(pts[mask], point, up)
         if hv == 0.0 and ref is not None:
-            raise ConfigError(f"the reference point {[float(v) for v in point]} is not worse than any front point in every "
+            given = [float(v) for v in point]
+            raise ConfigError(f"the reference point {given} is not worse than any front point in every "
                               "objective (it dominates nothing): choose worse values, or omit --ref to use the "
                               "worst value of each objective")  # fmt: skip
         return cls(tuple(objectives), pts, np.flatnonzero(mask), point, hv)

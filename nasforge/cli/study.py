@@ -1,4 +1,5 @@
-"""``nasforge study show RUN``: every trial of a search run (arch, state, metrics, cost, attempts) and its incumbent.
+"""``nasforge study show RUN``: every trial of a search run (arch, state, metrics, cost, attempts), its incumbent and
+its best trials (the non-dominated ones under the study's objectives).
 
 nasforge study show runs/rea
 nasforge study show runs/rea --json     # the configuration, every trial and the incumbent as JSON
@@ -47,9 +48,18 @@ def cmd_show(args: argparse.Namespace) -> int:
             "trials": [_clean(t.to_dict()) for t in trials],
             "unfinished": [_unfinished(a) for a in unfinished],
             "incumbent": None if study.incumbent is None else _clean(study.incumbent.to_dict()),
+            "objectives": [[o.name, o.direction.value] for o in study.objectives],
+            "best_trials": [_best(t, study.objectives) for t in study.best_trials()],
         }
     emit(args, payload, lambda: _text(payload))
     return 0
+
+
+def _best(trial: Any, objectives: Any) -> dict[str, Any]:
+    """A non-dominated trial: its objectives' values (and constraint violations, <= 0 when met)."""
+    return _clean({"number": trial.number, "index": trial.arch.index, "arch": trial.arch.to_string(),
+                   "values": {o.name: trial.result.value(o.name) for o in objectives},
+                   "constraints": dict(trial.result.constraints)})  # fmt: skip
 
 
 def _counts(trials: list[Any], unfinished: list[Any]) -> dict[str, int]:
@@ -114,4 +124,12 @@ def _text(p: dict[str, Any]) -> str:
     else:
         lines.append(f"incumbent: trial {inc['number']} (index {inc['index']}, {inc['fidelity']} epochs), objective "
                      f"{_number(inc['objective'], 6)}: {inc['arch']}")  # fmt: skip
+    if len(p["objectives"]) > 1:
+        names = ", ".join(f"{n} ({d})" for n, d in p["objectives"])
+        lines.append(f"best trials (non-dominated under {names}): {len(p['best_trials'])}")
+        for b in p["best_trials"]:
+            values = ", ".join(f"{k} {_number(v, 6)}" for k, v in b["values"].items())
+            lines.append(f"{b['number']:>4}  {b['index']:>5}  {values}  {b['arch']}")
+    else:
+        lines.append(f"best trials: {', '.join(str(b['number']) for b in p['best_trials']) or 'none'}")
     return "\n".join(lines)
