@@ -124,6 +124,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--report", default=None, metavar="FILE", help="also write the markdown report here")
     p.add_argument("--force", action="store_true", help=COMPARE_RUN.force_help())
     p.add_argument("--store", default=None, help="benchmark store directory")
+    p.add_argument("--objectives", action="append", default=None, metavar="METRIC:DIR,METRIC:DIR",
+                   help="multi-objective rows instead: hypervolume regret against the exact front for this "
+                        "objective set (repeatable; default optimizers then rs,morea,nsga2,parego,mols)")
     add_data_dir(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_compare)
@@ -472,6 +475,11 @@ def _compare(args: argparse.Namespace, run: RunDir) -> int:
     from nasforge.search.compare import compare, markdown_table
 
     optimizers = args.optimizers
+    if args.objectives:
+        from nasforge.cli._mocompare import MO_OPTIMIZERS, compare_mo
+
+        default = ["rs", "rea", "ls", "hb", "tpe"]  # the parser's default: the single-objective set
+        return compare_mo(args, run, MO_OPTIMIZERS if optimizers == default else optimizers)
     repeated = sorted({name for name in optimizers if optimizers.count(name) > 1})
     check(not repeated, f"--optimizers names {', '.join(repeated)} more than once; give each optimizer once")
     for name in optimizers:

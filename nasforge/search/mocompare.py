@@ -95,6 +95,17 @@ def run_mo_search(tables: LookupTables, objectives: Sequence[Objective], optimiz
     return final, len(outcome.trials), on_front, curve
 
 
+def run_mo_front(tables: LookupTables, objectives: Sequence[Objective], optimizer: str, seed: int,
+                 time_budget: float) -> np.ndarray:  # fmt: skip
+    """The front one search found (its ``best_trials``' objective values, ``(n, d)``), for pictures."""
+    evaluator = BenchmarkEvaluator(dataset=tables.dataset, tables=tables, objectives=objectives)
+    cls = optimizer_class(optimizer)
+    options = {"objectives": format_objectives(objectives)} if getattr(cls, "multi_objective", False) else {}
+    study = Study.in_memory({}, objectives)
+    study.optimize(create_optimizer(optimizer, seed, **options), evaluator, time_budget=time_budget)
+    return np.array([[t.result.value(o.name) for o in objectives] for t in study.best_trials()]).reshape(-1, 2)
+
+
 def _run_chunk(task: tuple[LookupTables, str, str, tuple[int, ...], float, np.ndarray]) -> list[tuple]:
     tables, objectives, optimizer, seeds, budget, grid = task
     parsed = parse_objectives(objectives)

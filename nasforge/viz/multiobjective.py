@@ -22,7 +22,7 @@ def plot_fronts(true_front: np.ndarray, found: Mapping[str, np.ndarray], path: s
     ax.scatter(true_front[:, 0], true_front[:, 1], s=12, color="black")
     for i, (name, pts) in enumerate(found.items()):
         if len(pts):
-            ax.scatter(pts[:, 0], pts[:, 1], s=28, marker="ox^sdv"[i % 6], facecolors="none", edgecolors=f"C{i}",
+            ax.scatter(pts[:, 0], pts[:, 1], s=28, marker="osD^dv"[i % 6], facecolors="none", edgecolors=f"C{i}",
                        label=f"{name} ({len(pts)})")  # fmt: skip
     if log_x:
         ax.set_xscale("log")
