@@ -236,3 +236,32 @@ def test_true_front_helper_drops_infeasible_archs() -> None:
     assert TrueFront.from_columns(cols, objs).indices.tolist() == [0, 1]
     front = TrueFront.from_columns(cols, objs, parse_constraints(["b<=2.5"]))
     assert front.indices.tolist() == [1] and front.ref.tolist() == [1.0, 2.0]  # worst over feasible archs
+
+
+def test_mo_compare_rows_score_each_search_by_its_front(real_data_dir) -> None:  # noqa: ANN001
+    from nasforge.benchmarks import load_nb201
+    from nasforge.benchmarks.blackbox import LookupTables
+    from nasforge.search.mocompare import mo_compare, run_mo_front
+
+    tables = LookupTables.from_store(load_nb201(real_data_dir), "cifar100", None, ("valid_acc_12ep", "params"))
+    objectives = parse_objectives("valid_acc_12ep:max,params:min")
+    rows = mo_compare(tables, ["valid_acc_12ep:max,params:min"], ["rs", "nsga2"], range(3), 5000.0, workers=1)
+    true = np.column_stack([tables.columns["valid_acc_12ep"], tables.columns["params"]])
+    ref = [np.nanmin(true[:, 0]), np.nanmax(true[:, 1])]
+    true_hv = _grid_free_hv(true[pareto_mask(true, [True, False])], ref)
+    for row in rows:
+        assert row.front_size == int(pareto_mask(true, [True, False]).sum())
+        assert np.all(np.diff(row.curves, axis=1) <= 1e-12)  # regret never grows over time
+        for seed in range(3):
+            found = run_mo_front(tables, objectives, row.optimizer, seed, 5000.0)
+            assert row.final[seed] == pytest.approx(1 - _grid_free_hv(found, ref) / true_hv, abs=1e-9)
+
+
+def _grid_free_hv(points: np.ndarray, ref: list[float]) -> float:
+    """2-D hypervolume of (max, min) points by the textbook staircase: accuracy descending, each adds a slab."""
+    total, best_cost = 0.0, ref[1]
+    for acc, cost in sorted(map(tuple, points), key=lambda p: (-p[0], p[1])):
+        if cost < best_cost:
+            total += (acc - ref[0]) * (best_cost - cost)
+            best_cost = cost
+    return total
