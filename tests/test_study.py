@@ -397,7 +397,8 @@ def test_best_trials_is_the_hand_checked_pareto_front_and_persists_with_pruned_t
     with Study.open(tmp_path / "run") as study:
         assert study.objectives == objectives
         assert [t.number for t in study.best_trials()] == [0, 1, 3, 5]
-        assert study.best_trial.number == 6  # the maximised scalar alone, constraints aside (as before)
+        # The best feasible scalar: trial 6 (99.0) violates its constraint and never becomes the incumbent.
+        assert study.best_trial.number == 5
         pruned = study.trials[7].result
         assert pruned.state is TrialState.PRUNED and pruned.error == "stopped at epoch 3" and pruned.cost == 5.0
         assert study.trials[6].result.constraints == {"latency_ms": 3.0} and not study.trials[6].result.feasible
