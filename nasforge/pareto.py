@@ -56,6 +56,11 @@ def pareto_mask(points: np.ndarray | Sequence[Sequence[float]], maximize: Sequen
     mask = np.zeros(n, dtype=bool)
     finite = np.all(np.isfinite(pts), axis=1)
     idx = np.flatnonzero(finite)
+    if pts.shape[1] == 2:  # one sort: among distinct rows in (x, y) order, a row is dominated iff an earlier y <= its y
+        rows, inverse = np.unique(pts[idx], axis=0, return_inverse=True)  # lexicographic: x, then y
+        earlier = np.concatenate(([np.inf], np.minimum.accumulate(rows[:-1, 1])))
+        mask[idx] = (rows[:, 1] < earlier)[inverse.ravel()]
+        return mask
     # A row can only be dominated by one with a smaller sum, so the smallest-sum row is on the front.
     idx = idx[np.argsort(pts[idx].sum(axis=1), kind="stable")]
     cand = pts[idx]
@@ -93,7 +98,8 @@ def hypervolume(
     pts = pts[np.all(pts < r, axis=1)]
     if pts.shape[0] == 0:
         return 0.0
-    pts = pts[pareto_mask(pts)]
+    if pts.shape[1] > 2:  # the 2-D sweep needs no front first: a dominated point adds no area to its envelope
+        pts = pts[pareto_mask(pts)]
     return float(_hv(pts, r))
 
 
