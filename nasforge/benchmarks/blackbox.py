@@ -244,6 +244,11 @@ class BenchmarkEvaluator:
     metric to maximise (default :data:`DEFAULT_OBJECTIVE`, NB201's protocol); one the store lacks, or that is
     not a non-test accuracy, raises :class:`ConfigError` naming the usable ones.
 
+    ``objectives`` (named, with directions) and ``constraints`` may name any store metric (final values, e.g.
+    ``latency_pixel3`` in ms): each result then carries them in ``values`` and ``constraints`` (violation, <= 0
+    when met), and its scalar ``objective`` is the first named objective, negated when minimised. A metric the
+    store lacks, or constraints no arch meets, raise :class:`ConfigError` (docs/multiobjective.md).
+
     >>> evaluator = BenchmarkEvaluator("seedstore", "cifar10", objective="valid_acc")  # doctest: +SKIP
     >>> evaluator.default_fidelity, evaluator.fidelities                               # doctest: +SKIP
     (200, (200,))
