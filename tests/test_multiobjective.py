@@ -7,6 +7,7 @@ import csv
 import gzip
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -224,6 +225,8 @@ def test_bad_input_is_one_line_exit_2(real_data_dir, run_cli_fails, tmp_path) ->
         (("pareto", "--objectives", "valid_acc:max,params:min", "--ref", "99,0.0001"), "dominates nothing"),
         (("search", "--objectives", "valid_acc:max,params:min", "--constraint", "params<=0.0001", "--out",
           str(tmp_path / "x")), "cannot be met"),
+        (("compare", "--objectives", "valid_acc:max,params:min", "--workers", "4", "--datasets", "cifar100",
+          "--time-budget", "2000", "--out", str(tmp_path / "x")), "drop them with --objectives"),
     ):
         err = run_cli_fails(*args)
         assert words in err and len(err.strip().splitlines()) == 1
@@ -265,3 +268,16 @@ def _grid_free_hv(points: np.ndarray, ref: list[float]) -> float:
             total += (acc - ref[0]) * (best_cost - cost)
             best_cost = cost
     return total
+
+
+def test_compare_objectives_writes_the_rows_and_plots(run_cli, tmp_path) -> None:  # noqa: ANN001
+    out = run_cli("compare", "--objectives", "valid_acc_12ep:max,latency_gold_6226:min", "--optimizers", "rs,nsga2",
+                  "--seeds", "2", "--datasets", "cifar100", "--time-budget", "3000", "--processes", "1",
+                  "--out", str(tmp_path / "c"), "--json")  # fmt: skip
+    payload = json.loads(out)
+    assert [(r["optimizer"], r["seeds"]) for r in payload["rows"]] == [("rs", 2), ("nsga2", 2)]
+    assert all(0 <= r["mean_hv_regret"] <= 1 for r in payload["rows"])
+    names = {Path(p).name for p in payload["plots"]}
+    assert {"hv_regret_latency_gold_6226.png", "front_latency_gold_6226.png", "budget_gold_6226.png"} <= names
+    report = (tmp_path / "c" / "results.md").read_text()
+    assert "--objectives valid_acc_12ep:max,latency_gold_6226:min" in report and "| `valid_acc_12ep" in report

@@ -30,6 +30,8 @@ def compare_mo(args: argparse.Namespace, run: Any, optimizers: list[str]) -> int
     sets = [format_objectives(parse_objectives(s)) for s in args.objectives]
     check(len(set(sets)) == len(sets), "--objectives repeats an objective set; give each once")
     check(all(len(parse_objectives(s)) == 2 for s in sets), "--objectives in compare takes 2 objectives per set")
+    check(list(args.workers) == [1] and list(args.eval_cost_epochs) == [0],
+          "--workers and --eval-cost-epochs apply to the single-objective rows; drop them with --objectives")
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     check(len(datasets) == 1 and len(args.time_budget) == 1,
           "--objectives compares on one --datasets entry and one --time-budget (e.g. cifar100, 20000)")
