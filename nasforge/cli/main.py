@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES = (
     "nasforge.cli.study",
     "nasforge.cli.darts",
     "nasforge.cli.viz",
+    "nasforge.cli.zc",
 )
 
 
