@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES = (
     "nasforge.cli.darts",
     "nasforge.cli.viz",
     "nasforge.cli.zc",
+    "nasforge.cli.predictors",
 )
 
 
