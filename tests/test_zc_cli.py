@@ -128,3 +128,19 @@ def test_predictors_evaluate_bad_input_and_missing_zc_metric(store, capsys):
     code, _, err = run(capsys, "predictors", "evaluate", "--model", "rf", "--encoding", "onehot", "--dataset",
                        "cifar10", "--target", "test_acc", "--store", str(store))  # fmt: skip
     assert code == 2 and "more than the pool of 3" in err
+
+
+def test_correlate_reports_rank_correlations_with_the_store_target(store, tmp_path, capsys):
+    from _benchmark_fixtures import CSV_ARCHS, csv_cell
+    from scipy import stats
+
+    archs = archs_file(tmp_path, list(CSV_ARCHS))
+    code, out, err = run(capsys, "zc", "correlate", "--dataset", "cifar10", "--proxies", "params", "--archs",
+                         str(archs), "--store", str(store), "--out", str(tmp_path / "scores"), "--json")  # fmt: skip
+    assert code == 0, err
+    row = json.loads(out)["proxies"][0]
+    params = [count_params(NB201Arch.from_index(i)) for i in CSV_ARCHS]
+    acc = [float(csv_cell(r, "c10_test_acc_200")) for r in range(len(CSV_ARCHS))]
+    assert row["spearman"] == pytest.approx(stats.spearmanr(params, acc).statistic)
+    assert row["kendall"] == pytest.approx(stats.kendalltau(params, acc).statistic)
+    assert row["archs"] == 3 and row["cpu_s_per_arch"] >= 0

@@ -13,6 +13,7 @@ Archs whose scores the store already holds, made with the same seed and batch si
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -160,22 +161,29 @@ def score_archs(
                     have &= ~np.isnan(store.query_many(np.arange(store.num_archs), ds, f"zc_{p}", missing="nan"))
                 done |= {(ds, int(i)) for i in np.flatnonzero(have)}
         store.close()
-    if journal.exists():
-        _repair_tail(journal)
-        for rec in _read_journal(journal)[1]:
-            done.add((rec["ds"], int(rec["i"])))
-    else:
-        with journal.open("w", encoding="utf-8") as f:
-            f.write(json.dumps({"kind": JOURNAL_KIND, "settings": mine}) + "\n")
-
-    todo = [i for i in indices if any((ds, int(i)) not in done for ds in settings.datasets)]
     batches = {}
-    for ds in settings.datasets:
-        data_free = all(p in _data_free() for p in settings.proxies)
+    data_free = all(p in _data_free() for p in settings.proxies)
+    for ds in settings.datasets:  # before the journal exists: a missing data directory leaves nothing behind
         batches[ds] = shape_batch(ds, settings.batch_size) if data_free else data_batch(
             ds, settings.batch_size, settings.seed, data_dir)  # fmt: skip
-    scored = 0
-    with journal.open("a", encoding="utf-8") as f:
+    created = not journal.exists()
+    with journal.open("a+", encoding="utf-8") as f:
+        try:  # one run per store: a second one (or a --resume beside a live run) would interleave the journal
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"another zc score run is writing into {out} now (it holds {journal}); wait for it"
+            ) from None
+        if created:
+            f.write(json.dumps({"kind": JOURNAL_KIND, "settings": mine}) + "\n")
+            f.flush()
+        else:
+            _repair_tail(journal)
+            f.seek(0, os.SEEK_END)
+            for rec in _read_journal(journal)[1]:
+                done.add((rec["ds"], int(rec["i"])))
+        todo = [i for i in indices if any((ds, int(i)) not in done for ds in settings.datasets)]
+        scored = 0
         for index in todo:
             arch = NB201Arch.from_index(int(index))
             result: dict[str, dict[str, float]] = {}
@@ -197,8 +205,8 @@ def score_archs(
                 on_arch(int(index), result)
             if scored % flush_every == 0:
                 merge_journal(out, settings)
-    merge_journal(out, settings)
-    journal.unlink()
+        merge_journal(out, settings)
+        journal.unlink()  # still holding the lock: the merged journal is never seen by a next run
     return {"store": str(out), "scored": scored, "skipped": len(indices) - len(todo), "archs": len(indices)}
 
 
