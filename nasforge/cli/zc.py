@@ -15,7 +15,7 @@ import numpy as np
 
 from nasforge.cli import _argtypes as argtypes
 from nasforge.cli._common import Progress, add_data_dir, add_json_flag, emit, json_safe
-from nasforge.errors import ConfigError, ProxyError
+from nasforge.errors import ConfigError, NasforgeError, ProxyError
 
 NUM_ARCHS = 15_625
 
@@ -80,7 +80,7 @@ def arch_indices(spec: str, seed: int, dataset: str | None = None, data_dir: Any
         if text and not text.startswith("#"):
             try:
                 out.append(NB201Arch.from_any(text).index)
-            except Exception as exc:
+            except NasforgeError as exc:
                 raise ConfigError(f"{path}:{k}: {exc}") from None
     if not out:
         raise ConfigError(f"{path} names no archs (one arch string or index per line)")

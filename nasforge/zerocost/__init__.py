@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from nasforge.errors import ConfigError, DataError, ProxyError
+from nasforge.spaces.nb201 import NB201Arch
 from nasforge.zerocost import gradient, jacobian
 from nasforge.zerocost._probe import Batch, Probe
 from nasforge.zerocost.dataless import flops, l2_norm, params, synflow, zen
@@ -120,7 +121,9 @@ def init_network(network: nn.Module, generator: torch.Generator) -> nn.Module:
     return network
 
 
-def nb201_network(arch, dataset: str, seed: int, *, C: int = 16, N: int = 5, device: str = "cpu") -> nn.Module:
+def nb201_network(
+    arch: NB201Arch, dataset: str, seed: int, *, C: int = 16, N: int = 5, device: str = "cpu"
+) -> nn.Module:
     """NB201's network for ``arch`` on ``dataset`` (its classes), weights drawn by :func:`init_network` from
     ``seed``. Built on the meta device first, so no global random draw happens."""
     from nasforge.datasets import dataset_spec

@@ -40,6 +40,7 @@ class ScoreSettings:
     batch_size: int = 64
 
     def __post_init__(self) -> None:
+        from nasforge.benchmarks.metrics import DATASETS
         from nasforge.zerocost import DATA_FREE, IMAGE_DATASETS, parse_proxies
 
         object.__setattr__(self, "proxies", parse_proxies(list(self.proxies)))
@@ -47,8 +48,8 @@ class ScoreSettings:
             raise ConfigError("no dataset given; pass --dataset cifar10 (or a comma-separated list)")
         needs_images = [p for p in self.proxies if p not in DATA_FREE]
         for ds in self.datasets:
-            if ds not in ("cifar10-valid", "cifar10", "cifar100", "ImageNet16-120"):
-                raise ConfigError(f"unknown dataset {ds!r}; NB201 has cifar10-valid, cifar10, cifar100, ImageNet16-120")
+            if ds not in DATASETS:
+                raise ConfigError(f"unknown dataset {ds!r}; NB201 has {', '.join(DATASETS)}")
             if needs_images and ds not in IMAGE_DATASETS:
                 raise ConfigError(
                     f"{', '.join(needs_images)} need{'s' if len(needs_images) == 1 else ''} images, and the data "
