@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_common(p)
     p.add_argument("--out", default=None, metavar="STORE", help="store to add the scores to (default: --store's)")
     p.add_argument("--resume", action="store_true", help="continue the run whose journal is beside --out")
-    p.add_argument("--flush-every", type=argtypes.positive_int, default=500, help="archs between store writes")
+    p.add_argument("--flush-every", type=argtypes.int_range(1, 15_625), default=500, help="archs between store writes")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("correlate", help="Spearman/Kendall of proxies with NB201 accuracy, and vs published scores")
