@@ -216,6 +216,16 @@ def test_darts_network_is_scored() -> None:
     assert got["synflow"] > 0 and got["nwot"] > 0
 
 
+def test_a_non_finite_score_is_a_proxy_error() -> None:
+    from nasforge.errors import ProxyError
+
+    net = tiny()
+    with torch.no_grad():
+        net.fc.weight[0, 0] = float("nan")
+    with pytest.raises(ProxyError, match="grad_norm gave nan"):
+        zc.score(net, batch(), ["grad_norm"])
+
+
 def test_unknown_proxy_and_bad_batch_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="unknown proxy 'foo'"):
         zc.parse_proxies("snip,foo")

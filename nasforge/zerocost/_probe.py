@@ -63,9 +63,9 @@ class _ReluCodes(TorchFunctionMode):
 
     _RELUS = frozenset({F.relu, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_})
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, device: torch.device) -> None:
         super().__init__()
-        self.kernel = torch.zeros(n, n, dtype=torch.float64)
+        self.kernel = torch.zeros(n, n, dtype=torch.float64, device=device)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 (torch's protocol)
         out = func(*args, **(kwargs or {}))
@@ -114,7 +114,7 @@ class Probe:
                     out.register_hook(functools.partial(self._fisher_grad, fisher, slot, out.detach()))
 
             handles = [m.register_forward_hook(keep) for m in layers]
-        codes = _ReluCodes(len(batch)) if "codes" in passes else None
+        codes = _ReluCodes(len(batch), x.device) if "codes" in passes else None
         try:
             if codes is not None:
                 with codes:
@@ -126,7 +126,7 @@ class Probe:
                 h.remove()
         self.num_classes = int(logits.shape[1])
         if codes is not None:
-            self.relu_kernel = codes.kernel.numpy()
+            self.relu_kernel = codes.kernel.cpu().numpy()
         if "loss" in passes:
             loss = F.cross_entropy(logits, batch.labels)
             self._fisher_on = True
