@@ -54,7 +54,8 @@ def plain(network: nn.Module, batch: Batch) -> float:
 def fisher(network: nn.Module, batch: Batch) -> float:
     """Fisher channel saliency (Turner et al., "BlockSwap", ICLR 2020; Theis et al. 2018): for every conv/linear
     output ``a`` (N×K×H×W) with loss gradient ``g``, ``sum_k 0.5 * mean_n (sum_hw a·g)^2``, summed over
-    layers. 0 for all-``none``."""
+    layers. For the all-``none`` cell only the classifier's term is left (its output is the bias for every image).
+    """
     return fisher_from(Probe(network, batch))
 
 
