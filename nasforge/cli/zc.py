@@ -109,11 +109,17 @@ def _out_store(args: argparse.Namespace) -> Path:
 def _run_scoring(args: argparse.Namespace, settings: Any, indices: list[int], out: Path) -> dict[str, Any]:
     from nasforge.zerocost.stream import score_archs
 
-    with Progress("zc score", total=len(indices), unit="archs", min_interval=10.0) as bar:
+    bars: list[Progress] = []  # made once the run knows how many archs are left (a resumed run has fewer)
+    try:
         return score_archs(
             indices, settings, out, resume=args.resume, data_dir=args.data_dir,
-            flush_every=getattr(args, "flush_every", 500), on_arch=lambda _i, _r: bar.update(),
+            flush_every=getattr(args, "flush_every", 500),
+            on_start=lambda todo: bars.append(Progress("zc score", total=todo, unit="archs", min_interval=10.0)),
+            on_arch=lambda _i, _r: bars[0].update(),
         )  # fmt: skip
+    finally:
+        for bar in bars:
+            bar.close()
 
 
 def cmd_score(args: argparse.Namespace) -> int:

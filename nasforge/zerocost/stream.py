@@ -118,13 +118,15 @@ def score_archs(
     data_dir: str | os.PathLike | None = None,
     flush_every: int = 500,
     on_arch: Callable[[int, dict[str, dict[str, float]]], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
     C: int = 16,
     N: int = 5,
 ) -> dict[str, Any]:
     """Score the NB201 archs ``indices`` (official indices) with ``settings`` into the store at ``out``.
 
     ``out`` may be an existing store (the scores are added to it) or a new path (a store of scores only).
-    ``on_arch(index, {dataset: scores})`` is called after each arch (progress). Returns a summary: archs scored
+    ``on_start(n)`` is called once with the number of archs left to score, ``on_arch(index, {dataset: scores})``
+    after each of them (progress). Returns a summary: archs scored
     now, skipped (already in the store), and the store path. Raises :class:`ConfigError` for a journal left
     without ``resume`` or made with other settings, :class:`ProxyError` naming the arch of a non-finite score.
     """
@@ -184,6 +186,8 @@ def score_archs(
             for rec in _read_journal(journal)[1]:
                 done.add((rec["ds"], int(rec["i"])))
         todo = [i for i in indices if any((ds, int(i)) not in done for ds in settings.datasets)]
+        if on_start is not None:
+            on_start(len(todo))
         scored = 0
         for index in todo:
             arch = NB201Arch.from_index(int(index))
