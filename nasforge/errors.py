@@ -68,3 +68,7 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     none), for quoting it inside a one-line nasforge error."""
     text = str(exc).strip()
     return text.splitlines()[0][:limit] if text else ""
+
+
+class ProxyError(NasforgeError):
+    """A zero-cost proxy that cannot give a usable (finite) score, or a store lacking the proxy scores asked for."""

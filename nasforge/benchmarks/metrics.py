@@ -46,6 +46,8 @@ is the curve's last entry, so ``query(a, ds, m)`` and ``query(a, ds, m, epoch=la
                   ``params`` for ~95 archs where NB201's stored value belongs to a neighbouring cell
 ``flops``         millions of FLOPs (multiply-accumulates of conv + linear layers, NB201's counting)
 ``latency``       seconds per forward pass as NB201 records it (GPU, NB201 protocol)
+``zc_<proxy>``     a zero-cost proxy's score of the untrained network (``nasforge zc score``, :mod:`nasforge.zerocost`);
+                  ``zc_<proxy>_time`` the CPU seconds it took for that arch
 ``latency_<device>``  milliseconds per forward pass on one of the 27 HELP devices, e.g. ``latency_pixel3``,
                   ``latency_1080ti_32`` (GPU name + batch size); the input configuration is not stated by HELP
 ================  ===========================================================================================

@@ -28,6 +28,8 @@ SUBCOMMAND_MODULES = (
     "nasforge.cli.dashboard",
     "nasforge.cli.darts",
     "nasforge.cli.viz",
+    "nasforge.cli.zc",
+    "nasforge.cli.predictors",
 )
 
 

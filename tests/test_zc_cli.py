@@ -1,0 +1,146 @@
+"""``nasforge zc`` and ``nasforge predictors`` on a tiny store: scores land in the store, kill -9 + --resume loses
+nothing, bad input is one line with exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _benchmark_fixtures import write_nb201_csv
+
+from nasforge.benchmarks.store import open_store
+from nasforge.cli.main import main
+from nasforge.spaces.nb201 import NB201Arch
+from nasforge.spaces.nb201_model import count_flops, count_params
+
+
+@pytest.fixture(autouse=True)
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("NASFORGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("NASFORGE_STORE", raising=False)
+    monkeypatch.delenv("NASFORGE_DATA", raising=False)
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def store(tmp_path, capsys) -> Path:
+    out = tmp_path / "store"
+    assert (
+        run(capsys, "bench", "import", "nb201-csv", str(write_nb201_csv(tmp_path / "t.csv.gz")), "-o", str(out))[0] == 0
+    )
+    return out
+
+
+def archs_file(tmp_path: Path, indices: list[int]) -> Path:
+    path = tmp_path / "archs.txt"
+    path.write_text("\n".join(NB201Arch.from_index(i).to_string() for i in indices) + "\n")
+    return path
+
+
+def test_score_writes_metrics_that_bench_query_sees(store, tmp_path, capsys):
+    archs = archs_file(tmp_path, [0, 6111])
+    code, out, err = run(capsys, "zc", "score", "--dataset", "cifar10,ImageNet16-120", "--proxies", "params,flops",
+                         "--archs", str(archs), "--out", str(store), "--json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["scored"] == 2
+    code, out, _ = run(capsys, "bench", "query", "6111", "--dataset", "ImageNet16-120", "--metric", "zc_flops",
+                       "--store", str(store), "--json")  # fmt: skip
+    assert code == 0
+    assert json.loads(out)["value"] == pytest.approx(count_flops(NB201Arch.from_index(6111), "ImageNet16-120"))
+    with open_store(store) as s:
+        assert s.query(0, "cifar10", "zc_params") == pytest.approx(count_params(NB201Arch.from_index(0)) / 1e6)
+        assert s.query(0, "cifar10", "zc_params_time") >= 0
+        assert "test_acc" in s.metrics("cifar10")  # the store kept what it had
+    assert not (tmp_path / "store.zc-journal.jsonl").exists()
+    # a second run finds everything in the store
+    code, out, _ = run(capsys, "zc", "score", "--dataset", "cifar10", "--proxies", "params", "--archs", str(archs),
+                       "--out", str(store), "--json")  # fmt: skip
+    assert json.loads(out)["skipped"] == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--proxies", "foo", "--dataset", "cifar10"], "unknown proxy 'foo'"),
+        (["--proxies", "nwot", "--dataset", "cifar100"], "no cifar100 images"),
+        (["--proxies", "params", "--dataset", "mnist"], "unknown dataset 'mnist'"),
+        (["--proxies", "params", "--dataset", "cifar10", "--archs", "0"], "between 1 and 15625"),
+    ],
+)
+def test_score_bad_input_is_one_line_exit_2(store, tmp_path, capsys, argv, message):
+    full = ["zc", "score", "--archs", "3", "--out", str(store), *argv]
+    code, out, err = run(capsys, *full)
+    assert code == 2 and message in err and err.count("\n") == 1 and out == ""
+    assert not (tmp_path / "store.zc-journal.jsonl").exists()
+
+
+def test_kill_9_then_resume_loses_nothing(store, tmp_path):
+    indices = [0, 1, 2, 3, 4, 5, 6, 7]
+    archs = archs_file(tmp_path, indices)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
+    argv = [sys.executable, "-m", "nasforge.cli.main", "zc", "score", "--dataset", "cifar10", "--proxies",
+            "params,l2_norm", "--archs", str(archs), "--out", str(store)]  # fmt: skip
+    journal = tmp_path / "store.zc-journal.jsonl"
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_text().count("\n") >= 3:  # header + 2 archs
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert journal.exists(), "the run finished before it could be killed"
+    refused = subprocess.run(argv, env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    done = subprocess.run([*argv, "--resume"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with open_store(store) as s:
+        params = s.query_many(np.array(indices), "cifar10", "zc_params")
+        l2 = s.query_many(np.array(indices), "cifar10", "zc_l2_norm")
+    assert params == pytest.approx([count_params(NB201Arch.from_index(i)) / 1e6 for i in indices])
+    # l2_norm depends only on the seeded weights: a fresh, uninterrupted run gives the same values
+    fresh = tmp_path / "fresh"
+    assert subprocess.run([*argv[:-1], str(fresh)], env=env, capture_output=True).returncode == 0
+    with open_store(fresh) as s:
+        assert s.query_many(np.array(indices), "cifar10", "zc_l2_norm") == pytest.approx(l2, rel=1e-12)
+
+
+def test_predictors_evaluate_bad_input_and_missing_zc_metric(store, capsys):
+    code, _, err = run(
+        capsys, "predictors", "evaluate", "--model", "svm", "--encoding", "onehot", "--store", str(store)
+    )
+    assert code == 2 and "unknown predictor 'svm'" in err
+    code, _, err = run(capsys, "predictors", "evaluate", "--model", "gbt", "--encoding", "zc", "--zc", str(store),
+                       "--dataset", "cifar10", "--store", str(store))  # fmt: skip
+    assert code == 2 and "no zc scores on cifar10" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "predictors", "evaluate", "--model", "rf", "--encoding", "onehot", "--dataset",
+                       "cifar10", "--target", "test_acc", "--store", str(store))  # fmt: skip
+    assert code == 2 and "more than the pool of 3" in err
+
+
+def test_correlate_reports_rank_correlations_with_the_store_target(store, tmp_path, capsys):
+    from _benchmark_fixtures import CSV_ARCHS, csv_cell
+    from scipy import stats
+
+    archs = archs_file(tmp_path, list(CSV_ARCHS))
+    code, out, err = run(capsys, "zc", "correlate", "--dataset", "cifar10", "--proxies", "params", "--archs",
+                         str(archs), "--store", str(store), "--out", str(tmp_path / "scores"), "--json")  # fmt: skip
+    assert code == 0, err
+    row = json.loads(out)["proxies"][0]
+    params = [count_params(NB201Arch.from_index(i)) for i in CSV_ARCHS]
+    acc = [float(csv_cell(r, "c10_test_acc_200")) for r in range(len(CSV_ARCHS))]
+    assert row["spearman"] == pytest.approx(stats.spearmanr(params, acc).statistic)
+    assert row["kendall"] == pytest.approx(stats.kendalltau(params, acc).statistic)
+    assert row["archs"] == 3 and row["cpu_s_per_arch"] >= 0
