@@ -233,7 +233,8 @@ def _write_v1_store(root, data):
         files[rel] = {"sha256": sha256_file(file), "bytes": file.stat().st_size}
         return rel
 
-    seeds, seed_ids, rows, curves, curve_ids = data["seeds"], data["seed_ids"], data["rows"], data["curves"], data["curve_ids"]
+    seeds, seed_ids, rows = data["seeds"], data["seed_ids"], data["rows"]
+    curves, curve_ids = data["curves"], data["curve_ids"]
     dataset = {
         "scalars": {"file": save("scalars/cifar10.npy", data["scalars"]), "metrics": ["test_acc", "train_time"]},
         "seeds": {"test_acc": {"values": save("seeds/cifar10/test_acc.npy", seeds),

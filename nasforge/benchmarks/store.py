@@ -547,7 +547,8 @@ class BenchmarkStore:
             return
         fits = len(shape) == len(want_shape) and all(w is None or w == n for w, n in zip(want_shape, shape))
         if dtype.str not in want_dtypes or not fits:
-            shown = "(" + ", ".join("n" if w is None else str(w) for w in want_shape) + ("," if len(want_shape) == 1 else "") + ")"
+            dims = ", ".join("n" if w is None else str(w) for w in want_shape)
+            shown = f"({dims}{',' if len(want_shape) == 1 else ''})"
             raise BenchmarkError(
                 f"store {self.path}: {rel} holds {dtype.str} {shape}, the store format needs "
                 f"{' or '.join(want_dtypes)} {shown}; "
