@@ -200,7 +200,8 @@ def measure(kind: str, target: str) -> dict[str, float]:
         store = open_store(target)
         out["open_ms"] = (time.perf_counter() - t) * 1e3
         out["query_p50_us"] = _p50(lambda a: store.query(a, "cifar10-valid", "valid_acc"), idx.tolist())
-        out["query_seed_p50_us"] = _p50(lambda a: store.query(a, "cifar100", "valid_acc_nats", seed=0), idx[:2000].tolist())
+        out["query_seed_p50_us"] = _p50(lambda a: store.query(a, "cifar100", "valid_acc_nats", seed=0),
+                                        idx[:2000].tolist())  # fmt: skip
         out["query_epoch_p50_us"] = _p50(lambda a: store.query(a, "cifar10-valid", "valid_acc", epoch=a % 200),
                                          (idx % 200).tolist())  # fmt: skip
         everything = np.arange(15625)
