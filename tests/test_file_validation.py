@@ -59,10 +59,16 @@ def _symlink(m, store):
     os.symlink(store.parent / "outside.npy", store / "scalars/cifar100.npy")
 
 
+def _linked_folder(m, store):  # the whole scalars folder moved out, a symlink left in its place
+    shutil.move(store / "scalars", store.parent / "outside")
+    os.symlink(store.parent / "outside", store / "scalars")
+
+
 MANIFEST_DAMAGE = {
     "file ../outside.npy": (_outside, "not a plain relative path"),
     "absolute file path": (_absolute, "not a plain relative path"),
     "symlink out of the store": (_symlink, "not a plain file inside the store"),
+    "folder linked out of the store": (_linked_folder, "not a plain file inside the store"),
     "num_archs true": (lambda m, s: m.update(num_archs=True), "'num_archs' is bool"),
     "num_archs -5": (lambda m, s: m.update(num_archs=-5), "positive count"),
     "files entry int": (lambda m, s: m["files"].update({"scalars/cifar100.npy": 5}), "expected dict"),
