@@ -15,9 +15,14 @@ process set up as the ``nasforge`` command sets itself up (:func:`nasforge.runti
   ReLU per conv). Both nets hold the same weights. The two are timed in alternation, step after
   step, and each keeps its fastest step, so a busy machine slows both alike (an arch whose ratio
   looks doubtful, below 1.3, gets up to two more rounds of alternating steps for both nets);
-* the all-``nor_conv_3x3`` arch's achieved GFLOP/s (training step = 3 x forward FLOPs, forward =
-  2 FLOPs per NB201 multiply-accumulate) vs a 2048x2048 float32 matmul, the two timed in alternation
-  (one step, two matmuls, ten times; the best of each), eagerly and with ``torch.compile``.
+* the all-``nor_conv_3x3`` arch's achieved GFLOP/s, eagerly and with ``torch.compile``. Its FLOPs are
+  counted by ``torch.utils.flop_counter`` for forward and backward (84.47 GFLOP per batch-64 step: 28.18
+  forward + 56.29 backward; the older estimate, 3 x forward from NB201's MAC count, gives 84.53). The
+  reference is the fastest of several GEMM-class float32 kernels timed in alternation with the step (one
+  step, then each kernel, ten times; the best of each): ``torch.mm`` at 512, 1024 and 2048, and a 1x1
+  convolution in channels_last (oneDNN runs it as a GEMM). A 3x3 convolution as NB201 runs it is timed
+  too, not as a reference: if it beat GEMM, oneDNN would be using a cheaper algorithm (Winograd). The
+  CPU's theoretical float32 peak is computed from its ISA flags and clock (:func:`theoretical_peak`).
 
 What was tried, and what each gave:
 
@@ -48,6 +53,14 @@ What was tried, and what each gave:
 Recorded run (idle box): mean ratio 2.95x, minimum 1.50x; the all-3x3 step reaches 52.0% of matmul's
 GFLOP/s eagerly and 59.1% compiled (three runs: 51.9-52.9% and 58.7-60.7%). Its eager profile: conv
 forward and backward ~58%, BatchNorm ~22-30%, the rest ReLU and sums.
+
+Soundness (issue 17): a session reported the step at 147% of matmul (313 vs 213 GFLOP/s). The FLOP count
+is not the cause: flop_counter agrees with it to 0.07%. On this box (AMD EPYC Zen 3, AVX2+FMA, 2 vCPUs at a
+nominal 2.45 GHz: 157 GFLOP/s peak at that clock) the 3x3 convolution runs below GEMM and the step below
+both, so nothing points at Winograd; GEMM itself exceeds the nominal-clock peak (boost clocks the VM does not
+show), which is why the peak is reported beside the measured reference, not instead of it. A single 2048
+matmul timed while other engineers' jobs ran is the likely culprit of the old figure: one slow reference
+kernel inflates every fraction, hence the best of several kernels, interleaved with the step.
 """
 
 from __future__ import annotations
