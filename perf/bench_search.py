@@ -6,7 +6,8 @@
    one process) on the same lookup tables.
 2. ``ask+tell``: microseconds per trial of ``ask()`` + ``tell()`` for RS and REA with no evaluation
    (target: < 100 us), against a plain-Python loop that draws the same kind of arch with ``random``.
-3. ``loop``: microseconds per trial of the whole in-memory study loop (ask, lookup, record, tell).
+3. ``loop``: microseconds per trial of the whole in-memory study loop (ask, lookup, record, tell), and of the
+   same search on a SQLite-backed study (every start and every result committed: what keeps kill -9 safety).
 
 Usage: ``python perf/bench_search.py [--data-dir DIR] [--seeds 500] [--workers 2]``; prints a table
 and writes perf/results/search.json. Needs the NB201 data (``--data-dir`` or ``NASFORGE_DATA``).
@@ -20,6 +21,7 @@ import json
 import os
 import platform
 import random
+import tempfile
 import time
 from pathlib import Path
 
@@ -104,6 +106,24 @@ def nasforge_ask_tell(n: int, name: str) -> float:
     return total / n
 
 
+def sqlite_loop_us(tables: object, name: str, seeds: int) -> float:
+    """Microseconds per trial of benchmark searches on SQLite-backed studies (one database per seed)."""
+    from nasforge.benchmarks.blackbox import BenchmarkEvaluator
+    from nasforge.optimizers import create_optimizer
+    from nasforge.search.study import Study
+
+    total, trials = 0.0, 0
+    with tempfile.TemporaryDirectory(prefix="nasforge-bench-search-") as tmp:
+        for seed in range(seeds):
+            evaluator = BenchmarkEvaluator(dataset=tables.dataset, tables=tables)
+            start = time.perf_counter()
+            with Study.create(Path(tmp) / f"run{seed}", {"optimizer": name, "seed": seed}) as study:
+                outcome = study.optimize(create_optimizer(name, seed), evaluator, time_budget=BUDGET)
+            total += time.perf_counter() - start
+            trials += len(outcome.trials)
+    return total / trials * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
@@ -162,7 +182,8 @@ def main() -> None:
         start, trials = time.perf_counter(), 0
         for seed in range(50):
             trials += run_search(tables, name, seed, BUDGET, grid)[1]
-        rows[f"loop_{name}"] = {"nasforge_us_per_trial": (time.perf_counter() - start) / trials * 1e6}
+        rows[f"loop_{name}"] = {"nasforge_us_per_trial": (time.perf_counter() - start) / trials * 1e6,
+                                "sqlite_us_per_trial": sqlite_loop_us(tables, name, 5)}  # fmt: skip
 
     payload = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_avg": os.getloadavg()},
@@ -183,6 +204,7 @@ def main() -> None:
               f"{r['ratio']:>7.2f}x {'< 100':>10} {r['ok']}")  # fmt: skip
     for name in ("rs", "rea"):
         print(f"{'full loop ' + name + ' (us/trial)':<34} {rows[f'loop_{name}']['nasforge_us_per_trial']:>12.1f}")
+        print(f"{'  same, SQLite study (us/trial)':<34} {rows[f'loop_{name}']['sqlite_us_per_trial']:>12.1f}")
     print(f"(baseline of the first row: plain-Python NB201-style REA, 1 process; nasforge: {args.workers} processes; "
           f"mean test acc {c['nasforge_mean_test']:.2f} vs {c['baseline_mean_test']:.2f})")  # fmt: skip
     print(f"wrote {RESULTS}")

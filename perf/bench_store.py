@@ -9,6 +9,17 @@ arch), and measures each side in fresh subprocesses:
 * memory: RSS added by opening + 10,000 random per-epoch queries;
 * single query p50 (final value; and per-epoch), and one metric for all 15,625 archs.
 
+Old vs new layout in the same run: the store is also rewritten in the schema-1 layout (every array dense
+over all 15,625 archs in float64, curves indexed by rows files; what nasforge wrote before the compact
+store) and both are measured the same way. The random pickle values are float64, so this store cannot be
+narrowed to float32; its size is compared with the three pickles it holds (an earlier version of this
+script compared the 3-dataset store with ONE pickle).
+
+With the real data present (``$NASFORGE_DATA/nb201``) it also builds the two real stores, old and new
+layout: the full NB201 store (the two CSVs, curves and the NATS files) against the two CSVs uncompressed,
+and the 3-arch NATS fixture (``curves/raw/*.pickle.pbz2`` + the meta file) against those files; and it
+measures open/query on the NB201 store in both layouts.
+
 Usage: ``python perf/bench_store.py [--workdir DIR] [--keep]``; prints a table and writes
 perf/results/store.json.
 """
@@ -16,7 +27,9 @@ perf/results/store.json.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import os
 import pickle
 import shutil
 import statistics
@@ -80,6 +93,84 @@ def build(workdir: Path) -> tuple[list[Path], Path, float]:
     return pickles, store, time.perf_counter() - start
 
 
+def write_v1_copy(store_path: Path, out: Path) -> Path:
+    """``store_path`` rewritten in the schema-1 layout: the "old" side of the old-vs-new measurement."""
+    from nasforge.benchmarks import open_store
+    from nasforge.benchmarks.store import MANIFEST, sha256_file
+
+    if (out / MANIFEST).is_file():
+        return out
+    store = open_store(store_path)
+    files: dict[str, dict] = {}
+
+    def save(rel: str, array: np.ndarray) -> str:
+        file = out / rel
+        file.parent.mkdir(parents=True, exist_ok=True)
+        np.save(file, np.ascontiguousarray(array), allow_pickle=False)
+        files[rel] = {"sha256": sha256_file(file), "bytes": file.stat().st_size}
+        return rel
+
+    datasets = {}
+    for ds, d in store._datasets.items():
+        entry: dict = {"scalars": {"file": save(f"scalars/{ds}.npy", store._scalar_table(ds)),
+                                   "metrics": d["scalars"]["metrics"]}, "seeds": {}, "curves": {}}  # fmt: skip
+        for m in d["seeds"]:
+            values, ids = store._seed_table(ds, m)
+            entry["seeds"][m] = {"values": save(f"seeds/{ds}/{m}.npy", values),
+                                 "ids": save(f"seeds/{ds}/{m}.ids.npy", ids)}  # fmt: skip
+        for m in d["curves"]:
+            rows, values, ids = store._curve_table(ds, m)
+            entry["curves"][m] = {"rows": save(f"curves/{ds}/{m}.rows.npy", rows),
+                                  "values": save(f"curves/{ds}/{m}.npy", np.asarray(values, np.float64)),
+                                  "ids": save(f"curves/{ds}/{m}.ids.npy", ids)}  # fmt: skip
+        datasets[ds] = entry
+    manifest = {**store.manifest, "schema_version": 1, "datasets": datasets, "files": files}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", "utf-8")
+    store.close()
+    return out
+
+
+def _mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+def _gunzipped_mb(path: Path) -> float:
+    with gzip.open(path, "rb") as f:
+        return sum(len(block) for block in iter(lambda: f.read(1 << 20), b"")) / 2**20
+
+
+def real_stores(workdir: Path) -> dict | None:
+    """Sizes of the real NB201 and 3-arch NATS stores (old and new layout) beside their sources."""
+    from nasforge.benchmarks import StoreBuilder, build_nb201_store
+    from nasforge.benchmarks.importers import import_nats
+    from nasforge.benchmarks.nb201 import CSV_NAME, LATENCY_NAME
+
+    nb201 = Path(os.environ.get("NASFORGE_DATA", "")) / "nb201"
+    if not (nb201 / CSV_NAME).is_file():
+        return None
+    new = workdir / "nb201-store"
+    if not new.exists():
+        print("building the real NB201 store ...", file=sys.stderr)
+        build_nb201_store(nb201, new)
+    old = write_v1_copy(new, workdir / "nb201-store-v1")
+    nats_sources = sorted((nb201 / "curves" / "raw").glob("*.pickle.pbz2")) + sorted(
+        (nb201 / "nats_tss_meta").glob("*meta.pickle.pbz2")
+    )
+    nats_new = workdir / "nats-fixture-store"
+    if not nats_new.exists():
+        builder = StoreBuilder()
+        import_nats(builder, nats_sources)
+        builder.write(nats_new)
+    nats_old = write_v1_copy(nats_new, workdir / "nats-fixture-store-v1")
+    return {
+        "nb201": {"store_mb": _mb(new), "store_v1_mb": _mb(old),
+                  "source_csvs_uncompressed_mb": _gunzipped_mb(nb201 / CSV_NAME) + _gunzipped_mb(nb201 / LATENCY_NAME),
+                  "path_new": str(new), "path_old": str(old)},
+        "nats_fixture": {"store_mb": _mb(nats_new), "store_v1_mb": _mb(nats_old),
+                         "source_mb": sum(p.stat().st_size for p in nats_sources) / 2**20},
+    }  # fmt: skip
+
+
 # --- measurements (each in a fresh interpreter) ---------------------------------------------------------------
 
 
@@ -104,6 +195,18 @@ def measure(kind: str, target: str) -> dict[str, float]:
     dss = rng.integers(0, len(DATASETS), N_QUERIES)
     strings = [NB201Arch.from_index(int(i)).to_string() for i in range(15625)]
     out: dict[str, float] = {}
+    if kind == "real":  # the real NB201 store: final values of every arch, no curves for most
+        t = time.perf_counter()
+        store = open_store(target)
+        out["open_ms"] = (time.perf_counter() - t) * 1e3
+        out["query_p50_us"] = _p50(lambda a: store.query(a, "cifar10-valid", "valid_acc"), idx.tolist())
+        out["query_seed_p50_us"] = _p50(lambda a: store.query(a, "cifar100", "valid_acc_nats", seed=0),
+                                        idx[:2000].tolist())  # fmt: skip
+        out["query_epoch_p50_us"] = _p50(lambda a: store.query(a, "cifar10-valid", "valid_acc", epoch=a % 200),
+                                         (idx % 200).tolist())  # fmt: skip
+        everything = np.arange(15625)
+        out["vector_ms"] = _median_ms(lambda: store.query_many(everything, "cifar10-valid", "valid_acc"))
+        return out
     if kind == "store":
         before = _rss_mb()
         t = time.perf_counter()
@@ -196,10 +299,17 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         pickles, store, import_s = build(workdir)
+        old_store = write_v1_copy(store, workdir / "store-v1")
         ours = run_measure("store", store, args.repeats)
+        old = run_measure("store", old_store, args.repeats)
         base = run_measure("pickle", pickles[0], args.repeats)
-        store_mb = sum(p.stat().st_size for p in store.rglob("*") if p.is_file()) / 2**20
+        store_mb, store_v1_mb = _mb(store), _mb(old_store)
         pickle_mb = pickles[0].stat().st_size / 2**20
+        pickles_mb = sum(p.stat().st_size for p in pickles) / 2**20
+        real = real_stores(workdir)
+        if real is not None:
+            real["nb201"]["new"] = run_measure("real", Path(real["nb201"].pop("path_new")), args.repeats)
+            real["nb201"]["old"] = run_measure("real", Path(real["nb201"].pop("path_old")), args.repeats)
     finally:
         if not args.keep and args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -232,17 +342,37 @@ def main() -> int:
          f"{ratios['vector_ratio']:.0f}x faster"),
         ("same at epoch=199 (curves)", f"{ours['vector_epoch_ms']:.3f} ms", "", ""),
         ("open with eager sha256 of all files", f"{ours['open_eager_checksums_ms']:.0f} ms", "", ""),
-        ("size on disk", f"{store_mb:.0f} MB", f"{pickle_mb:.0f} MB", ""),
+        ("size on disk (store: 3 datasets; pickles: 3)", f"{store_mb:.0f} MB", f"{pickles_mb:.0f} MB",
+         f"{store_mb / pickles_mb:.2f}x"),
         ("import 3 pickles -> store (one-off)", f"{import_s:.1f} s" if import_s else "(reused)", "", ""),
     ]  # fmt: skip
     print(f"{'measure':<42} {'nasforge store':>16} {'NASLib pickle':>15} {'ratio':>14}")
     for row in rows:
         print(f"{row[0]:<42} {row[1]:>16} {row[2]:>15} {row[3]:>14}")
+    print(f"\n{'old (schema-1) vs new layout, same run':<42} {'new':>16} {'old':>15} {'new/old':>14}")
+    for key in ("open_ms", "query_p50_us", "query_epoch_p50_us", "query_arch_p50_us", "vector_ms", "vector_epoch_ms"):
+        print(f"{'synthetic ' + key:<42} {ours[key]:>16.3f} {old[key]:>15.3f} {ours[key] / old[key]:>14.2f}")
+    print(f"{'synthetic size_mb':<42} {store_mb:>16.1f} {store_v1_mb:>15.1f} {store_mb / store_v1_mb:>14.2f}")
+    if real is not None:
+        nb, nats = real["nb201"], real["nats_fixture"]
+        for key in nb["new"]:
+            print(f"{'real NB201 ' + key:<42} {nb['new'][key]:>16.3f} {nb['old'][key]:>15.3f} "
+                  f"{nb['new'][key] / nb['old'][key]:>14.2f}")  # fmt: skip
+        label = f"real NB201 size_mb (CSVs: {nb['source_csvs_uncompressed_mb']:.1f} MB)"
+        print(f"{label:<42} "
+              f"{nb['store_mb']:>16.2f} {nb['store_v1_mb']:>15.1f} {nb['store_mb'] / nb['store_v1_mb']:>14.3f}")
+        label = f"NATS 3-arch size_mb (source: {nats['source_mb']:.2f} MB)"
+        print(f"{label:<42} "
+              f"{nats['store_mb']:>16.2f} {nats['store_v1_mb']:>15.1f} {nats['store_mb'] / nats['store_v1_mb']:>14.3f}")
+        checks["NB201 store <= its two CSVs uncompressed"] = nb["store_mb"] <= nb["source_csvs_uncompressed_mb"]
+        checks["3-arch NATS store < 1 MB"] = nats["store_mb"] < 1.0
+    checks["store <= the three pickles it holds"] = store_mb <= pickles_mb
     for name, ok in checks.items():
         print(f"  [{'PASS' if ok else 'FAIL'}] {name}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"store": ours, "naslib_pickle": base, "ratios": ratios, "targets": TARGETS, "checks": checks,
-               "store_mb": store_mb, "pickle_mb": pickle_mb, "import_s": import_s, "n_queries": N_QUERIES,
+    payload = {"store": ours, "store_v1_layout": old, "naslib_pickle": base, "ratios": ratios, "targets": TARGETS,
+               "checks": checks, "store_mb": store_mb, "store_v1_mb": store_v1_mb, "pickle_mb": pickle_mb,
+               "pickles_mb": pickles_mb, "real_stores": real, "import_s": import_s, "n_queries": N_QUERIES,
                "python": sys.version.split()[0], "numpy": np.__version__}  # fmt: skip
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -214,3 +214,94 @@ def test_benchmarks_never_import_torch():
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- schema versions: compact layout, old layout still readable -------------------------------------------------
+
+
+def _write_v1_store(root, data):
+    """A schema-1 store written by hand as nasforge's first format laid it out: every array dense over all
+    15,625 archs in float64, curves indexed by a rows file (-1 = no curve). Independent of the builder."""
+    from nasforge.benchmarks.store import FORMAT, sha256_file
+
+    files = {}
+
+    def save(rel, array):
+        file = root / rel
+        file.parent.mkdir(parents=True, exist_ok=True)
+        np.save(file, array)
+        files[rel] = {"sha256": sha256_file(file), "bytes": file.stat().st_size}
+        return rel
+
+    seeds, seed_ids, rows = data["seeds"], data["seed_ids"], data["rows"]
+    curves, curve_ids = data["curves"], data["curve_ids"]
+    dataset = {
+        "scalars": {"file": save("scalars/cifar10.npy", data["scalars"]), "metrics": ["test_acc", "train_time"]},
+        "seeds": {"test_acc": {"values": save("seeds/cifar10/test_acc.npy", seeds),
+                               "ids": save("seeds/cifar10/test_acc.ids.npy", seed_ids)}},
+        "curves": {"train_acc": {"rows": save("curves/cifar10/train_acc.rows.npy", rows),
+                                 "values": save("curves/cifar10/train_acc.npy", curves),
+                                 "ids": save("curves/cifar10/train_acc.ids.npy", curve_ids)}},
+    }  # fmt: skip
+    manifest = {"format": FORMAT, "schema_version": 1, "space": "nb201", "num_archs": 15625, "provenance": [],
+                "datasets": {"cifar10": dataset}, "files": files}  # fmt: skip
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def test_an_old_layout_store_opens_and_every_value_survives_the_compact_rewrite(tmp_path):
+    n = 15625
+    rng = np.random.default_rng(7)
+    scalars = np.full((2, n), np.nan)
+    scalars[0] = rng.uniform(0, 100, n)  # float64 values (no float32 holds them): must stay float64
+    scalars[1, [3, 77, 15624]] = [0.5, 1.25, 96.0]  # float32-exact, 3 archs
+    seeds = np.full((n, 3), np.nan)
+    seeds[5] = [90.5, 91.25, np.nan]
+    seeds[9] = [1 / 3, 2 / 3, 0.1]
+    seed_ids = np.zeros((n, 3), np.int32)
+    seed_ids[5] = [777, 888, 0]
+    rows = np.full(n, -1, np.int32)
+    rows[[100, 5]] = [1, 0]
+    curves = rng.uniform(0, 100, (2, 2, 12)).astype(np.float32).astype(np.float64)  # a float32 source
+    curves[1, 1] = np.nan
+    curve_ids = np.array([[777], [0]], np.int32)
+    data = {"scalars": scalars, "seeds": seeds, "seed_ids": seed_ids, "rows": rows, "curves": curves,
+            "curve_ids": curve_ids}  # fmt: skip
+    old = open_store(_write_v1_store(tmp_path / "v1", data))
+    new_path = StoreBuilder.from_store(old).write(tmp_path / "v2")
+    new = open_store(new_path)
+    assert (old.manifest["schema_version"], new.manifest["schema_version"]) == (1, 2)
+    everything = np.arange(n)
+    for store in (old, new):
+        for k, metric in enumerate(("test_acc", "train_time")):
+            got = store.query_many(everything, "cifar10", metric, missing="nan")
+            assert np.array_equal(got, scalars[k], equal_nan=True) and got.dtype == np.float64
+        assert store.query(3, "cifar10", "train_time") == 0.5
+        assert store.query(5, "cifar10", "test_acc", seed=888) == 91.25
+        assert store.query(9, "cifar10", "test_acc", seed=2) == 0.1
+        assert store.seeds(5, "cifar10", "test_acc") == [777, 888]
+        assert store.coverage("cifar10", "test_acc")["seeds"] == 2
+        for arch, row in ((5, 0), (100, 1)):
+            assert np.array_equal(store.curve(arch, "cifar10", "train_acc"), curves[row, 0])
+            assert store.query(arch, "cifar10", "train_acc", epoch=11) == curves[row, 0, 11]
+        assert np.array_equal(store.curve(5, "cifar10", "train_acc", seed=777), curves[0, 1])
+        assert store.query(5, "cifar10", "train_acc", epoch=4, seed=777) == curves[0, 1, 4]
+        assert store.curve_archs("cifar10", "train_acc").tolist() == [5, 100]
+        with pytest.raises(BenchmarkError, match="no train_acc curve"):
+            store.curve(6, "cifar10", "train_acc")
+    # Stored compactly: 2 seed rows and 2 curves instead of 15,625-row tables; float32 curves, float64 scalars.
+    assert np.load(new_path / "seeds/cifar10/test_acc.npy").shape == (2, 3)
+    assert np.load(new_path / "curves/cifar10/train_acc.npy").dtype == np.float32
+    assert np.load(new_path / "scalars/cifar10.npy").dtype == np.float64
+    size = {p: sum(f.stat().st_size for f in (tmp_path / p).rglob("*") if f.is_file()) for p in ("v1", "v2")}
+    assert size["v2"] < size["v1"] - 15625 * 3 * (8 + 4)  # at least the dense seed table saved
+
+
+def test_a_sparse_three_arch_store_is_small(tmp_path):
+    builder = StoreBuilder()
+    for metric in ("test_acc", "valid_acc", "train_time", "flops", "params"):
+        builder.set_scalar("cifar10", metric, np.array([0, 1, 2]), np.array([1.5, 2.5, 3.5]))
+        builder.set_curve("cifar10", metric, 1, np.arange(200) / 7.0)
+    size = sum(f.stat().st_size for f in builder.write(tmp_path / "s").rglob("*") if f.is_file())
+    # Dense float64 over 15,625 archs would take 5 x 125,000 bytes for the scalars alone.
+    assert size < 30_000

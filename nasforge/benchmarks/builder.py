@@ -45,15 +45,16 @@ class StoreBuilder:
         builder = cls(store.num_archs, store.manifest["space"])
         builder.provenance = store.provenance
         for ds, d in store._datasets.items():
-            scalars = store._array(d["scalars"]["file"])
+            scalars = store._scalar_table(ds)
             builder.scalars[ds] = {m: np.array(scalars[k]) for k, m in enumerate(d["scalars"]["metrics"])}
-            builder.seeds[ds] = {m: (np.array(store._array(e["values"])), np.array(store._array(e["ids"])))
-                                 for m, e in d["seeds"].items()}  # fmt: skip
+            builder.seeds[ds] = {m: tuple(np.array(a) for a in store._seed_table(ds, m)) for m in d["seeds"]}
             builder.curves[ds] = {}
             for m in d["curves"]:
                 rows, values, ids = store._curve_table(ds, m)
                 covered = np.flatnonzero(rows >= 0)
-                builder.curves[ds][m] = {int(i): (np.array(values[rows[i]]), np.array(ids[rows[i]])) for i in covered}
+                builder.curves[ds][m] = {
+                    int(i): (np.array(values[rows[i]], dtype=np.float64), np.array(ids[rows[i]])) for i in covered
+                }
         return builder
 
     def set_scalar(self, dataset: str, metric: str, indices: np.ndarray, values: np.ndarray) -> None:
@@ -153,21 +154,31 @@ class StoreBuilder:
             files[rel] = {"sha256": sha256_file(file), "bytes": file.stat().st_size}
             return rel
 
+        def archs(rel: str, covered: np.ndarray) -> dict[str, str]:
+            # Sparse coverage is stored sparsely: an index of the covered archs (omitted when all are covered).
+            return {} if covered.all() else {"archs": save(rel, np.flatnonzero(covered).astype(np.int32))}
+
         scalars = self.scalars.get(ds, {})
         metrics = sorted(scalars)
         table = np.stack([scalars[m] for m in metrics]) if metrics else np.zeros((0, self.num_archs))
-        entry: dict[str, Any] = {"scalars": {"file": save(f"scalars/{ds}.npy", table), "metrics": metrics}}
-        entry["seeds"] = {
-            m: {"values": save(f"seeds/{ds}/{m}.npy", v), "ids": save(f"seeds/{ds}/{m}.ids.npy", i)}
-            for m, (v, i) in sorted(self.seeds.get(ds, {}).items())
-        }
+        covered = ~np.isnan(table).all(axis=0)
+        entry: dict[str, Any] = {"scalars": {
+            "file": save(f"scalars/{ds}.npy", _narrowed(table[:, covered])), "metrics": metrics,
+            **archs(f"scalars/{ds}.archs.npy", covered),
+        }}  # fmt: skip
+        entry["seeds"] = {}
+        for m, (v, i) in sorted(self.seeds.get(ds, {}).items()):
+            covered = ~np.isnan(v).all(axis=1) | (i != 0).any(axis=1)
+            entry["seeds"][m] = {
+                "values": save(f"seeds/{ds}/{m}.npy", _narrowed(v[covered])),
+                "ids": save(f"seeds/{ds}/{m}.ids.npy", i[covered]),
+                **archs(f"seeds/{ds}/{m}.archs.npy", covered),
+            }
         entry["curves"] = {}
         for m, by_arch in sorted(self.curves.get(ds, {}).items()):
             order = sorted(by_arch)
             slots = max(v.shape[0] for v, _ in by_arch.values()) - 1
             n_epochs = next(iter(by_arch.values()))[0].shape[1]
-            rows = np.full(self.num_archs, -1, np.int32)
-            rows[order] = np.arange(len(order), dtype=np.int32)
             values = np.full((len(order), 1 + slots, n_epochs), np.nan)
             ids = np.zeros((len(order), slots), np.int32)
             for r, index in enumerate(order):
@@ -175,11 +186,24 @@ class StoreBuilder:
                 values[r, : v.shape[0]] = v
                 ids[r, : len(i)] = i
             entry["curves"][m] = {
-                "rows": save(f"curves/{ds}/{m}.rows.npy", rows),
-                "values": save(f"curves/{ds}/{m}.npy", values),
+                "archs": save(f"curves/{ds}/{m}.archs.npy", np.asarray(order, np.int32)),
+                "values": save(f"curves/{ds}/{m}.npy", _narrowed(values)),
                 "ids": save(f"curves/{ds}/{m}.ids.npy", ids),
             }
         return entry
+
+
+def _narrowed(values: np.ndarray) -> np.ndarray:
+    """``values`` as float32 when every value survives the round trip exactly (NaN included), else unchanged.
+
+    Sources that hold float32 (or fewer digits than float32 resolves) are stored at their own precision; the
+    reader widens back to float64, so queries return bit-identical values either way.
+    """
+    if values.dtype != np.float64 or not values.size:
+        return values
+    with np.errstate(over="ignore", invalid="ignore"):
+        narrow = values.astype(np.float32)
+    return narrow if np.array_equal(narrow, values, equal_nan=True) else values
 
 
 def _dataset_order(name: str) -> tuple[int, str]:

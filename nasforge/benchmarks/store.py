@@ -1,18 +1,28 @@
 """The benchmark store: a directory of ``.npy`` arrays plus a JSON manifest, opened memory-mapped.
 
-Layout (schema version 1)::
+Layout (schema version 2)::
 
     manifest.json                      format, schema_version, space, num_archs, provenance, datasets, files
-    scalars/<dataset>.npy              float64 (n_metrics, num_archs); NaN = not recorded
-    seeds/<dataset>/<metric>.npy       float64 (num_archs, n_slots); per-seed final values, ascending seed order
-    seeds/<dataset>/<metric>.ids.npy   int32 (num_archs, n_slots); the real seed id of each slot, 0 = unknown
-    curves/<dataset>/<metric>.rows.npy int32 (num_archs,); the row of each arch in the curve array, -1 = no curve
-    curves/<dataset>/<metric>.npy      float64 (n_covered, 1 + n_slots, n_epochs); slot 0 = seed mean
+    scalars/<dataset>.npy              float (n_metrics, n_covered); NaN = not recorded
+    scalars/<dataset>.archs.npy        int32 (n_covered,); the archs that have any final value (absent: all archs)
+    seeds/<dataset>/<metric>.npy       float (n_covered, n_slots); per-seed final values, ascending seed order
+    seeds/<dataset>/<metric>.ids.npy   int32 (n_covered, n_slots); the real seed id of each slot, 0 = unknown
+    seeds/<dataset>/<metric>.archs.npy int32 (n_covered,); the archs that have per-seed values (absent: all archs)
+    curves/<dataset>/<metric>.archs.npy int32 (n_covered,); the archs that have a curve, ascending = their rows
+    curves/<dataset>/<metric>.npy      float (n_covered, 1 + n_slots, n_epochs); slot 0 = seed mean
     curves/<dataset>/<metric>.ids.npy  int32 (n_covered, n_slots); seed id per slot, 0 = unknown
+
+"float" is float32 where every value of the array is exactly a float32 (so the source was float32 or coarser)
+and float64 otherwise: the builder only narrows when the round trip is exact, and the reader widens back to
+float64, so every query answers exactly the value that was imported. Sparse coverage is stored sparsely (an
+``archs`` index plus the covered rows), which is what keeps a 3-arch import small. Schema version 1 stores
+(dense float64 over all archs; curves with a ``rows`` file: the row of each arch, -1 = no curve) still open.
 
 Archs are rows by official NB201 index. Opening parses the manifest and checks that every file exists
 with its recorded size (cheap, so a store opens in about a millisecond); each file's sha256 is checked
 the first time the file is used (``checksums="lazy"``), at open (``"eager"``) or never (``"off"``).
+Sparse scalar and seed tables are widened to dense float64 arrays in memory the first time they are used
+(at most a few MB per dataset), so single and vector queries index a plain array as before.
 The metric names, datasets and seed semantics are defined in :mod:`nasforge.benchmarks.metrics`.
 Stores are never modified in place: :class:`~nasforge.benchmarks.builder.StoreBuilder` writes a new
 directory and renames it over the old one, so a process that has a store open keeps reading consistent
@@ -40,7 +50,8 @@ from nasforge.errors import ArchError, BenchmarkError
 from nasforge.spaces.nb201 import EDGES, OPS, NB201Arch
 
 FORMAT = "nasforge-benchmark-store"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: dense float64 arrays, curves indexed by a rows file
 MANIFEST = "manifest.json"
 
 ArchLike = NB201Arch | str | int
@@ -59,7 +70,7 @@ def _sha256_stream(f: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-_unpack_f8 = struct.Struct("<d").unpack
+_UNPACK = {"<f8": struct.Struct("<d").unpack, "<f4": struct.Struct("<f").unpack}
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
@@ -108,7 +119,8 @@ class BenchmarkStore:
             raise ValueError(f"checksums must be 'lazy', 'eager' or 'off', not {checksums!r}")
         self.path = Path(path)
         self._checksums = checksums
-        self._fds: dict[str, tuple[int, int]] = {}  # curve files kept open for point reads: fd, data offset
+        # Curve files kept open for point reads: fd, data offset, item size, unpacker.
+        self._fds: dict[str, tuple[int, int, int, Any]] = {}
         self._hold = _hold_directory(self.path)
         try:
             self._open()
@@ -124,19 +136,22 @@ class BenchmarkStore:
         self._files: dict[str, dict[str, Any]] = self.manifest["files"]
         # Per-instance caches (never module level): opened arrays, resolved columns, arch -> index.
         self._arrays: dict[str, np.ndarray] = {}
+        self._dense: dict[str, np.ndarray] = {}  # rel -> the array widened to float64 over all archs
         self._columns: dict[tuple[str, str], np.ndarray] = {}
         self._arch_index: dict[Any, int] = {}
         self._checked: set[str] = set()
         self._layouts = _layouts(self.manifest)
-        root = self.path.resolve()
+        # lstat, and each folder checked once, instead of resolving every path: a store has hundreds of files in
+        # a handful of folders, and opening must stay about a millisecond per hundred files.
+        linked_folders = {folder for folder in {rel.rpartition("/")[0] for rel in self._files} if folder
+                          and _links_out(self.path, folder)}  # fmt: skip
         for rel, entry in self._files.items():
-            file = self.path / rel
             try:
-                info = file.stat()
+                info = os.lstat(self.path / rel)
                 size, regular = info.st_size, stat.S_ISREG(info.st_mode)
             except OSError:
                 raise BenchmarkError(f"store {self.path} is incomplete: {rel} is missing; re-import it") from None
-            if not regular or not file.resolve().is_relative_to(root):
+            if not regular or rel.rpartition("/")[0] in linked_folders:
                 raise BenchmarkError(
                     f"store {self.path}: {rel} is not a plain file inside the store (a link out of it, or not a "
                     "file); the store is corrupt, re-import it"
@@ -175,12 +190,12 @@ class BenchmarkStore:
         if metric in d["scalars"]["metrics"] or metric in d["curves"]:
             out["final"] = int(np.count_nonzero(~np.isnan(self._column(dataset, metric))))
         if metric in d["seeds"]:
-            values = self._array(d["seeds"][metric]["values"])
+            values = self._seed_table(dataset, metric)[0]
             out["seeds"] = int(np.count_nonzero((~np.isnan(values)).any(axis=1)))
             out["seed_slots"] = int(values.shape[1])
         if metric in d["curves"]:
-            out["curves"] = int(self._array(d["curves"][metric]["values"]).shape[0])
-            out["epochs"] = int(self._array(d["curves"][metric]["values"]).shape[2])
+            values = self._curve_table(dataset, metric)[1]
+            out["curves"], out["epochs"] = int(values.shape[0]), int(values.shape[2])
         return out
 
     def curve_archs(self, dataset: str, metric: str) -> np.ndarray:
@@ -275,7 +290,7 @@ class BenchmarkStore:
         if row < 0:
             raise self._no_curve(index, dataset, metric)
         slot = 0 if seed is None else 1 + self._slot(values[row, 1:, -1], ids[row], seed, index, dataset, metric)
-        curve = np.array(values[row, slot])
+        curve = np.array(values[row, slot], dtype=np.float64)
         if np.isnan(curve).all():
             raise BenchmarkError(f"arch {index} has no {metric} curve values for that seed on {dataset}")
         return curve
@@ -368,7 +383,7 @@ class BenchmarkStore:
         d = self._dataset(dataset)
         scalars = d["scalars"]
         if metric in scalars["metrics"]:
-            column = self._array(scalars["file"])[scalars["metrics"].index(metric)]
+            column = self._scalar_table(dataset)[scalars["metrics"].index(metric)]
         elif metric in d["curves"]:
             column = np.full(self.num_archs, np.nan)
         else:
@@ -393,6 +408,64 @@ class BenchmarkStore:
         column[missing] = values[rows[missing], 0, -1]
         return column
 
+    def _scalar_table(self, dataset: str) -> np.ndarray:
+        """The final values of ``dataset``, float64 ``(n_metrics, num_archs)``, NaN = not recorded."""
+        scalars = self._dataset(dataset)["scalars"]
+        return self._widened(scalars["file"], scalars.get("archs"), 1, np.nan)
+
+    def _widened(self, rel: str, archs_rel: str | None, axis: int, fill: float) -> np.ndarray:
+        """Array ``rel`` over all archs (its rows/columns along ``axis`` placed at ``archs_rel``), floats as float64.
+
+        Dense float64 files come back as their memory map; narrowed or sparse ones are widened once into memory.
+        """
+        dense = self._dense.get(rel)
+        if dense is not None:
+            return dense
+        raw = self._array(rel)
+        dtype = np.dtype(np.float64) if raw.dtype.kind == "f" else raw.dtype
+        if archs_rel is None:
+            dense = raw if raw.dtype == dtype else raw.astype(dtype)
+        else:
+            archs = self._archs(archs_rel, raw.shape[axis], rel)
+            shape = list(raw.shape)
+            shape[axis] = self.num_archs
+            dense = np.full(shape, fill, dtype)
+            if axis == 0:
+                dense[archs] = raw
+            else:
+                dense[:, archs] = raw
+        self._dense[rel] = dense
+        return dense
+
+    def _archs(self, rel: str, length: int, of: str) -> np.ndarray:
+        """An ``archs`` index: strictly ascending official indices, one per row of ``of``."""
+        archs = self._array(rel)
+        if rel not in self._checked:
+            ok = len(archs) == length and (
+                not len(archs) or (int(archs[0]) >= 0 and int(archs[-1]) < self.num_archs and bool(
+                    (np.diff(archs) > 0).all()))
+            )
+            if not ok:
+                raise BenchmarkError(
+                    f"store {self.path}: {rel} is not an ascending arch index for the {length} rows of {of}; "
+                    "the store is corrupt, re-import it"
+                )
+            self._checked.add(rel)
+        return archs
+
+    def _curve_rows(self, entry: dict[str, Any], length: int, of: str) -> np.ndarray:
+        """The row of each arch in a curve array (-1 = no curve), from a v1 ``rows`` file or a v2 ``archs`` index."""
+        if self.manifest["schema_version"] == 1:
+            return self._array(entry["rows"])
+        rel = entry["archs"]
+        rows = self._dense.get(rel)
+        if rows is None:
+            archs = self._archs(rel, length, of)
+            rows = np.full(self.num_archs, -1, np.int32)
+            rows[archs] = np.arange(len(archs), dtype=np.int32)
+            self._dense[rel] = rows
+        return rows
+
     def _seed_table(self, dataset: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
         seeds = self._dataset(dataset)["seeds"]
         if metric not in seeds:
@@ -400,7 +473,9 @@ class BenchmarkStore:
             raise BenchmarkError(
                 f"{metric} on {dataset} has no per-seed values; metrics with per-seed values there: {_names(seeds)}"
             )
-        values, ids = self._array(seeds[metric]["values"]), self._array(seeds[metric]["ids"])
+        entry = seeds[metric]
+        values = self._widened(entry["values"], entry.get("archs"), 0, np.nan)
+        ids = self._widened(entry["ids"], entry.get("archs"), 0, 0)
         self._check_tables(f"seeds/{dataset}/{metric}", values, ids)
         return values, ids
 
@@ -413,7 +488,8 @@ class BenchmarkStore:
                 f"{_names(curves)}. Query the final value without epoch="
             )
         entry = curves[metric]
-        tables = self._array(entry["rows"]), self._array(entry["values"], keep_fd=True), self._array(entry["ids"])
+        values = self._array(entry["values"], keep_fd=True)
+        tables = self._curve_rows(entry, len(values), entry["values"]), values, self._array(entry["ids"])
         self._check_tables(f"curves/{dataset}/{metric}", *tables)
         return tables
 
@@ -458,8 +534,8 @@ class BenchmarkStore:
             if isinstance(exc, BenchmarkError):
                 raise
             raise BenchmarkError(f"store {self.path}: cannot read {rel} ({exc}); re-import the store") from None
-        if keep_fd and dtype == np.dtype("<f8"):
-            self._fds[rel] = (fd, offset)
+        if keep_fd and dtype.str in _UNPACK:
+            self._fds[rel] = (fd, offset, dtype.itemsize, _UNPACK[dtype.str])
         else:
             os.close(fd)
         # A plain ndarray view of the map: indexing a np.memmap subclass costs microseconds per call.
@@ -468,14 +544,16 @@ class BenchmarkStore:
         return array
 
     def _check_layout(self, rel: str, dtype: np.dtype, shape: tuple[int, ...]) -> None:
-        want_dtype, want_shape = self._layouts.get(rel, (None, None))
+        want_dtypes, want_shape = self._layouts.get(rel, ((), None))
         if want_shape is None:
             return
         fits = len(shape) == len(want_shape) and all(w is None or w == n for w, n in zip(want_shape, shape))
-        if dtype.str != want_dtype or not fits:
-            shown = tuple("n" if w is None else w for w in want_shape)
+        if dtype.str not in want_dtypes or not fits:
+            dims = ", ".join("n" if w is None else str(w) for w in want_shape)
+            shown = f"({dims}{',' if len(want_shape) == 1 else ''})"
             raise BenchmarkError(
-                f"store {self.path}: {rel} holds {dtype.str} {shape}, the store format needs {want_dtype} {shown}; "
+                f"store {self.path}: {rel} holds {dtype.str} {shape}, the store format needs "
+                f"{' or '.join(want_dtypes)} {shown}; "
                 "the store is corrupt, re-import it"
             )
 
@@ -497,15 +575,16 @@ class BenchmarkStore:
         self._checked.add(key)
 
     def _read_float(self, rel: str, flat: int) -> float:
-        """Element ``flat`` of a float64 array, read with one pread: single queries do not map pages into memory."""
+        """Element ``flat`` of a float array, read with one pread: single queries do not map pages into memory."""
         entry = self._fds.get(rel)
         if entry is None:
             return float(self._arrays[rel].reshape(-1)[flat])
-        return _unpack_f8(os.pread(entry[0], 8, entry[1] + 8 * flat))[0]
+        fd, offset, size, unpack = entry
+        return unpack(os.pread(fd, size, offset + size * flat))[0]
 
     def close(self) -> None:
         """Release the open files (maps stay valid until the arrays are garbage-collected)."""
-        for fd, _ in self._fds.values():
+        for fd, *_ in self._fds.values():
             os.close(fd)
         self._fds.clear()
         if self._hold is not None:
@@ -513,6 +592,7 @@ class BenchmarkStore:
             self._hold = None
         with contextlib.suppress(AttributeError):  # close() after a failed open
             self._arrays.clear()
+            self._dense.clear()
             self._columns.clear()
 
     def __enter__(self) -> BenchmarkStore:
@@ -643,6 +723,18 @@ class BenchmarkStore:
         )
 
 
+def _links_out(root: Path, folder: str) -> bool:
+    """Whether a folder of the store, or any folder above it inside the store, is a symbolic link (or missing)."""
+    parts = folder.split("/")
+    for part in ("/".join(parts[: k + 1]) for k in range(len(parts))):
+        try:
+            if not stat.S_ISDIR(os.lstat(root / part).st_mode):
+                return True
+        except OSError:
+            return True
+    return False
+
+
 def _hold_directory(path: Path) -> int | None:
     """A shared lock on the store directory, held while the store is open: cache pruning
     (:func:`nasforge.benchmarks.nb201.prune_cache`) removes only stores it can lock exclusively."""
@@ -677,9 +769,10 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BenchmarkError(f"{file} is not a nasforge benchmark store manifest")
     version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION or isinstance(version, bool):
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise BenchmarkError(
-            f"{path} has store schema version {version!r}; this nasforge reads version {SCHEMA_VERSION}: re-import it"
+            f"{path} has store schema version {version!r}; this nasforge reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}: re-import it"
         )
     try:
         _check_manifest(manifest)
@@ -707,7 +800,7 @@ def _names_map(value: Any, where: str) -> dict[str, Any]:
 
 
 def _check_manifest(m: dict[str, Any]) -> None:
-    """Every field of a schema-1 manifest, its type, and that every file it names is a plain relative path
+    """Every field of a schema-1 or -2 manifest, its type, and that every file it names is a plain relative path
     inside the store that the ``files`` table lists (so a manifest can never make the store read elsewhere)."""
     _expect(m.get("space"), str, "field 'space'")
     num_archs = _expect(m.get("num_archs"), int, "field 'num_archs'")
@@ -740,15 +833,19 @@ def _check_manifest(m: dict[str, Any]) -> None:
         _expect(d, dict, where)
         scalars = _expect(d.get("scalars"), dict, f"{where}.scalars")
         named(scalars.get("file"), f"{where}.scalars.file")
+        if "archs" in scalars:
+            named(scalars["archs"], f"{where}.scalars.archs")
         metrics = _expect(scalars.get("metrics"), list, f"{where}.scalars.metrics")
         for metric in metrics:
             _expect(metric, str, f"{where}.scalars.metrics entry")
         if len(set(metrics)) != len(metrics):
             raise _ManifestError(f"{where}.scalars.metrics lists a metric twice")
-        for kind, parts in (("seeds", ("values", "ids")), ("curves", ("rows", "values", "ids"))):
+        # Version 1 indexes curves by a dense rows file, version 2 by an archs index; seeds may have one.
+        curve_index = "rows" if m["schema_version"] == 1 else "archs"
+        for kind, parts in (("seeds", ("values", "ids")), ("curves", (curve_index, "values", "ids"))):
             for metric, entry in _names_map(d.get(kind), f"{where}.{kind}").items():
                 _expect(entry, dict, f"{where}.{kind}[{metric!r}]")
-                for part in parts:
+                for part in parts + (("archs",) if kind == "seeds" and "archs" in entry else ()):
                     named(entry.get(part), f"{where}.{kind}[{metric!r}].{part}")
 
 
@@ -758,17 +855,28 @@ def _check_rel(rel: str) -> None:
         raise _ManifestError(f"file name {rel!r} is not a plain relative path inside the store")
 
 
-def _layouts(manifest: dict[str, Any]) -> dict[str, tuple[str, tuple[int | None, ...]]]:
-    """rel -> (dtype, shape) every array must have (None: any length), from the store format."""
+def _layouts(manifest: dict[str, Any]) -> dict[str, tuple[tuple[str, ...], tuple[int | None, ...]]]:
+    """rel -> (dtypes, shape) every array must have (None: any length), from the store format."""
     n = manifest["num_archs"]
-    out: dict[str, tuple[str, tuple[int | None, ...]]] = {}
+    floats = ("<f8",) if manifest["schema_version"] == 1 else ("<f8", "<f4")
+    index = (("<i4",), (None,))
+    out: dict[str, tuple[tuple[str, ...], tuple[int | None, ...]]] = {}
     for d in manifest["datasets"].values():
-        out[d["scalars"]["file"]] = ("<f8", (len(d["scalars"]["metrics"]), n))
+        scalars = d["scalars"]
+        out[scalars["file"]] = (floats, (len(scalars["metrics"]), None if "archs" in scalars else n))
+        if "archs" in scalars:
+            out[scalars["archs"]] = index
         for entry in d["seeds"].values():
-            out[entry["values"]] = ("<f8", (n, None))
-            out[entry["ids"]] = ("<i4", (n, None))
+            rows = None if "archs" in entry else n
+            out[entry["values"]] = (floats, (rows, None))
+            out[entry["ids"]] = (("<i4",), (rows, None))
+            if "archs" in entry:
+                out[entry["archs"]] = index
         for entry in d["curves"].values():
-            out[entry["rows"]] = ("<i4", (n,))
-            out[entry["values"]] = ("<f8", (None, None, None))
-            out[entry["ids"]] = ("<i4", (None, None))
+            if manifest["schema_version"] == 1:
+                out[entry["rows"]] = (("<i4",), (n,))
+            else:
+                out[entry["archs"]] = index
+            out[entry["values"]] = (floats, (None, None, None))
+            out[entry["ids"]] = (("<i4",), (None, None))
     return out
