@@ -147,8 +147,11 @@ def _search(args: argparse.Namespace, run: RunDir) -> int:
         # A resumed study is opened once: its configuration gives the settings, and it is the study continued.
         study = stack.enter_context(Study.open(args.out)) if args.resume else None
         settings = _settings(args, None if study is None else study.config)
-        check(settings.space == "nb201", f"'nasforge search' runs the nb201 space only for now, not {settings.space}: "
-              "search nats-sss with nasforge.benchmarks.nats_sss.SSSBenchmarkEvaluator (docs/nats_sss.md)")  # fmt: skip
+        check(settings.space == "nb201" or not settings.train,
+              f"--train trains NB201 cells only; search {settings.space} on its benchmark (drop --train)")  # fmt: skip
+        check(settings.space == "nb201" or not settings.eval_cost_epochs,
+              f"--eval-cost-epochs charges NB201's training time; a {settings.space} trial costs 1 (the time budget "
+              "counts trials): drop it")  # fmt: skip
         _check_environment(settings)
         _quiet_optuna([settings.optimizer])
         evaluator = _evaluator(settings)
@@ -192,6 +195,10 @@ def _settings(args: argparse.Namespace, stored_config: dict[str, Any] | None) ->
     given = {k: getattr(args, k) for k in _STORED_OPTIONS if getattr(args, k) is not None}
     if args.train:
         given["train"] = True
+    if stored_config is None and given.get("space") == "nats-sss" and not args.train:
+        from nasforge.benchmarks.nats_sss import OBJECTIVE as SSS_OBJECTIVE
+
+        given.setdefault("objective", SSS_OBJECTIVE)  # the one accuracy the sss store has for every arch
     if "store" in given:  # recorded absolute, so that a resume from elsewhere compares equal
         given["store"] = str(Path(given["store"]).resolve())
     stored: dict[str, Any] = {}
@@ -232,12 +239,25 @@ def _evaluator(settings: Any) -> Any:
         protocol = TrainProtocol(epochs=settings.epochs, train_fraction=settings.train_fraction,
                                  valid_fraction=settings.valid_fraction, device=settings.device)  # fmt: skip
         return TrainEvaluator(protocol, seed=settings.seed, data_dir=settings.data_dir)
+    if settings.space == "nats-sss":
+        from nasforge.benchmarks.nats_sss import SSSBenchmarkEvaluator
+
+        return SSSBenchmarkEvaluator(_sss_store(settings.data_dir, settings.store), settings.benchmark,
+                                     objective=settings.objective)  # fmt: skip
     from nasforge.benchmarks import load_nb201
     from nasforge.benchmarks.blackbox import BenchmarkEvaluator
 
     store = load_nb201(settings.data_dir, settings.store)
     return BenchmarkEvaluator(store, settings.benchmark, objective=settings.objective,
                               eval_cost_epochs=settings.eval_cost_epochs)  # fmt: skip
+
+
+def _sss_store(data_dir: str | None, store: str | None) -> Any:
+    """The sss store (parameters and FLOPs counted by nasforge's sss networks when it is first built)."""
+    from nasforge.benchmarks.nats_sss import load_sss
+    from nasforge.spaces.nats_sss_model import cost_table
+
+    return load_sss(data_dir, store, costs=cost_table)
 
 
 def _quiet_optuna(optimizers: list[str]) -> None:
