@@ -308,8 +308,14 @@ def _run_with_progress(study: Any, optimizer: Any, evaluator: Any, settings: Any
     limits = settings.limits
     bar = Progress(f"{settings.optimizer} search", total=limits.n_iter, initial=len(study.trials), unit="trials")
     failed = [sum(not t.result.ok for t in study.trials)]
+    from nasforge.integrations.optuna import live_mirror
+
+    # The dashboard's Optuna journal follows the study trial by trial (when the optuna extra is installed).
+    sync = live_mirror(study.run_dir) if study.run_dir is not None else None
 
     def update(record: Any, s: Any) -> None:
+        if sync is not None:
+            sync()
         failed[0] += not record.result.ok
         status = {"failed": failed[0], "clock": f"{s.clock:,.0f}s"}
         if s.incumbent is not None:
@@ -324,6 +330,8 @@ def _run_with_progress(study: Any, optimizer: Any, evaluator: Any, settings: Any
         return study.optimize(optimizer, evaluator, limits=limits, executor=executor, callback=update)
     finally:
         bar.close()
+        if sync is not None:
+            sync(final=True)  # the trials since the last sync
 
 
 def _summary(outcome: Any, evaluator: Any, settings: Any, out: str) -> dict[str, Any]:
