@@ -553,3 +553,23 @@ def test_cli_search_bad_input_is_one_line(tiny_store: Path, tmp_path: Path, caps
     code, out, err = _search(capsys, tiny_store, tmp_path / "run", *extra)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and message in err
     assert not (tmp_path / "run").exists()
+
+
+def test_cli_compare_on_the_tiny_store(tiny_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    # Local search's one optimum on the tiny table is 64:64:64:64:64 (80 on CIFAR-10), reached within 10 + 35 * 35
+    # trials; each trial costs 1, so a budget of 1,235 runs exactly that many trials.
+    code, out, err = run(capsys, "compare", "--space", "nats-sss", "--optimizers", "ls,rs", "--seeds", "2",
+                         "--datasets", "cifar10", "--time-budget", "1235", "--store", str(tiny_store), "--out",
+                         str(tmp_path / "cmp"), "--processes", "1", "--json")  # fmt: skip
+    assert code == 0, err
+    cells = {c["optimizer"]: c for c in json.loads(out)["cells"]}
+    assert cells["ls"]["mean"] == 80.0 and cells["ls"]["std"] == 0.0
+    assert cells["ls"]["mean_trials"] == cells["rs"]["mean_trials"] == 1235
+    assert 40 + 8 * 5 / 8 < cells["rs"]["mean"] <= 80.0
+    assert "validation acc. `valid_acc_90ep_s777`" in (tmp_path / "cmp" / "results.md").read_text()
+    code, out, err = run(capsys, "compare", "--space", "nats-sss", "--optimizers", "rs,hb", "--seeds", "1",
+                         "--store", str(tiny_store), "--out", str(tmp_path / "bad"))  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "one fidelity" in err
+    assert not (tmp_path / "bad").exists()
