@@ -310,10 +310,12 @@ def _run_with_progress(study: Any, optimizer: Any, evaluator: Any, settings: Any
     limits = settings.limits
     bar = Progress(f"{settings.optimizer} search", total=limits.n_iter, initial=len(study.trials), unit="trials")
     failed = [sum(not t.result.ok for t in study.trials)]
-    from nasforge.integrations.optuna import live_mirror
+    from nasforge.integrations.optuna import live_mirror, quiet_logs
 
     # The dashboard's Optuna journal follows the study trial by trial (when the optuna extra is installed).
     sync = live_mirror(study.run_dir) if study.run_dir is not None else None
+    if sync is not None:
+        quiet_logs()  # Optuna would log "A new study created" among the progress lines
 
     def update(record: Any, s: Any) -> None:
         if sync is not None:
