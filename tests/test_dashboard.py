@@ -191,3 +191,43 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path, module):
     proc = dashboard(str(run), "--port", "0", code=f"sys.modules[{module!r}] = None")
     one_line(proc, "pip install 'nasforge[optuna]'")
     assert sorted(p.name for p in run.iterdir()) == ["study.db"]
+
+
+class ConvCount:
+    """A toy evaluator: each arch scores its number of convolutions (a value known by hand for every arch)."""
+
+    default_fidelity = 12
+    simulated_clock = True
+
+    def evaluate(self, request):
+        return Result.complete(sum("conv" in op for op in request.arch.ops), cost=10.0)
+
+    def predicted_cost(self, request):
+        return 10.0
+
+    def config(self):
+        return {"kind": "toy"}
+
+
+def test_a_running_search_keeps_the_journal_up_to_date_trial_by_trial(tmp_path):
+    import optuna
+
+    from nasforge.integrations.optuna import MIRROR_NAME, live_mirror
+    from nasforge.optimizers import create_optimizer
+
+    run = tmp_path / "run"
+    seen = []  # after each trial: what a fresh reader of the journal finds (no dashboard running)
+
+    with Study.create(run, CONFIG) as study:
+        sync = live_mirror(run, interval=0)
+
+        def after_trial(record, s):
+            sync()
+            storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(run / MIRROR_NAME)))
+            trials = optuna.load_study(study_name="run", storage=storage).get_trials(deepcopy=False)
+            seen.append([(t.user_attrs["arch"], t.values) for t in trials])
+
+        outcome = study.optimize(create_optimizer("rs", 0), ConvCount(), n_iter=6, callback=after_trial)
+    assert [len(s) for s in seen] == [1, 2, 3, 4, 5, 6]
+    expected = [(t.arch.to_string(), [float(sum("conv" in op for op in t.arch.ops))]) for t in outcome.trials]
+    assert seen[-1] == expected and seen[2] == expected[:3]

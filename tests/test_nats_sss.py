@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import importlib.util
 import pickle
 from collections import OrderedDict
 from pathlib import Path
@@ -399,13 +400,6 @@ def test_cli_verify_and_sample_without_data(tmp_path: Path, capsys: pytest.Captu
     assert [a["index"] for a in archs] == [nats_sss.sample(rng).index for _ in range(4)]
 
 
-def test_cli_search_refuses_sss_for_now(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # the search CLI's evaluator and study database are NB201's: an sss arch there would read NB201 rows
-    code, out, err = run(capsys, "search", "--space", "nats-sss", "--out", str(tmp_path / "run"), "--n-iter", "3")
-    assert code == 2 and out == "" and "SSSBenchmarkEvaluator" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "run" / "study.db").exists()
-
-
 def test_cli_import_and_query(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     table = write_table(tmp_path / "t.csv.gz", [0, 284])
     raw = tmp_path / "raw"
@@ -492,3 +486,90 @@ def test_cli_verify_real(sss_raw: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert code == 0, err
     assert payload["ok"] and payload["meta_file"]["equal"] == 32768 and payload["networks_counted"] == 4 * 32768
     assert len(payload["official_files"]) == 12
+
+
+# --- nasforge search on the search road ---------------------------------------------------------------------------
+
+
+def _search(capsys: pytest.CaptureFixture[str], store: Path, out: Path, *extra: str) -> tuple[int, str, str]:
+    return run(capsys, "search", "--space", "nats-sss", "--store", str(store), "--out", str(out), "--no-plots",
+               "--json", *extra)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["rs", "rea", "ls", "tpe"])
+def test_cli_search_stores_sss_archs_and_resumes(tiny_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 name: str) -> None:  # fmt: skip
+    import json
+    import sqlite3
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    for out in (whole, cut):
+        code, _, err = _search(capsys, tiny_store, out, "--optimizer", name, "--benchmark", "cifar100",
+                               "--n-iter", "25", "--seed", "4")  # fmt: skip
+        assert code == 0, err
+    # A run killed after 10 trials: the database as it was then (trials and starts 10.. not yet written).
+    with sqlite3.connect(cut / "study.db") as db:
+        db.execute("DELETE FROM trials WHERE number >= 10")
+        db.execute("DELETE FROM asks WHERE ask_number >= 10")
+    code, out, err = run(capsys, "search", "--out", str(cut), "--resume", "--store", str(tiny_store), "--no-plots",
+                         "--json")  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(out)
+    with Study.open(whole) as a, Study.open(cut) as b:
+        assert [t.arch for t in b.trials] == [t.arch for t in a.trials] and len(b.trials) == 25
+        assert all(isinstance(t.arch, SSSArch) for t in b.trials)
+        for trial in b.trials:  # the hand-made table's value for the arch (column 1: CIFAR-100), 1 per trial
+            assert trial.result.objective == fake_acc(trial.arch.index, 1) and trial.result.cost == 1.0
+        best = max(b.trials, key=lambda t: t.result.objective)
+    assert summary["trials"] == 25 and summary["clock_s"] == 25.0
+    assert summary["incumbent"]["arch"] == str(best.arch) and summary["objective"] == "valid_acc_90ep_s777"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason="the optuna extra is not installed")
+def test_cli_search_mirrors_sss_trials_for_the_dashboard(tiny_store: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    import optuna
+
+    code, _, err = _search(capsys, tiny_store, tmp_path / "run", "--optimizer", "rea", "--n-iter", "12")
+    assert code == 0, err
+    journal = optuna.storages.journal.JournalFileBackend(str(tmp_path / "run" / "optuna.journal"))
+    storage = optuna.storages.JournalStorage(journal)
+    trials = optuna.load_study(study_name="run", storage=storage).trials
+    assert len(trials) == 12
+    for t in trials:
+        arch = SSSArch.parse(t.user_attrs["arch"])
+        assert t.values == [fake_acc(arch.index, 0)] and tuple(t.params.values()) == arch.channels
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (("--objective", "test_acc_90ep"), "it has valid_acc_90ep_s777 (no test accuracy"),
+    (("--optimizer", "hb"), "single-fidelity optimizer (rs, rea, ls, tpe)"),
+    (("--optimizer", "sh"), "single-fidelity optimizer (rs, rea, ls, tpe)"),
+    (("--eval-cost-epochs", "1"), "costs 1"),
+    (("--benchmark", "cifar10-valid"), "known: cifar10, cifar100, ImageNet16-120"),
+])  # fmt: skip
+def test_cli_search_bad_input_is_one_line(tiny_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          extra: tuple[str, ...], message: str) -> None:  # fmt: skip
+    code, out, err = _search(capsys, tiny_store, tmp_path / "run", *extra)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and message in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_compare_on_the_tiny_store(tiny_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    # Local search's one optimum on the tiny table is 64:64:64:64:64 (80 on CIFAR-10), reached within 10 + 35 * 35
+    # trials; each trial costs 1, so a budget of 1,235 runs exactly that many trials.
+    code, out, err = run(capsys, "compare", "--space", "nats-sss", "--optimizers", "ls,rs", "--seeds", "2",
+                         "--datasets", "cifar10", "--time-budget", "1235", "--store", str(tiny_store), "--out",
+                         str(tmp_path / "cmp"), "--processes", "1", "--json")  # fmt: skip
+    assert code == 0, err
+    cells = {c["optimizer"]: c for c in json.loads(out)["cells"]}
+    assert cells["ls"]["mean"] == 80.0 and cells["ls"]["std"] == 0.0
+    assert cells["ls"]["mean_trials"] == cells["rs"]["mean_trials"] == 1235
+    assert 40 + 8 * 5 / 8 < cells["rs"]["mean"] <= 80.0
+    assert "validation acc. `valid_acc_90ep_s777`" in (tmp_path / "cmp" / "results.md").read_text()
+    code, out, err = run(capsys, "compare", "--space", "nats-sss", "--optimizers", "rs,hb", "--seeds", "1",
+                         "--store", str(tiny_store), "--out", str(tmp_path / "bad"))  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "one fidelity" in err
+    assert not (tmp_path / "bad").exists()

@@ -357,6 +357,7 @@ class SSSBenchmarkEvaluator:
     """
 
     default_fidelity = 90
+    fidelities = (90,)  # one schedule: a multi-fidelity optimizer (hb, sh) is refused before the search starts
     simulated_clock = True
 
     def __init__(self, store: BenchmarkStore, dataset: str = "cifar10", *, objective: str = OBJECTIVE) -> None:
@@ -391,13 +392,20 @@ class SSSBenchmarkEvaluator:
         metrics = {self.objective: value, "params": float(self.params[index]), "flops": float(self.flops[index])}
         return Result.complete(value, cost=TRIAL_COST, metrics=metrics)
 
+    def test_report(self, arch: Any) -> None:
+        """No test accuracy exists for the space: nothing to report beside the validation accuracy searched."""
+        return None
+
     def config(self) -> dict[str, Any]:
+        # The keys of BenchmarkEvaluator.config() that a resumed search reads back (SearchSettings.stored):
+        # the objective per fidelity, and no extra validation epochs (a trial's cost is fixed).
         return {
             "kind": "benchmark",
             "benchmark": SPACE_NAME,
             "dataset": self.dataset,
             "search_dataset": self.search_dataset,
-            "objective": self.objective,
+            "objective": {self.default_fidelity: self.objective},
             "default_fidelity": self.default_fidelity,
             "cost": f"{TRIAL_COST:g} per trial (no training times for 32,765 of the 32,768 archs)",
+            "eval_cost_epochs": 0.0,
         }

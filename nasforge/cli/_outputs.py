@@ -73,7 +73,8 @@ class RunKind:
 
 # The study's names come from nasforge.search.study; the others are the library's (oneshot.search.*_NAME,
 # train.engine.CHECKPOINT_NAME) spelt out so that `--help` need not import torch. tests/test_outputs.py checks them.
-SEARCH_RUN = RunKind("search", (*DB_FILES, "incumbent.png", "params_vs_accuracy.png"), DB_NAME)
+# optuna.journal: the Optuna mirror a search keeps (nasforge.integrations.optuna.MIRROR_NAME; with the optuna extra)
+SEARCH_RUN = RunKind("search", (*DB_FILES, "incumbent.png", "params_vs_accuracy.png", "optuna.journal"), DB_NAME)
 COMPARE_RUN = RunKind("comparison", ("compare.json", "results.md", "anytime_*.png"))
 DARTS_RUN = RunKind(
     "DARTS search", ("checkpoint.pt", "search.jsonl", "genotype.json", "search.log"), "checkpoint.pt",

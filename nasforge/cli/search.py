@@ -104,14 +104,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_search)
 
     p = subparsers.add_parser("compare", help="many seeds of several optimizers on the benchmark: table + plots")
+    p.add_argument("--space", choices=("nb201", "nats-sss"), default="nb201",
+                   help="benchmarked space (default nb201); nats-sss: 90-epoch validation accuracy, 1 per trial")
     p.add_argument("--optimizers", type=argtypes.names, default=["rs", "rea", "ls", "hb", "tpe"],
                    help="comma-separated optimizer names, each once (default rs,rea,ls,hb,tpe)")  # fmt: skip
     p.add_argument("--seeds", type=argtypes.seeds, default=500, help="number of seeds per optimizer (0..N-1)")
     p.add_argument("--datasets", default="cifar10,cifar100,ImageNet16-120",
                    help="comma-separated benchmark datasets (a dataset may repeat with another budget)")  # fmt: skip
-    p.add_argument("--time-budget", type=argtypes.comma_list(argtypes.seconds), default="20000,40000,120000",
-                   metavar="S[,S...]",
-                   help="simulated seconds: one, or one per dataset (NATS: 20000,40000,120000)")  # fmt: skip
+    p.add_argument("--time-budget", type=argtypes.comma_list(argtypes.seconds), default=None, metavar="S[,S...]",
+                   help="simulated seconds: one, or one per dataset (default NATS's 20000,40000,120000; nats-sss: "
+                        "trials, default 300)")  # fmt: skip
     p.add_argument("--eval-cost-epochs", type=argtypes.comma_list(argtypes.eval_cost_epochs), default="0",
                    metavar="E[,E...]",
                    help="extra epochs of training time charged per trial for the validation pass (NATS charges "
@@ -156,8 +158,11 @@ def _search(args: argparse.Namespace, run: RunDir) -> int:
         # A resumed study is opened once: its configuration gives the settings, and it is the study continued.
         study = stack.enter_context(Study.open(args.out)) if args.resume else None
         settings = _settings(args, None if study is None else study.config)
-        check(settings.space == "nb201", f"'nasforge search' runs the nb201 space only for now, not {settings.space}: "
-              "search nats-sss with nasforge.benchmarks.nats_sss.SSSBenchmarkEvaluator (docs/nats_sss.md)")  # fmt: skip
+        check(settings.space == "nb201" or not settings.train,
+              f"--train trains NB201 cells only; search {settings.space} on its benchmark (drop --train)")  # fmt: skip
+        check(settings.space == "nb201" or not settings.eval_cost_epochs,
+              f"--eval-cost-epochs charges NB201's training time; a {settings.space} trial costs 1 (the time budget "
+              "counts trials): drop it")  # fmt: skip
         _check_environment(settings)
         _quiet_optuna([settings.optimizer])
         evaluator = _evaluator(settings)
@@ -212,6 +217,10 @@ def _settings(args: argparse.Namespace, stored_config: dict[str, Any] | None) ->
         given["constraints"] = tuple(c.name for c in parse_constraints(given["constraints"]))
     if args.train:
         given["train"] = True
+    if stored_config is None and given.get("space") == "nats-sss" and not args.train:
+        from nasforge.benchmarks.nats_sss import OBJECTIVE as SSS_OBJECTIVE
+
+        given.setdefault("objective", SSS_OBJECTIVE)  # the one accuracy the sss store has for every arch
     if "store" in given:  # recorded absolute, so that a resume from elsewhere compares equal
         given["store"] = str(Path(given["store"]).resolve())
     stored: dict[str, Any] = {}
@@ -252,6 +261,11 @@ def _evaluator(settings: Any) -> Any:
         protocol = TrainProtocol(epochs=settings.epochs, train_fraction=settings.train_fraction,
                                  valid_fraction=settings.valid_fraction, device=settings.device)  # fmt: skip
         return TrainEvaluator(protocol, seed=settings.seed, data_dir=settings.data_dir)
+    if settings.space == "nats-sss":
+        from nasforge.benchmarks.nats_sss import SSSBenchmarkEvaluator
+
+        return SSSBenchmarkEvaluator(_sss_store(settings.data_dir, settings.store), settings.benchmark,
+                                     objective=settings.objective)  # fmt: skip
     from nasforge.benchmarks import load_nb201
     from nasforge.benchmarks.blackbox import BenchmarkEvaluator
 
@@ -259,6 +273,14 @@ def _evaluator(settings: Any) -> Any:
     return BenchmarkEvaluator(store, settings.benchmark, objective=settings.objective,
                               eval_cost_epochs=settings.eval_cost_epochs, objectives=settings.objectives,
                               constraints=settings.constraints)  # fmt: skip
+
+
+def _sss_store(data_dir: str | None, store: str | None) -> Any:
+    """The sss store (parameters and FLOPs counted by nasforge's sss networks when it is first built)."""
+    from nasforge.benchmarks.nats_sss import load_sss
+    from nasforge.spaces.nats_sss_model import cost_table
+
+    return load_sss(data_dir, store, costs=cost_table)
 
 
 def _quiet_optuna(optimizers: list[str]) -> None:
@@ -309,8 +331,16 @@ def _run_with_progress(study: Any, optimizer: Any, evaluator: Any, settings: Any
     limits = settings.limits
     bar = Progress(f"{settings.optimizer} search", total=limits.n_iter, initial=len(study.trials), unit="trials")
     failed = [sum(not t.result.ok for t in study.trials)]
+    from nasforge.integrations.optuna import live_mirror, quiet_logs
+
+    # The dashboard's Optuna journal follows the study trial by trial (when the optuna extra is installed).
+    sync = live_mirror(study.run_dir) if study.run_dir is not None else None
+    if sync is not None:
+        quiet_logs()  # Optuna would log "A new study created" among the progress lines
 
     def update(record: Any, s: Any) -> None:
+        if sync is not None:
+            sync()
         failed[0] += not record.result.ok
         status = {"failed": failed[0], "clock": f"{s.clock:,.0f}s"}
         if s.incumbent is not None:
@@ -325,6 +355,8 @@ def _run_with_progress(study: Any, optimizer: Any, evaluator: Any, settings: Any
         return study.optimize(optimizer, evaluator, limits=limits, executor=executor, callback=update)
     finally:
         bar.close()
+        if sync is not None:
+            sync(final=True)  # the trials since the last sync
 
 
 def _summary(outcome: Any, evaluator: Any, settings: Any, out: str) -> dict[str, Any]:
@@ -446,7 +478,10 @@ def _compare_settings(args: argparse.Namespace) -> list[Any]:
     for dataset in datasets:
         check_benchmark_dataset(dataset)
     # Each value was range-checked by its argparse type; here one value is broadcast to every dataset.
-    budgets = _per_dataset(args.time_budget, "--time-budget", len(datasets))
+    given = args.time_budget
+    if given is None:  # NATS's budgets; nats-sss charges 1 per trial: its budget counts trials
+        given = [20000.0, 40000.0, 120000.0] if args.space == "nb201" else [300.0]
+    budgets = _per_dataset(given, "--time-budget", len(datasets))
     extra = _per_dataset(args.eval_cost_epochs, "--eval-cost-epochs", len(datasets))
     workers = list(dict.fromkeys(args.workers))  # each worker count once, in the given order
     return [Setting(d, b, e, k) for d, b, e in zip(datasets, budgets, extra) for k in workers]
@@ -487,8 +522,19 @@ def _compare(args: argparse.Namespace, run: RunDir) -> int:
     _quiet_optuna(optimizers)
     settings = _compare_settings(args)
     out = Path(args.out)
-    store = load_nb201(args.data_dir, args.store)
-    tables = {s.dataset: LookupTables.from_store(store, s.dataset) for s in settings}
+    if args.space == "nats-sss":
+        from nasforge.benchmarks.nats_sss import SSSBenchmarkEvaluator
+
+        multi = [name for name in optimizers if optimizer_class(name).multi_fidelity]
+        check(not multi, f"--optimizers {','.join(multi)}: nats-sss has one fidelity (90 epochs); use single-fidelity "
+                         "optimizers (rs, rea, ls, tpe)")  # fmt: skip
+        check(not any(s.eval_cost_epochs for s in settings),
+              "--eval-cost-epochs charges NB201's training time; a nats-sss trial costs 1: drop it")  # fmt: skip
+        store = _sss_store(args.data_dir, args.store)
+        tables: dict[str, Any] = {s.dataset: SSSBenchmarkEvaluator(store, s.dataset) for s in settings}
+    else:
+        store = load_nb201(args.data_dir, args.store)
+        tables = {s.dataset: LookupTables.from_store(store, s.dataset) for s in settings}
     started = time.perf_counter()
     total = args.seeds * len(optimizers) * len(settings)
     # Thousands of short searches: off a terminal, a line every 10 s rather than one per search.
@@ -518,7 +564,8 @@ def _compare(args: argparse.Namespace, run: RunDir) -> int:
 def _compare_command(args: argparse.Namespace, optimizers: list[str], settings: list[Any]) -> str:
     """The command line that regenerates this comparison, every choice spelled out."""
     per_dataset = [s for s in settings if s.workers == settings[0].workers]  # settings repeat per worker count
-    argv = ["nasforge", "compare", "--optimizers", ",".join(optimizers), "--seeds", str(args.seeds),
+    argv = ["nasforge", "compare", *(["--space", args.space] if args.space != "nb201" else []),
+            "--optimizers", ",".join(optimizers), "--seeds", str(args.seeds),
             "--datasets", ",".join(s.dataset for s in per_dataset),
             "--time-budget", ",".join(f"{s.time_budget:g}" for s in per_dataset)]  # fmt: skip
     if any(s.eval_cost_epochs for s in settings):
@@ -570,6 +617,8 @@ def _report(comparison: Any, command: str, seconds: float, plots: list[Path], re
     images = "\n".join(
         f"![{p.stem}]({Path(os.path.relpath(p.resolve(), report.resolve().parent)).as_posix()})" for p in plots
     )
+    if comparison.metric != "test_acc":
+        return _sss_report(comparison, command, seconds, images)
     return f"""# Black-box NAS on NAS-Bench-201: nasforge results
 
 Generated by `nasforge compare` ({seeds} seeds per row, {comparison.workers} processes, {seconds:.0f} s wall).
@@ -612,6 +661,34 @@ numbers for the other rows were available offline to check against, so none are 
 ## Anytime performance
 
 Incumbent test accuracy (mean ± std band over seeds) against simulated time:
+
+{images}
+"""
+
+
+def _sss_report(comparison: Any, command: str, seconds: float, images: str) -> str:
+    from nasforge.search.compare import markdown_table
+
+    seeds = len(comparison.rows[0].seeds)
+    return f"""# Black-box NAS on the NATS-Bench size space (nats-sss): nasforge results
+
+Generated by `nasforge compare` ({seeds} seeds per row, {comparison.workers} processes, {seconds:.0f} s wall).
+Regenerate with:
+
+```
+{command}
+```
+
+## Protocol
+
+Each trial looks up the **90-epoch validation accuracy of training seed 777** (`{comparison.metric}`; CIFAR-10: the
+`cifar10-valid` net on x-valid) and is charged **one unit** (NATS's training times exist for 3 of the 32,768 archs),
+so a budget counts trials. **These are validation-set results**: no test accuracy exists for the space, so the number
+searched is also the number reported, the final incumbent's, mean ± std (ddof=0) over seeds 0..{seeds - 1}.
+
+## Results
+
+{markdown_table(comparison)}
 
 {images}
 """

@@ -99,6 +99,7 @@ class Comparison:
     optimizers: tuple[str, ...]
     settings: tuple[Setting, ...]
     workers: int
+    metric: str = "test_acc"  # what Row.final_test and Row.curves hold: nats-sss has validation accuracy only
 
     def row(self, optimizer: str, setting: Setting) -> Row:
         return next(r for r in self.rows if r.optimizer == optimizer and r.setting == setting)
@@ -118,26 +119,32 @@ def run_search(
     workers: int = 1,
 ) -> RunSummary:
     """One benchmark search with ``workers`` simulated workers: (incumbent's final test accuracy, number of
-    trials, incumbent test on ``grid``)."""
-    evaluator = BenchmarkEvaluator(dataset=tables.dataset, tables=tables, eval_cost_epochs=eval_cost_epochs)
+    trials, incumbent test on ``grid``). ``tables`` may also be an
+    :class:`~nasforge.benchmarks.nats_sss.SSSBenchmarkEvaluator` (the nats-sss space): then the reported value is
+    the incumbent's 90-epoch validation accuracy (the space has no test accuracy) and the clock counts trials."""
+    if isinstance(tables, LookupTables):
+        evaluator: Any = BenchmarkEvaluator(dataset=tables.dataset, tables=tables, eval_cost_epochs=eval_cost_epochs)
+        space, metric = "nb201", "test_acc"
+    else:  # an sss evaluator: no test accuracy exists, the incumbent's searched validation accuracy is reported
+        evaluator, space, metric = tables, "nats-sss", tables.objective
     study = Study.in_memory({})
     clocks: list[float] = []
     tests: list[float] = []
 
     def track(record: Any, s: Study) -> None:
         clocks.append(s.clock)
-        tests.append(s.incumbent.result.metrics["test_acc"] if s.incumbent is not None else math.nan)
+        tests.append(s.incumbent.result.metrics[metric] if s.incumbent is not None else math.nan)
 
-    outcome = study.optimize(create_optimizer(optimizer, seed), evaluator, time_budget=time_budget, callback=track,
-                             workers=workers)  # fmt: skip
-    final = outcome.incumbent.result.metrics["test_acc"] if outcome.incumbent is not None else math.nan
+    outcome = study.optimize(create_optimizer(optimizer, seed, space=space), evaluator, time_budget=time_budget,
+                             callback=track, workers=workers)  # fmt: skip
+    final = outcome.incumbent.result.metrics[metric] if outcome.incumbent is not None else math.nan
     # The incumbent at time t is the one after the last trial that finished by t.
     position = np.searchsorted(np.asarray(clocks), grid, side="right") - 1
     curve = np.where(position >= 0, np.asarray(tests + [math.nan])[position], math.nan)
     return final, len(outcome.trials), curve
 
 
-def _run_chunk(task: tuple[LookupTables, str, tuple[int, ...], Setting, np.ndarray]) -> list[RunSummary]:
+def _run_chunk(task: tuple[Any, str, tuple[int, ...], Setting, np.ndarray]) -> list[RunSummary]:
     tables, optimizer, seeds, setting, grid = task
     return [
         run_search(tables, optimizer, s, setting.time_budget, grid, setting.eval_cost_epochs, setting.workers)
@@ -146,7 +153,7 @@ def _run_chunk(task: tuple[LookupTables, str, tuple[int, ...], Setting, np.ndarr
 
 
 def compare(
-    tables: dict[str, LookupTables],
+    tables: dict[str, Any],
     optimizers: Sequence[str],
     settings: Sequence[Setting],
     seeds: Sequence[int],
@@ -154,7 +161,8 @@ def compare(
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Comparison:
-    """Run every optimizer on every setting for every seed, on ``workers`` processes (default: all cores)."""
+    """Run every optimizer on every setting for every seed, on ``workers`` processes (default: all cores).
+    ``tables`` maps each dataset to its :class:`LookupTables` (NB201) or sss evaluator (see :func:`run_search`)."""
     for name in optimizers:
         optimizer_class(name)  # unknown names fail before any work starts
     workers = workers or os.cpu_count() or 1
@@ -196,7 +204,8 @@ def compare(
                     curves=np.stack([r[2] for r in runs]),
                 )
             )
-    return Comparison(tuple(rows), tuple(optimizers), tuple(settings), workers)
+    metric = "test_acc" if all(isinstance(t, LookupTables) for t in tables.values()) else "valid_acc_90ep_s777"
+    return Comparison(tuple(rows), tuple(optimizers), tuple(settings), workers, metric)
 
 
 def markdown_table(comparison: Comparison) -> str:
@@ -204,8 +213,9 @@ def markdown_table(comparison: Comparison) -> str:
     # The workers column appears only when some search ran with simulated parallel workers.
     parallel = any(s.workers > 1 for s in comparison.settings)
     workers_head, workers_rule = (" workers |", "---:|") if parallel else ("", "")
+    label = "test acc." if comparison.metric == "test_acc" else f"validation acc. `{comparison.metric}`"
     lines = [
-        f"| dataset | budget (s) | validation charge (epochs) | optimizer |{workers_head} test acc. (%) mean ± std "
+        f"| dataset | budget (s) | validation charge (epochs) | optimizer |{workers_head} {label} (%) mean ± std "
         "| trials (mean) | paper | Δ vs paper |",
         f"|---|---:|---:|---|{workers_rule}---:|---:|---:|---:|",
     ]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from nasforge._io import is_int
-from nasforge.errors import ArchError, StudyError
+from nasforge.errors import ArchError, ConfigError, StudyError
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.trial import DEFAULT_OBJECTIVES, Objective, Result, TrialRecord, TrialState
 
@@ -193,6 +193,7 @@ class SQLiteStorage:
             self._migrate(self._check())
         except sqlite3.DatabaseError as exc:
             raise self._corrupt(exc) from None
+        self._parse = _arch_parser(self.config())
 
     def _corrupt(self, exc: Exception) -> StudyError:
         # A locked or read-only database is intact: say so, and never suggest --force, which would delete it.
@@ -268,7 +269,7 @@ class SQLiteStorage:
         query = f"SELECT {_TRIAL_COLUMNS} FROM trials ORDER BY number"
         try:
             rows = self._db.execute(query).fetchall()
-            records = _records_from_rows(rows)
+            records = _records_from_rows(rows, self._parse)
         except (sqlite3.DatabaseError, json.JSONDecodeError, ArchError, ValueError) as exc:
             raise self._corrupt(exc) from None
         if [r.number for r in records] != list(range(len(records))):
@@ -310,7 +311,7 @@ class SQLiteStorage:
             rows = self._db.execute(query).fetchall()
             for row in rows:
                 _check_row("asks", row, _ASK_CHECKS)
-            return [AskRecord(a, NB201Arch.parse(arch), *rest) for a, arch, *rest in rows]
+            return [AskRecord(a, self._parse(arch), *rest) for a, arch, *rest in rows]
         except (sqlite3.DatabaseError, ArchError, ValueError) as exc:
             raise self._corrupt(exc) from None
 
@@ -372,7 +373,18 @@ def _check_row(table: str, row: tuple, checks: dict[str, tuple[Callable[[Any], b
             raise _BadRow(f"{table} row {row[0]!r}: {name} is {str(value)[:40]!r}, expected {what}")
 
 
-def _records_from_rows(rows: list[tuple]) -> list[TrialRecord]:
+def _arch_parser(config: dict[str, Any] | None) -> Callable[[str], Any]:
+    """The parser of the study's space (its configuration's ``space``; NB201 for a study that records none)."""
+    from nasforge.spaces.registry import arch_parser
+
+    space = (config or {}).get("space", "nb201")
+    try:
+        return arch_parser(space)
+    except (ConfigError, TypeError) as exc:
+        raise StudyError(f"the study records space {space!r:.40}, which this nasforge cannot search ({exc})") from None
+
+
+def _records_from_rows(rows: list[tuple], parse: Callable[[str], Any] = NB201Arch.parse) -> list[TrialRecord]:
     records, clock = [], 0.0
     for row in rows:
         _check_row("trials", row, _TRIAL_CHECKS)
@@ -396,7 +408,7 @@ def _records_from_rows(rows: list[tuple]) -> list[TrialRecord]:
         records.append(
             TrialRecord(
                 number,
-                NB201Arch.parse(arch),
+                parse(arch),
                 fidelity,
                 result,
                 wall,

@@ -30,9 +30,9 @@ import numpy as np
 from nasforge.errors import ConfigError
 from nasforge.spaces.darts import DARTS_OPS, MNIST_OPS
 from nasforge.spaces.nats_sss import CHANNELS as SSS_CHANNELS
-from nasforge.spaces.nats_sss import SSSSpaceView
+from nasforge.spaces.nats_sss import SSSArch, SSSSpaceView
 from nasforge.spaces.nb201 import OPS as NB201_OPS
-from nasforge.spaces.nb201 import NB201SpaceView
+from nasforge.spaces.nb201 import NB201Arch, NB201SpaceView
 
 ViewKind = Literal["blackbox", "oneshot"]
 
@@ -70,6 +70,8 @@ class SearchSpace:
     description: str
     blackbox: Callable[[], BlackBoxView] | None = None
     oneshot: OneShotView | None = None
+    # How a black-box arch is read back from its ``to_string()`` (a study's database): raises ArchError.
+    parse: Callable[[str], Any] | None = None
 
     @property
     def kinds(self) -> tuple[ViewKind, ...]:
@@ -121,6 +123,7 @@ SPACES: MappingProxyType[str, SearchSpace] = MappingProxyType(
                 NB201_OPS,
                 "NAS-Bench-201 cell (6 edges, 5 ops) in NB201's macro; N cells per stage",
                 blackbox=NB201SpaceView,
+                parse=NB201Arch.parse,
                 oneshot=OneShotView(8, 1, MappingProxyType(dict(_DARTS_PROTOCOL, stem_multiplier=1, drop_last=True))),
             ),
             SearchSpace(
@@ -128,6 +131,7 @@ SPACES: MappingProxyType[str, SearchSpace] = MappingProxyType(
                 tuple(str(c) for c in SSS_CHANNELS),  # the values each of the 5 layers chooses from (channels)
                 "NATS-Bench size space: NB201's best cell, 5 channel counts of 8..64 (32,768 archs)",
                 blackbox=SSSSpaceView,
+                parse=SSSArch.parse,
             ),
         )
     }
@@ -163,6 +167,12 @@ def get_space(name: str, kind: ViewKind | None = None) -> SearchSpace:
 def blackbox_view(name: str) -> BlackBoxView:
     """A fresh optimizer view of space ``name`` (:class:`ConfigError` if it has none)."""
     return get_space(name, "blackbox").blackbox()  # type: ignore[misc]
+
+
+def arch_parser(name: str) -> Callable[[str], Any]:
+    """How space ``name``'s archs are read back from their strings (:class:`ConfigError` if it has no black-box
+    view); the parser raises :class:`~nasforge.errors.ArchError` for a string that is not one of its archs."""
+    return get_space(name, "blackbox").parse  # type: ignore[return-value]
 
 
 def oneshot_view(name: str) -> OneShotView:

@@ -91,11 +91,14 @@ def plot_params_vs_accuracy(trials: Sequence[TrialRecord], path: str | Path, *, 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     points = None
     markers = "os^Dv"
+    timed = bool(np.isfinite(seconds).any())  # a benchmark without training times (nats-sss): one colour
     for k, level in enumerate(sorted(set(fidelity.tolist()))):
         mask = fidelity == level
-        points = ax.scatter(params[mask], acc[mask], c=seconds[mask], cmap="viridis", s=18, marker=markers[k % 5],
-                            vmin=np.nanmin(seconds), vmax=np.nanmax(seconds), label=f"{level} epochs")  # fmt: skip
-    if points is not None:
+        colour = {}
+        if timed:
+            colour = dict(c=seconds[mask], cmap="viridis", vmin=np.nanmin(seconds), vmax=np.nanmax(seconds))
+        points = ax.scatter(params[mask], acc[mask], s=18, marker=markers[k % 5], label=f"{level} epochs", **colour)
+    if points is not None and timed:
         fig.colorbar(points, ax=ax, label="training time (s / epoch)")
     if len(set(fidelity.tolist())) > 1:
         ax.legend(fontsize=8, loc="lower right")
