@@ -59,7 +59,10 @@ def _grads(loss: torch.Tensor, inputs: Sequence[torch.Tensor]) -> list[torch.Ten
 
 
 class Architect:
-    """Updates a supernet's α on validation batches; ``order`` 1 (first-order) or 2 (unrolled)."""
+    """Updates a supernet's α on validation batches; ``order`` 1 (first-order) or 2 (unrolled).
+
+    ``regularizer(α)`` (per α tensor, e.g. DrNAS' KL anchor) is added to the validation loss it minimises.
+    """
 
     def __init__(
         self,
@@ -69,10 +72,11 @@ class Architect:
         lr: float = ARCH_LR,
         betas: tuple[float, float] = ARCH_BETAS,
         weight_decay: float = ARCH_WEIGHT_DECAY,
+        regularizer: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         if order not in (1, 2):
             raise ConfigError(f"architect order must be 1 (first-order) or 2 (second-order), got {order!r}")
-        self.model, self.order = model, order
+        self.model, self.order, self.regularizer = model, order, regularizer
         self.alphas = list(model.arch_parameters())
         self.weights = list(model.weight_parameters())
         self.optimizer = torch.optim.Adam(self.alphas, lr=lr, betas=betas, weight_decay=weight_decay)
@@ -91,6 +95,9 @@ class Architect:
             if train_batch is None or w_optimizer is None:
                 raise ConfigError("the second-order architect needs the training batch and the weight optimizer")
             loss, grads = self._unrolled_grads(valid_batch, train_batch, w_optimizer)
+        if self.regularizer is not None:  # DrNAS' anchor: a term of the α objective that needs no weights
+            reg = _grads(sum(self.regularizer(a) for a in self.alphas), self.alphas)
+            grads = [r if g is None else g + r for g, r in zip(grads, reg, strict=True)]
         for a, g in zip(self.alphas, grads, strict=True):
             a.grad = g  # replaces the previous step's; left in place after the step, as DARTS' architect leaves it
         self.optimizer.step()

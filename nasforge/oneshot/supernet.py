@@ -17,11 +17,11 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nasforge.data.specs import dataset_spec
 from nasforge.errors import ConfigError
+from nasforge.oneshot.methods import METHODS, Method
 from nasforge.oneshot.mixed import (
     MixedEdges,
     OpResolver,
@@ -121,6 +121,16 @@ class Supernet(nn.Module):
 
     space: str
     alpha_names: tuple[str, ...] = ()  # the attributes holding α, one matrix per cell kind
+    method: Method = METHODS["darts"]  # the relaxation (nasforge.oneshot.methods); set by the search loop
+    tau: float = 1.0  # the method's temperature (GDAS), set per epoch by the search loop
+    sample_gen: torch.Generator | None = None  # where sampling methods draw (CPU generator)
+
+    def mixing(self, alpha: torch.Tensor) -> torch.Tensor:
+        """The per-edge op weights (edges × ops) of a forward pass: the method's sample while training, its
+        deterministic weights in evaluation."""
+        if self.training:
+            return self.method.train_weights(alpha, self.tau, self.sample_gen)
+        return self.method.eval_weights(alpha)
 
     def arch_parameters(self) -> list[torch.Tensor]:
         return [getattr(self, name) for name in self.alpha_names]
@@ -130,8 +140,8 @@ class Supernet(nn.Module):
         return [p for p in self.parameters() if id(p) not in alphas]
 
     def alpha_weights(self) -> dict[str, list[list[float]]]:
-        """softmax(α) per cell kind, one row per edge."""
-        return {name: F.softmax(getattr(self, name).detach(), dim=-1).tolist() for name in self.alpha_names}
+        """The method's mean op weights per cell kind (softmax(α); DrNAS: the Dirichlet mean), one row per edge."""
+        return {name: self.method.mean_weights(getattr(self, name).detach()).tolist() for name in self.alpha_names}
 
     def derive(self) -> Genotype | NB201Arch:
         raise NotImplementedError
@@ -219,7 +229,7 @@ class DartsSupernet(Supernet):
         return order
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w_normal, w_reduce = F.softmax(self.alpha_normal, dim=-1), F.softmax(self.alpha_reduce, dim=-1)
+        w_normal, w_reduce = self.mixing(self.alpha_normal), self.mixing(self.alpha_reduce)
         states = [self.stem(x).contiguous(memory_format=CHANNELS_LAST)] * self.macro.n_inputs
         for cell, reduction in zip(self.cells, self.reductions, strict=True):
             inputs = [pre(s) for pre, s in zip(cell.preprocess, states[-self.macro.n_inputs :], strict=True)]
@@ -254,7 +264,7 @@ class NB201Supernet(Supernet):
         self.alpha = _init_alpha(6, len(NB201_OPS), generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = F.softmax(self.alpha, dim=-1)
+        weights = self.mixing(self.alpha)
         x = self.stem(x).contiguous(memory_format=CHANNELS_LAST)
         for cell in self.cells:
             x = cell([x], weights) if isinstance(cell, SearchCell) else cell(x)
