@@ -51,7 +51,8 @@ def gumbel_hard(alpha: torch.Tensor, tau: float, generator: torch.Generator | No
     if not tau > 0:
         raise ConfigError(f"the Gumbel-softmax temperature must be > 0, got {tau!r}")
     u = torch.rand(alpha.shape, generator=generator).to(alpha.device)
-    gumbel = -torch.log(-torch.log(u.clamp_min(1e-20)).clamp_min(1e-20))
+    exponential = -torch.log(u.clamp_min(1e-20))  # Exp(1); the clamps keep u = 0 finite
+    gumbel = -torch.log(exponential.clamp_min(1e-20))
     soft = F.softmax((alpha + gumbel) / tau, dim=-1)
     hard = F.one_hot(soft.detach().argmax(dim=-1), alpha.shape[-1]).to(soft.dtype)
     return _StraightThrough.apply(soft, hard)
