@@ -131,3 +131,55 @@ def test_oneshot_bad_input_is_one_line_exit_2(extra, message, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and message in err
     assert not (tmp_path / "o" / "checkpoint.pt").exists()
+
+
+def test_gdas_one_path_cell_computes_only_the_chosen_ops_exactly():
+    from nasforge.oneshot.supernet import SearchCell
+
+    cell = SearchCell(1, 3, 4, NB201_OPS, resolve=nb201_search_op, output="last")
+    x = torch.randn(2, 4, 6, 6, generator=torch.Generator().manual_seed(5))
+    # edges 0→1, 0→2, 1→2, 0→3, 1→3, 2→3: avg_pool, skip, none, none, skip, skip
+    names = ("avg_pool_3x3", "skip_connect", "none", "none", "skip_connect", "skip_connect")
+    picks = [NB201_OPS.index(n) for n in names]
+    alpha = torch.zeros(6, len(NB201_OPS), requires_grad=True)
+    hard = torch.nn.functional.one_hot(torch.tensor(picks), len(NB201_OPS)).float()
+    soft = torch.softmax(alpha, dim=-1)
+    weights = hard + (soft - soft.detach())  # straight-through, value exactly one-hot
+    out = cell([x], weights, one_path=True)
+    # node 1 = avg_pool(x), node 2 = x, node 3 = node 1 + node 2: by hand, without the supernet's modules
+    expected = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)(x) + x
+    assert torch.equal(out, expected)
+    full = cell([x], weights.detach())  # the all-ops path with the same one-hot weights
+    assert torch.allclose(out, full, atol=1e-6)
+    out.sum().backward()
+    assert bool((alpha.grad.abs().sum(dim=-1) > 0).all())  # every edge's α gets a gradient
+
+
+def test_gdas_supernet_trains_with_one_path_and_evaluates_its_argmax():
+    from nasforge.oneshot.methods import METHODS
+    from nasforge.oneshot.supernet import build_supernet
+
+    net = build_supernet("nb201", "cifar10", C=4, layers=1, seed=0)
+    net.method, net.tau, net.sample_gen = METHODS["gdas"], 1.0, torch.Generator().manual_seed(0)
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    torch.nn.functional.cross_entropy(net(x), torch.tensor([0, 1, 2])).backward()
+    assert bool((net.alpha.grad != 0).all())
+    net.eval()
+    with torch.no_grad():
+        one_path = net(x)
+        net.method = METHODS["darts"]
+        net.alpha.copy_(torch.nn.functional.one_hot(net.alpha.argmax(-1), len(NB201_OPS)) * 60.0)
+        assert torch.allclose(one_path, net(x), atol=1e-4)  # softmax of ±60 is one-hot to float precision
+
+
+@pytest.mark.parametrize("method", ["gdas", "drnas"])
+def test_second_order_search_runs_with_each_method(method, tiny_mnist, tmp_path, capsys):  # noqa: F811
+    import json
+
+    out = tmp_path / method
+    argv = ["oneshot", "--method", method, "--order", "2", "--epochs", "1", "--out", str(out)]
+    assert main([*argv, "--data-dir", str(tiny_mnist), "--json", *TINY]) == 0
+    (record,) = [json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()]
+    for rows in record["alphas"].values():  # the logged op weights: probabilities per edge
+        assert all(abs(sum(row) - 1) < 1e-5 and min(row) > 0 for row in rows)
+    assert json.loads((out / "genotype.json").read_text())["space"] == "darts-mnist"

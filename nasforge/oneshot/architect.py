@@ -58,6 +58,10 @@ def _grads(loss: torch.Tensor, inputs: Sequence[torch.Tensor]) -> list[torch.Ten
     return list(torch.autograd.grad(loss, inputs, allow_unused=True))
 
 
+def _zeros_for_none(grads: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    return [torch.zeros_like(w) if g is None else g for g, w in zip(grads, like, strict=True)]
+
+
 class Architect:
     """Updates a supernet's α on validation batches; ``order`` 1 (first-order) or 2 (unrolled).
 
@@ -114,7 +118,8 @@ class Architect:
         saved_buffers = [b.clone() for b in self.model.buffers()]
         try:
             # w' = w − ξ (momentum · buf + ∇_w L_train + decay · w), SGD's next step without applying it.
-            grads_w = torch.autograd.grad(self._loss(train_batch), self.weights)
+            # A one-path method (GDAS) leaves the ops not taken without a gradient: zero for them.
+            grads_w = _zeros_for_none(_grads(self._loss(train_batch), self.weights), self.weights)
             with torch.no_grad():
                 for w, g in zip(self.weights, grads_w, strict=True):
                     buf = w_optimizer.state.get(w, {}).get("momentum_buffer")
@@ -124,7 +129,7 @@ class Architect:
                     w.sub_(xi * step)
             loss = self._loss(valid_batch)
             grads = _grads(loss, [*self.weights, *self.alphas])
-            v, d_alpha = grads[: len(self.weights)], grads[len(self.weights) :]
+            v, d_alpha = _zeros_for_none(grads[: len(self.weights)], self.weights), grads[len(self.weights) :]
             with torch.no_grad():
                 for w, s in zip(self.weights, saved_w, strict=True):
                     w.copy_(s)

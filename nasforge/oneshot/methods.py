@@ -108,6 +108,7 @@ class Method:
     regularizer: Callable[[torch.Tensor], torch.Tensor] | None = None
     spaces: tuple[str, ...] = ("darts-mnist", "darts", "nb201")
     uses_temperature: bool = False
+    one_path: bool = False  # weights are one-hot rows: the supernet computes only each edge's chosen op
 
 
 def _softmax(alpha: torch.Tensor, tau: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -116,7 +117,7 @@ def _softmax(alpha: torch.Tensor, tau: float = 1.0, generator: torch.Generator |
 
 METHODS: dict[str, Method] = {
     "darts": Method("darts", _softmax, _softmax, _softmax),
-    "gdas": Method("gdas", gumbel_hard, _argmax_one_hot, _softmax, uses_temperature=True),
+    "gdas": Method("gdas", gumbel_hard, _argmax_one_hot, _softmax, uses_temperature=True, one_path=True),
     "drnas": Method(
         "drnas", lambda a, tau, gen: dirichlet_sample(a, gen), _dirichlet_mean, _dirichlet_mean, drnas_kl
     ),

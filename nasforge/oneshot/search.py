@@ -419,9 +419,11 @@ def weight_step(
     logits = model(x)
     loss = F.cross_entropy(logits, y)
     weights = model.weight_parameters()
-    # Gradients for the weights only: α needs none here, and the optimizer never sees it.
-    for p, g in zip(weights, torch.autograd.grad(loss, weights), strict=True):
+    # Gradients for the weights only: α needs none here, and the optimizer never sees it. A one-path method
+    # (GDAS) leaves the ops not taken without a gradient (None): SGD skips them, as in GDAS' own code.
+    for p, g in zip(weights, torch.autograd.grad(loss, weights, allow_unused=True), strict=True):
         p.grad = g
+    weights = [p for p in weights if p.grad is not None]
     if grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(weights, grad_clip)
     optimizer.step()
