@@ -105,6 +105,8 @@ def test_oneshot_gdas_runs_resumes_and_refuses_another_method(tiny_mnist, tmp_pa
     out = tmp_path / "gdas"
     base = ["oneshot", "--space", "darts-mnist", "--out", str(out), "--data-dir", str(tiny_mnist), "--json", *TINY]
     assert main([*base, "--method", "gdas", "--epochs", "1"]) == 0
+    assert main(["viz", "alphas", str(out), "-o", str(tmp_path / "figs")]) == 0  # drawings per method
+    assert (tmp_path / "figs" / "alphas_normal.png").stat().st_size > 0
     capsys.readouterr()
     assert main([*base, "--method", "gdas", "--epochs", "2", "--resume"]) == 2  # epochs differ: refused
     err = capsys.readouterr().err.strip()
