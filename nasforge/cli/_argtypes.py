@@ -157,6 +157,7 @@ learning_rate = finite_float(0, MAX_LEARNING_RATE, low_open=True)
 cpus = finite_float(0, MAX_RESOURCES, low_open=True)
 gpus = finite_float(0, MAX_RESOURCES)
 grad_clip = finite_float(0, MAX_GRAD_NORM)
+temperature = finite_float(0, 1e6, low_open=True)  # a Gumbel-softmax temperature (GDAS: 10 -> 0.1)
 names = comma_list(str)  # a list of names (optimizers): no empty item
 
 

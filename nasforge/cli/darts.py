@@ -22,6 +22,19 @@ DATASETS = tuple(list_datasets(loadable=True))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    o = subparsers.add_parser(
+        "oneshot",
+        help="one-shot NAS with a chosen method: darts, gdas, drnas (shared supernet, architect and loop)",
+        description="One-shot search with --method darts (softmax relaxation), gdas (hard Gumbel-softmax "
+        "sample per edge, temperature annealed --tau-max -> --tau-min) or drnas (Dirichlet mixing weights, "
+        "KL anchor). Same outputs, options and --resume as 'nasforge darts' (which is --method darts).",
+    )
+    o.add_argument("--method", required=True, help="darts, gdas or drnas")
+    o.add_argument("--tau-max", type=argtypes.temperature, default=10.0, help="GDAS' initial temperature (default 10)")
+    o.add_argument("--tau-min", type=argtypes.temperature, default=0.1, help="GDAS' final temperature (default 0.1)")
+    _add_search_arguments(o)
+    o.set_defaults(func=cmd_darts)
+
     p = subparsers.add_parser(
         "darts",
         help="DARTS: differentiable architecture search (MNIST seed space, DARTS CNN space, NB201)",
@@ -31,6 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(constant lr, no clipping, seed 2); darts and nb201 DARTS' refinements (cosine lr, clipping at 5). "
         "On nb201 with CIFAR-10 every epoch's derived arch is looked up in the NB201 benchmark.",
     )
+    p.set_defaults(method="darts", tau_max=10.0, tau_min=0.1)
+    _add_search_arguments(p)
+    p.set_defaults(func=cmd_darts)
+    _register_train_genotype(subparsers)
+
+
+def _add_search_arguments(p: argparse.ArgumentParser) -> None:
+    """The options 'nasforge darts' and 'nasforge oneshot' share."""
     p.add_argument("--space", choices=SPACES, default="darts-mnist")
     p.add_argument("--dataset", choices=DATASETS, default="mnist")
     p.add_argument("--epochs", type=argtypes.epochs, default=5)
@@ -84,8 +105,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_data_dir(p)
     add_json_flag(p)
-    p.set_defaults(func=cmd_darts)
 
+
+def _register_train_genotype(subparsers: argparse._SubParsersAction) -> None:
     t = subparsers.add_parser(
         "train-genotype",
         help="train the discrete network of a genotype found by 'nasforge darts'",
@@ -197,6 +219,9 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
         lr_schedule=args.lr_schedule,
         grad_clip=args.grad_clip,
         stem_multiplier=args.stem_multiplier,
+        method=args.method,
+        tau_max=args.tau_max,
+        tau_min=args.tau_min,
     )
     dataset, data_source = _load_train_split(args.dataset, args.data_dir, args.fraction, config.seed)
     lookup, warning = _benchmark_lookup(args.space, args.dataset, args.data_dir)
@@ -204,8 +229,8 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
         print(f"nasforge: warning: {warning}", file=sys.stderr)
     if not args.json:
         print(
-            f"DARTS search: space {args.space}, {dataset.source}, {args.epochs} epoch(s), order {args.order}, "
-            f"logs in {args.out}",
+            f"{config.method.upper()} search: space {args.space}, {dataset.source}, {args.epochs} epoch(s), "
+            f"order {args.order}, logs in {args.out}",
             flush=True,
         )
 
@@ -225,6 +250,8 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
         "--seed": args.seed, "--batch-size": args.batch_size, "--C": args.C, "--layers": args.layers,
         "--fraction": args.fraction, "data": data_source,
     }  # fmt: skip
+    if config.method != "darts":  # absent for DARTS, so run directories of older 'nasforge darts' still resume
+        settings.update({"--method": config.method, "--tau-max": config.tau_max, "--tau-min": config.tau_min})
     run.begin(settings)  # checks a resumed search's settings, or clears a forced one's old files
     result = search(
         config, dataset, out_dir=args.out, resume=args.resume, progress=not args.json, lookup=lookup, on_epoch=report

@@ -58,8 +58,15 @@ def _grads(loss: torch.Tensor, inputs: Sequence[torch.Tensor]) -> list[torch.Ten
     return list(torch.autograd.grad(loss, inputs, allow_unused=True))
 
 
+def _zeros_for_none(grads: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    return [torch.zeros_like(w) if g is None else g for g, w in zip(grads, like, strict=True)]
+
+
 class Architect:
-    """Updates a supernet's α on validation batches; ``order`` 1 (first-order) or 2 (unrolled)."""
+    """Updates a supernet's α on validation batches; ``order`` 1 (first-order) or 2 (unrolled).
+
+    ``regularizer(α)`` (per α tensor, e.g. DrNAS' KL anchor) is added to the validation loss it minimises.
+    """
 
     def __init__(
         self,
@@ -69,10 +76,11 @@ class Architect:
         lr: float = ARCH_LR,
         betas: tuple[float, float] = ARCH_BETAS,
         weight_decay: float = ARCH_WEIGHT_DECAY,
+        regularizer: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         if order not in (1, 2):
             raise ConfigError(f"architect order must be 1 (first-order) or 2 (second-order), got {order!r}")
-        self.model, self.order = model, order
+        self.model, self.order, self.regularizer = model, order, regularizer
         self.alphas = list(model.arch_parameters())
         self.weights = list(model.weight_parameters())
         self.optimizer = torch.optim.Adam(self.alphas, lr=lr, betas=betas, weight_decay=weight_decay)
@@ -91,6 +99,9 @@ class Architect:
             if train_batch is None or w_optimizer is None:
                 raise ConfigError("the second-order architect needs the training batch and the weight optimizer")
             loss, grads = self._unrolled_grads(valid_batch, train_batch, w_optimizer)
+        if self.regularizer is not None:  # DrNAS' anchor: a term of the α objective that needs no weights
+            reg = _grads(sum(self.regularizer(a) for a in self.alphas), self.alphas)
+            grads = [r if g is None else g + r for g, r in zip(grads, reg, strict=True)]
         for a, g in zip(self.alphas, grads, strict=True):
             a.grad = g  # replaces the previous step's; left in place after the step, as DARTS' architect leaves it
         self.optimizer.step()
@@ -107,7 +118,8 @@ class Architect:
         saved_buffers = [b.clone() for b in self.model.buffers()]
         try:
             # w' = w − ξ (momentum · buf + ∇_w L_train + decay · w), SGD's next step without applying it.
-            grads_w = torch.autograd.grad(self._loss(train_batch), self.weights)
+            # A one-path method (GDAS) leaves the ops not taken without a gradient: zero for them.
+            grads_w = _zeros_for_none(_grads(self._loss(train_batch), self.weights), self.weights)
             with torch.no_grad():
                 for w, g in zip(self.weights, grads_w, strict=True):
                     buf = w_optimizer.state.get(w, {}).get("momentum_buffer")
@@ -117,7 +129,7 @@ class Architect:
                     w.sub_(xi * step)
             loss = self._loss(valid_batch)
             grads = _grads(loss, [*self.weights, *self.alphas])
-            v, d_alpha = grads[: len(self.weights)], grads[len(self.weights) :]
+            v, d_alpha = _zeros_for_none(grads[: len(self.weights)], self.weights), grads[len(self.weights) :]
             with torch.no_grad():
                 for w, s in zip(self.weights, saved_w, strict=True):
                     w.copy_(s)

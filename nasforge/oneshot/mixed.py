@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nasforge.errors import ArchError
@@ -162,6 +163,40 @@ class MixedEdges(nn.Module):
         for name, modules in self.per_edge.items():
             outputs[name] = [m(x) for m in modules]
         return [[outputs[self.ops[i]][e] for i in self.live_ops] for e in range(self.n_edges)]
+
+    def sampled(self, x: torch.Tensor, choice: Sequence[int]) -> list[torch.Tensor | None]:
+        """Only op ``choice[e]`` (an index into ``ops``) of every edge ``e``: its output, ``None`` for ``none``.
+
+        GDAS' single path: a fused conv runs on the chosen edges' own output channels only (its weight rows
+        and their BatchNorm statistics), a shared op once if any edge chose it, nothing else.
+        """
+        outs: list[torch.Tensor | None] = [None] * self.n_edges
+        relu: torch.Tensor | None = None
+        for e, i in enumerate(choice):
+            name = self.ops[i]
+            if name in self.shared:
+                module = self.shared[name]
+                y = next((outs[k] for k in range(e) if self.ops[choice[k]] == name), None)
+                outs[e] = y if y is not None else (x if isinstance(module, nn.Identity) else module(x))
+            elif name in self.convs:
+                conv, after = self.convs[name]
+                if name in self.conv_relu:
+                    inp = x
+                else:
+                    relu = torch.relu(x) if relu is None else relu
+                    inp = relu
+                rows = slice(e * self.C, (e + 1) * self.C)
+                y = F.conv2d(inp, conv.weight[rows], None, conv.stride, conv.padding)
+                if name in self.conv_relu:
+                    outs[e] = torch.relu(y)
+                else:  # the views of the running statistics are updated in place, as the fused BatchNorm would
+                    outs[e] = F.batch_norm(
+                        y, after.running_mean[rows], after.running_var[rows], None, None,
+                        after.training, after.momentum, after.eps,
+                    )  # fmt: skip
+            elif name in self.per_edge:
+                outs[e] = self.per_edge[name][e](x)
+        return outs
 
     def edge_op_modules(self, edge: int, name: str) -> list[tuple[nn.Module, slice | None]]:
         """The modules holding op ``name``'s weights on outgoing edge ``edge``, in construction order.

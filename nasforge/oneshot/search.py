@@ -36,6 +36,7 @@ from nasforge.data import BatchLoader, ImageDataset, Normalizer, train_valid_spl
 from nasforge.data.specs import DATASETS as DATASET_SPECS
 from nasforge.errors import ArchError, ConfigError, NasforgeError, StudyError, TrainingDivergedError, first_line
 from nasforge.oneshot.architect import ARCH_BETAS, ARCH_LR, ARCH_WEIGHT_DECAY, Architect
+from nasforge.oneshot.methods import get_method, temperature
 from nasforge.oneshot.supernet import Supernet, build_supernet, darts_macro
 from nasforge.spaces.darts import Genotype
 from nasforge.spaces.nb201 import NB201Arch
@@ -101,8 +102,17 @@ class SearchConfig:
     split: str | None = None
     valid_sampling: str | None = None
     drop_last: bool | None = None
+    method: str = "darts"
+    tau_max: float = 10.0
+    tau_min: float = 0.1
 
     def __post_init__(self) -> None:
+        get_method(self.method, self.space)  # unknown, or not for this space: ConfigError naming the valid ones
+        if not (math.isfinite(self.tau_max) and math.isfinite(self.tau_min) and 0 < self.tau_min <= self.tau_max):
+            raise ConfigError(
+                f"temperatures must satisfy 0 < tau_min <= tau_max, got tau_max {self.tau_max!r}, "
+                f"tau_min {self.tau_min!r}"
+            )
         if self.space == "nb201" and self.stem_multiplier not in (None, 1):  # NB201's macro builds its own stem
             raise ConfigError(
                 f"stem_multiplier applies to the DARTS cell spaces; NB201's stem is fixed at C channels, got "
@@ -133,6 +143,10 @@ class SearchConfig:
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    def tau_at(self, epoch: int) -> float:
+        """The method's temperature in epoch ``epoch`` (from 0): GDAS' linear ``tau_max`` → ``tau_min``."""
+        return temperature(epoch, self.epochs, self.tau_max, self.tau_min)
 
     def lr_at(self, epoch: int) -> float:
         """The weight lr of epoch ``epoch`` (from 0): ``w_lr``, or DARTS' per-epoch cosine schedule."""
@@ -210,8 +224,15 @@ def search(
         seed=config.seed,
         stem_multiplier=config.stem_multiplier,
     ).to(device)
+    model.method = get_method(config.method, config.space)
+    model.sample_gen = torch.Generator().manual_seed(config.seed + 2)  # the method's samples (GDAS, DrNAS)
     architect = Architect(
-        model, order=config.order, lr=config.a_lr, betas=config.a_betas, weight_decay=config.a_weight_decay
+        model,
+        order=config.order,
+        lr=config.a_lr,
+        betas=config.a_betas,
+        weight_decay=config.a_weight_decay,
+        regularizer=model.method.regularizer,
     )
     w_optimizer = torch.optim.SGD(
         model.weight_parameters(), lr=config.w_lr, momentum=config.w_momentum, weight_decay=config.w_weight_decay
@@ -356,6 +377,7 @@ def _epoch(run: _Run, epoch: int, progress: bool, lookup: Lookup | None) -> Sear
     lr = config.lr_at(epoch)
     for group in run.w_optimizer.param_groups:
         group["lr"] = lr
+    model.tau = config.tau_at(epoch)
     model.train()
     loss_sum = arch_sum = 0.0
     correct = seen = 0
@@ -397,9 +419,11 @@ def weight_step(
     logits = model(x)
     loss = F.cross_entropy(logits, y)
     weights = model.weight_parameters()
-    # Gradients for the weights only: α needs none here, and the optimizer never sees it.
-    for p, g in zip(weights, torch.autograd.grad(loss, weights), strict=True):
+    # Gradients for the weights only: α needs none here, and the optimizer never sees it. A one-path method
+    # (GDAS) leaves the ops not taken without a gradient (None): SGD skips them, as in GDAS' own code.
+    for p, g in zip(weights, torch.autograd.grad(loss, weights, allow_unused=True), strict=True):
         p.grad = g
+    weights = [p for p in weights if p.grad is not None]
     if grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(weights, grad_clip)
     optimizer.step()
@@ -516,6 +540,7 @@ def _write_epoch(out: Path, run: _Run, records: list[SearchRecord]) -> None:
         "train_gen": run.train_gen.get_state(),
         "valid_stream": run.valid_batches.state(),
         "records": [rec.to_dict() for rec in records],
+        "sample_gen": run.model.sample_gen.get_state(),
     }
     save_checkpoint_file(out / CHECKPOINT_NAME, state)
 
@@ -560,6 +585,8 @@ def _load_checkpoint(path: Path, run: _Run) -> list[SearchRecord]:
         run.architect.optimizer.load_state_dict(state["a_optimizer"])
         run.train_gen.set_state(state["train_gen"])
         run.valid_batches.restore(state["valid_stream"])
+        if isinstance(state.get("sample_gen"), torch.Tensor):  # older checkpoints (DARTS only) lack it
+            run.model.sample_gen.set_state(state["sample_gen"])
     except (RuntimeError, ValueError, KeyError, TypeError, IndexError, StopIteration) as exc:
         raise StudyError(
             f"cannot resume from {path}: damaged checkpoint, its weights, optimizer or random state cannot be "

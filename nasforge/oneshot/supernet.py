@@ -17,11 +17,11 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nasforge.data.specs import dataset_spec
 from nasforge.errors import ConfigError
+from nasforge.oneshot.methods import METHODS, Method
 from nasforge.oneshot.mixed import (
     MixedEdges,
     OpResolver,
@@ -64,7 +64,7 @@ class SearchCell(nn.Module):
         output: str = "concat",
     ) -> None:
         super().__init__()
-        self.n_inputs, self.steps, self.output = n_inputs, steps, output
+        self.n_inputs, self.steps, self.output, self.reduction, self.C = n_inputs, steps, output, reduction, C
         self.fans = nn.ModuleList()
         node_terms: list[list[tuple[int, int]]] = [[] for _ in range(steps)]  # (alpha row, op column) per term
         for src in range(n_inputs + steps - 1):
@@ -78,7 +78,11 @@ class SearchCell(nn.Module):
             self.register_buffer(f"_rows{j}", torch.tensor([r for r, _ in terms]), persistent=False)
             self.register_buffer(f"_cols{j}", torch.tensor([c for _, c in terms]), persistent=False)
 
-    def forward(self, inputs: Sequence[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, inputs: Sequence[torch.Tensor], weights: torch.Tensor, one_path: bool = False) -> torch.Tensor:
+        """``weights``: edges × ops. ``one_path``: the rows are one-hot (GDAS), so only each edge's chosen op is
+        computed (:meth:`_one_path`)."""
+        if one_path:
+            return self._one_path(inputs, weights)
         states = list(inputs)
         pending: list[list[torch.Tensor]] = [[] for _ in range(self.steps)]
         for src, fan in enumerate(self.fans):
@@ -88,6 +92,39 @@ class SearchCell(nn.Module):
             for j, candidates in enumerate(fan(states[src]), start=first):
                 pending[j].extend(candidates)
         states.append(self._node(self.steps - 1, weights, pending))
+        return torch.cat(states[self.n_inputs :], dim=1) if self.output == "concat" else states[-1]
+
+    def _one_path(self, inputs: Sequence[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+        """GDAS' forward: node j = Σ_edges w[e, o_e] · o_e(x) + Σ_edges Σ_{o ≠ o_e} w[e, o], with o_e the argmax
+        of row e. The second sum is exactly 0 in value (one-hot rows) but passes the gradient to every other α
+        of the edge, as GDAS' own code (``hardwts[i]`` for the ops not taken)."""
+        chosen = weights.detach().argmax(dim=-1).tolist()
+        states = list(inputs)
+        terms: list[list[torch.Tensor]] = [[] for _ in range(self.steps)]
+        rest: list[list[torch.Tensor]] = [[] for _ in range(self.steps)]
+
+        def node(j: int) -> torch.Tensor:
+            if terms[j]:
+                out = terms[j][0]
+                for t in terms[j][1:]:
+                    out = out + t
+            else:  # every edge into the node chose `none`
+                n, _, h, w = inputs[0].shape
+                h, w = (h // 2, w // 2) if self.reduction else (h, w)
+                out = inputs[0].new_zeros(n, self.C, h, w).contiguous(memory_format=CHANNELS_LAST)
+            return out + torch.stack(rest[j]).sum()
+
+        for src, fan in enumerate(self.fans):
+            if src >= self.n_inputs:
+                states.append(node(src - self.n_inputs))
+            first = max(0, src - self.n_inputs + 1)
+            rows = [edge_row(self.n_inputs, j, src) for j in range(first, self.steps)]
+            picks = [chosen[r] for r in rows]
+            for j, r, o, y in zip(range(first, self.steps), rows, picks, fan.sampled(states[src], picks), strict=True):
+                if y is not None:
+                    terms[j].append(y * weights[r, o])
+                rest[j].append(weights[r].sum() - weights[r, o])
+        states.append(node(self.steps - 1))
         return torch.cat(states[self.n_inputs :], dim=1) if self.output == "concat" else states[-1]
 
     def _node(self, j: int, weights: torch.Tensor, pending: list[list[torch.Tensor]]) -> torch.Tensor:
@@ -121,6 +158,16 @@ class Supernet(nn.Module):
 
     space: str
     alpha_names: tuple[str, ...] = ()  # the attributes holding α, one matrix per cell kind
+    method: Method = METHODS["darts"]  # the relaxation (nasforge.oneshot.methods); set by the search loop
+    tau: float = 1.0  # the method's temperature (GDAS), set per epoch by the search loop
+    sample_gen: torch.Generator | None = None  # where sampling methods draw (CPU generator)
+
+    def mixing(self, alpha: torch.Tensor) -> torch.Tensor:
+        """The per-edge op weights (edges × ops) of a forward pass: the method's sample while training, its
+        deterministic weights in evaluation."""
+        if self.training:
+            return self.method.train_weights(alpha, self.tau, self.sample_gen)
+        return self.method.eval_weights(alpha)
 
     def arch_parameters(self) -> list[torch.Tensor]:
         return [getattr(self, name) for name in self.alpha_names]
@@ -130,8 +177,8 @@ class Supernet(nn.Module):
         return [p for p in self.parameters() if id(p) not in alphas]
 
     def alpha_weights(self) -> dict[str, list[list[float]]]:
-        """softmax(α) per cell kind, one row per edge."""
-        return {name: F.softmax(getattr(self, name).detach(), dim=-1).tolist() for name in self.alpha_names}
+        """The method's mean op weights per cell kind (softmax(α); DrNAS: the Dirichlet mean), one row per edge."""
+        return {name: self.method.mean_weights(getattr(self, name).detach()).tolist() for name in self.alpha_names}
 
     def derive(self) -> Genotype | NB201Arch:
         raise NotImplementedError
@@ -219,11 +266,11 @@ class DartsSupernet(Supernet):
         return order
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w_normal, w_reduce = F.softmax(self.alpha_normal, dim=-1), F.softmax(self.alpha_reduce, dim=-1)
+        w_normal, w_reduce = self.mixing(self.alpha_normal), self.mixing(self.alpha_reduce)
         states = [self.stem(x).contiguous(memory_format=CHANNELS_LAST)] * self.macro.n_inputs
         for cell, reduction in zip(self.cells, self.reductions, strict=True):
             inputs = [pre(s) for pre, s in zip(cell.preprocess, states[-self.macro.n_inputs :], strict=True)]
-            states.append(cell(inputs, w_reduce if reduction else w_normal))
+            states.append(cell(inputs, w_reduce if reduction else w_normal, self.method.one_path))
         return self.classifier(states[-1].mean(dim=(2, 3)))
 
     def derive(self) -> Genotype:
@@ -254,10 +301,10 @@ class NB201Supernet(Supernet):
         self.alpha = _init_alpha(6, len(NB201_OPS), generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = F.softmax(self.alpha, dim=-1)
+        weights = self.mixing(self.alpha)
         x = self.stem(x).contiguous(memory_format=CHANNELS_LAST)
         for cell in self.cells:
-            x = cell([x], weights) if isinstance(cell, SearchCell) else cell(x)
+            x = cell([x], weights, self.method.one_path) if isinstance(cell, SearchCell) else cell(x)
         return self.classifier(self.lastact(x).mean(dim=(2, 3)))
 
     def derive(self) -> NB201Arch:

@@ -1,0 +1,187 @@
+"""One-shot methods (GDAS, DrNAS) against hand-computed facts, and ``nasforge oneshot`` end to end."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from test_darts_cli import TINY, tiny_mnist  # noqa: F401  (the tiny MNIST fixture)
+from torch import nn
+
+from nasforge.cli.main import main
+from nasforge.errors import ConfigError
+from nasforge.oneshot.methods import dirichlet_sample, drnas_kl, get_method, gumbel_hard, temperature
+from nasforge.oneshot.mixed import MixedOp, nb201_search_op
+from nasforge.oneshot.search import SearchConfig
+from nasforge.spaces.nb201 import OPS as NB201_OPS
+
+
+def _reference_op(op: MixedOp, name: str, x: torch.Tensor) -> torch.Tensor:
+    """NB201's op ``name`` computed on its own (the fused conv module of a single edge is that op's conv)."""
+    if name == "none":
+        return torch.zeros_like(x)
+    if name == "skip_connect":
+        return x
+    if name == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)(x)
+    return op.edges.convs[name](torch.relu(x))
+
+
+def test_gdas_forward_is_exactly_the_sampled_op_and_its_gradient_reaches_every_alpha():
+    op = MixedOp(4, 1, NB201_OPS, resolve=nb201_search_op)
+    x = torch.randn(2, 4, 6, 6, generator=torch.Generator().manual_seed(0))
+    seen = set()
+    for seed in range(12):
+        alpha = torch.zeros(1, len(NB201_OPS), requires_grad=True)
+        tau = 0.7
+        gen = torch.Generator().manual_seed(seed)
+        w = gumbel_hard(alpha, tau, gen)
+        k = int(w.detach().argmax())
+        seen.add(k)
+        assert w.detach().tolist() == [[1.0 if i == k else 0.0 for i in range(len(NB201_OPS))]]
+        out = op(x, w[0])
+        assert torch.equal(out, _reference_op(op, NB201_OPS[k], x))
+        g_out = torch.randn(out.shape, generator=torch.Generator().manual_seed(100 + seed))
+        (out * g_out).sum().backward()
+        # Straight-through by hand: dL/dw_o = <g_out, o(x)> (0 for none); dL/dα = (1/τ) s ⊙ (g − s·g),
+        # s = the soft Gumbel sample, recomputed from the same noise.
+        u = torch.rand((1, len(NB201_OPS)), generator=torch.Generator().manual_seed(seed))
+        gumbel = -torch.log(-torch.log(u))
+        s = torch.softmax(gumbel / tau, dim=-1)[0]
+        g = torch.tensor([float((g_out * _reference_op(op, n, x)).detach().sum()) for n in NB201_OPS])
+        expected = s * (g - (s * g).sum()) / tau
+        assert torch.allclose(alpha.grad[0], expected, rtol=1e-4, atol=1e-6)
+        assert bool((alpha.grad != 0).all())  # every α of the edge, none included
+    assert len(seen) >= 3  # the samples do vary
+
+
+def test_gdas_samples_follow_softmax_alpha_gumbel_max():
+    probs = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    alpha = torch.log(probs).expand(40_000, 4)
+    w = gumbel_hard(alpha, 5.0, torch.Generator().manual_seed(1))  # τ does not change the argmax law
+    freq = w.mean(dim=0)
+    assert torch.allclose(freq, probs, atol=0.01)
+
+
+def test_gdas_temperature_schedule_and_bad_temperatures():
+    assert temperature(0, 5, 10.0, 0.1) == 10.0
+    assert temperature(4, 5, 10.0, 0.1) == pytest.approx(0.1)
+    assert temperature(2, 5, 10.0, 0.1) == pytest.approx(5.05)
+    with pytest.raises(ConfigError, match="temperature"):
+        gumbel_hard(torch.zeros(1, 3), 0.0, None)
+    with pytest.raises(ConfigError, match="tau_min"):
+        SearchConfig(space="nb201", dataset="cifar10", method="gdas", tau_max=1.0, tau_min=2.0)
+
+
+def test_drnas_samples_lie_on_the_simplex_with_the_dirichlet_mean():
+    alpha = torch.tensor([0.0, 1.0, -1.0, 2.0, 0.5]).expand(50_000, 5).clone().requires_grad_(True)
+    before = torch.random.get_rng_state()
+    w = dirichlet_sample(alpha, torch.Generator().manual_seed(3))
+    assert torch.equal(torch.random.get_rng_state(), before)  # the global RNG is left alone
+    assert bool((w >= 0).all()) and torch.allclose(w.sum(dim=-1), torch.ones(50_000), atol=1e-5)
+    beta = torch.tensor([1.0, 2.0, math.exp(-1.0), 3.0, 1.5])  # elu(α) + 1 by hand
+    assert torch.allclose(w.mean(dim=0), beta / beta.sum(), atol=0.005)
+    w[:, 3].sum().backward()  # pathwise gradient: a sample depends on every concentration
+    assert bool((alpha.grad != 0).all())
+    same = dirichlet_sample(alpha[:2].detach(), torch.Generator().manual_seed(3))
+    assert torch.equal(same, w[:2].detach())  # reproducible from the generator alone
+
+
+def test_drnas_kl_anchor_by_hand():
+    assert float(drnas_kl(torch.zeros(3, 4))) == pytest.approx(0.0, abs=1e-7)  # Dir(1) against itself
+    # KL(Dir(2, 1) ‖ Dir(1, 1)) = ln Γ(3) − ln Γ(2) + (2 − 1)(ψ(2) − ψ(3)) = ln 2 − 1/2; α = (1, 0) gives β = (2, 1)
+    assert float(drnas_kl(torch.tensor([[1.0, 0.0]]))) == pytest.approx(1e-3 * (math.log(2) - 0.5), rel=1e-5)
+
+
+def test_unknown_method_names_the_valid_ones():
+    with pytest.raises(ConfigError, match="valid methods: darts, gdas, drnas"):
+        get_method("enas")
+    with pytest.raises(ConfigError, match="unknown one-shot method"):
+        SearchConfig(method="spos")
+
+
+def test_oneshot_gdas_runs_resumes_and_refuses_another_method(tiny_mnist, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "gdas"
+    base = ["oneshot", "--space", "darts-mnist", "--out", str(out), "--data-dir", str(tiny_mnist), "--json", *TINY]
+    assert main([*base, "--method", "gdas", "--epochs", "1"]) == 0
+    assert main(["viz", "alphas", str(out), "-o", str(tmp_path / "figs")]) == 0  # drawings per method
+    assert (tmp_path / "figs" / "alphas_normal.png").stat().st_size > 0
+    capsys.readouterr()
+    assert main([*base, "--method", "gdas", "--epochs", "2", "--resume"]) == 2  # epochs differ: refused
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert main([*base, "--method", "drnas", "--epochs", "1", "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "gdas" in err and "drnas" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--method", "enas"], "valid methods: darts, gdas, drnas"),
+        (["--method", "gdas", "--tau-max", "0"], "--tau-max"),
+        (["--method", "gdas", "--tau-min", "-1"], "--tau-min"),
+        (["--method", "gdas", "--epochs", "0"], "--epochs"),
+    ],
+)
+def test_oneshot_bad_input_is_one_line_exit_2(extra, message, tmp_path, capsys):
+    try:
+        code = main(["oneshot", "--out", str(tmp_path / "o"), *extra])
+    except SystemExit as exc:  # argparse's own refusals (range-checked numbers)
+        code = exc.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err
+    assert not (tmp_path / "o" / "checkpoint.pt").exists()
+
+
+def test_gdas_one_path_cell_computes_only_the_chosen_ops_exactly():
+    from nasforge.oneshot.supernet import SearchCell
+
+    cell = SearchCell(1, 3, 4, NB201_OPS, resolve=nb201_search_op, output="last")
+    x = torch.randn(2, 4, 6, 6, generator=torch.Generator().manual_seed(5))
+    # edges 0→1, 0→2, 1→2, 0→3, 1→3, 2→3: avg_pool, skip, none, none, skip, skip
+    names = ("avg_pool_3x3", "skip_connect", "none", "none", "skip_connect", "skip_connect")
+    picks = [NB201_OPS.index(n) for n in names]
+    alpha = torch.zeros(6, len(NB201_OPS), requires_grad=True)
+    hard = torch.nn.functional.one_hot(torch.tensor(picks), len(NB201_OPS)).float()
+    soft = torch.softmax(alpha, dim=-1)
+    weights = hard + (soft - soft.detach())  # straight-through, value exactly one-hot
+    out = cell([x], weights, one_path=True)
+    # node 1 = avg_pool(x), node 2 = x, node 3 = node 1 + node 2: by hand, without the supernet's modules
+    expected = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)(x) + x
+    assert torch.equal(out, expected)
+    full = cell([x], weights.detach())  # the all-ops path with the same one-hot weights
+    assert torch.allclose(out, full, atol=1e-6)
+    out.sum().backward()
+    assert bool((alpha.grad.abs().sum(dim=-1) > 0).all())  # every edge's α gets a gradient
+
+
+def test_gdas_supernet_trains_with_one_path_and_evaluates_its_argmax():
+    from nasforge.oneshot.methods import METHODS
+    from nasforge.oneshot.supernet import build_supernet
+
+    net = build_supernet("nb201", "cifar10", C=4, layers=1, seed=0)
+    net.method, net.tau, net.sample_gen = METHODS["gdas"], 1.0, torch.Generator().manual_seed(0)
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    torch.nn.functional.cross_entropy(net(x), torch.tensor([0, 1, 2])).backward()
+    assert bool((net.alpha.grad != 0).all())
+    net.eval()
+    with torch.no_grad():
+        one_path = net(x)
+        net.method = METHODS["darts"]
+        net.alpha.copy_(torch.nn.functional.one_hot(net.alpha.argmax(-1), len(NB201_OPS)) * 60.0)
+        assert torch.allclose(one_path, net(x), atol=1e-4)  # softmax of ±60 is one-hot to float precision
+
+
+@pytest.mark.parametrize("method", ["gdas", "drnas"])
+def test_second_order_search_runs_with_each_method(method, tiny_mnist, tmp_path, capsys):  # noqa: F811
+    import json
+
+    out = tmp_path / method
+    argv = ["oneshot", "--method", method, "--order", "2", "--epochs", "1", "--out", str(out)]
+    assert main([*argv, "--data-dir", str(tiny_mnist), "--json", *TINY]) == 0
+    (record,) = [json.loads(line) for line in (out / "search.jsonl").read_text().splitlines()]
+    for rows in record["alphas"].values():  # the logged op weights: probabilities per edge
+        assert all(abs(sum(row) - 1) < 1e-5 and min(row) > 0 for row in rows)
+    assert json.loads((out / "genotype.json").read_text())["space"] == "darts-mnist"
