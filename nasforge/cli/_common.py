@@ -64,6 +64,8 @@ def check_dataset_options(args: argparse.Namespace, builtin: tuple[str, ...]) ->
         return
     check(Path(args.dataset).exists(), f"--dataset {args.dataset}: no such dataset or path; give "
           f"{', '.join(builtin)}, an image folder or an .npz file")  # fmt: skip
+    # Your own data is named by its absolute path (the dataset's name everywhere), so a resume from elsewhere agrees.
+    args.dataset = str(Path(args.dataset).resolve())
     check(args.image_size is None or args.image_size >= 1, f"--image-size {args.image_size} must be >= 1, e.g. 32")
 
 

@@ -35,6 +35,8 @@ SEARCH_DEFAULTS = {
     "optimizer": "rs",
     "benchmark": "cifar10",
     "seed": 0,
+    "dataset": "cifar10",
+    "image_size": None,
     "epochs": 10,
     "train_fraction": 0.05,
     "valid_fraction": 0.1,
@@ -64,6 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the search recorded in --out, with its stored settings")  # fmt: skip
     p.add_argument("--force", action="store_true", help=SEARCH_RUN.force_help())
+    p.add_argument("--dataset", default=None, metavar="NAME|PATH",
+                   help="--train: cifar10, mnist, or your own image folder / .npz (default cifar10)")  # fmt: skip
+    p.add_argument("--image-size", type=argtypes.positive_int, default=None, metavar="N",
+                   help="--train on your own data: resize every image to NxN")  # fmt: skip
     p.add_argument("--epochs", type=argtypes.epochs, default=None, help="--train: epochs per arch (default 10)")
     p.add_argument("--train-fraction", type=argtypes.fraction, default=None,
                    help="--train: share of CIFAR-10 train (0.05)")  # fmt: skip
@@ -178,7 +184,8 @@ def _check_flags(args: argparse.Namespace) -> None:
           "--train")  # fmt: skip
     if not (args.train or args.resume):  # a training option without --train would be silently ignored
         given = [flag for flag, value, unset in (("--epochs", args.epochs, None), ("--device", args.device, "auto"),
-                 ("--train-fraction", args.train_fraction, None), ("--valid-fraction", args.valid_fraction, None))
+                 ("--train-fraction", args.train_fraction, None), ("--valid-fraction", args.valid_fraction, None),
+                 ("--dataset", args.dataset, None), ("--image-size", args.image_size, None))
                  if value != unset]  # fmt: skip
         check(not given, f"{', '.join(given)} only apply to --train; add --train to train each arch, or drop them")
 
@@ -194,6 +201,8 @@ def _settings(args: argparse.Namespace, stored_config: dict[str, Any] | None) ->
         given["train"] = True
     if "store" in given:  # recorded absolute, so that a resume from elsewhere compares equal
         given["store"] = str(Path(given["store"]).resolve())
+    if "dataset" in given and Path(given["dataset"]).exists():  # your own data: absolute, as the store
+        given["dataset"] = str(Path(given["dataset"]).resolve())
     stored: dict[str, Any] = {}
     if stored_config is not None:
         try:
@@ -229,7 +238,8 @@ def _evaluator(settings: Any) -> Any:
     if settings.train:
         from nasforge.search.evaluators import TrainEvaluator, TrainProtocol
 
-        protocol = TrainProtocol(epochs=settings.epochs, train_fraction=settings.train_fraction,
+        protocol = TrainProtocol(dataset=settings.dataset, image_size=settings.image_size, epochs=settings.epochs,
+                                 train_fraction=settings.train_fraction,
                                  valid_fraction=settings.valid_fraction, device=settings.device)  # fmt: skip
         return TrainEvaluator(protocol, seed=settings.seed, data_dir=settings.data_dir)
     from nasforge.benchmarks import load_nb201
