@@ -6,12 +6,14 @@ the parser it adds sets ``func`` (called with the parsed arguments, returning an
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from nasforge.cli._common import EXIT_USAGE, ArgumentParser
+from nasforge.cli._config import add_config_option, expand_config
 from nasforge.errors import NasforgeError, SettingError, TrainingDivergedError
 from nasforge.runtime import keep_freed_memory
 
@@ -45,7 +47,19 @@ def build_parser() -> ArgumentParser:
                 raise
             continue
         module.register(subparsers)
+    _add_config(subparsers)
     return parser
+
+
+def _add_config(subparsers: argparse._SubParsersAction) -> None:
+    """``--config FILE.toml`` on every command (each leaf parser), implemented once in :mod:`nasforge.cli._config`."""
+    for name, sub in subparsers.choices.items():
+        inner = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        if inner:
+            _add_config(inner[0])
+        else:
+            add_config_option(sub)
+            sub.set_defaults(config_parser=sub, config_command=name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,10 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     # This process is ours: let training reuse freed activations instead of faulting pages in every step.
     keep_freed_memory()
     try:
+        if getattr(args, "config", None) is not None:  # the file's options first, so the command line's win
+            args = parser.parse_args(expand_config(args.config_parser, argv, args.config_command, args.config))
         code = args.func(args)
     except (NasforgeError, TrainingDivergedError) as exc:  # a diverged run: its message names the fix
         # The library names settings (time_budget); here they are the flags that set them (--time-budget).

@@ -69,7 +69,10 @@ def load_dataset(
         own = load_own_dataset(name, image_size=image_size, strict=strict_images)
         return own.train if split == "train" else own.test
     if name not in DATASET_NAMES:
-        raise ConfigError(f"unknown dataset {name!r}; expected one of: {', '.join(DATASET_NAMES)}")
+        raise ConfigError(
+            f"unknown dataset {name!r}; expected one of: {', '.join(DATASET_NAMES)}, or the path of an image folder "
+            "or .npz file"
+        )
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; expected one of: {', '.join(SPLITS)}")
     root = paths.data_dir(data_dir)

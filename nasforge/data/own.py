@@ -52,10 +52,10 @@ class OwnData:
 
 
 def is_own_dataset(name: str) -> bool:
-    """Whether ``name`` names a user dataset (a directory or an ``.npz`` file) rather than a built-in one."""
+    """Whether ``name`` names a user dataset (an existing directory or file) rather than a built-in one."""
     from nasforge.data.specs import DATASETS
 
-    return name not in DATASETS
+    return name not in DATASETS and Path(name).expanduser().exists()
 
 
 def load_own_dataset(
