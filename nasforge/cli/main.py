@@ -29,6 +29,7 @@ SUBCOMMAND_MODULES = (
     "nasforge.cli.dashboard",
     "nasforge.cli.darts",
     "nasforge.cli.viz",
+    "nasforge.cli.export",
 )
 
 
