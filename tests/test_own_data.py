@@ -141,3 +141,30 @@ def test_folder_through_search_darts_and_training(tmp_path: Path, capsys: pytest
                  "--N", "1", "--fraction", "1", "--out", str(tmp_path / "train"), *fast])  # fmt: skip
     trained = json.loads(capsys.readouterr().out)
     assert code == 0 and trained["train_size"] == 18 and trained["valid_size"] == 6
+
+
+def test_exported_torchscript_equals_the_trained_network(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from nasforge.data import Normalizer
+    from nasforge.spaces.nb201 import NB201Arch
+    from nasforge.train.models import build_nb201
+
+    root = _folder(tmp_path / "imgs", per_class=4)
+    run, model_file = tmp_path / "run", tmp_path / "model.pt"
+    arch = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"
+    assert main(["train", arch, "--dataset", str(root), "--epochs", "1", "--C", "4", "--N", "1", "--fraction", "1",
+                 "--device", "cpu", "--out", str(run), "--json"]) == 0  # fmt: skip
+    assert main(["export", str(run), "-o", str(model_file), "--json"]) == 0
+    capsys.readouterr()
+    # nasforge's own path: the checkpoint's weights, the loader's normalisation of uint8 images.
+    train = load_dataset(str(root), "train")
+    net = build_nb201(NB201Arch.parse(arch), train.spec, C=4, N=1).eval()
+    net.load_state_dict(torch.load(run / "checkpoint.pt", weights_only=True)["model"])
+    with torch.no_grad():
+        expected = net(Normalizer(train.spec, 3)(train.images))
+        exported = torch.jit.load(str(model_file))(train.images.float() / 255)
+    assert torch.allclose(exported, expected, atol=1e-5)
+    # The arch alone exports too; an existing file is not overwritten without --force.
+    assert main(["export", arch, "--dataset", str(root), "-o", str(model_file)]) == 2
+    assert "exists" in capsys.readouterr().err
