@@ -44,7 +44,9 @@ def add_dataset_options(parser: argparse.ArgumentParser, default: str, builtin: 
         help=f"{', '.join(builtin)}, or your own data: an image folder (CLASS/*.png|jpg, optional train/ test/) "
         f"or an .npz with x and y (default {default})",
     )  # fmt: skip
-    parser.add_argument("--image-size", type=int, default=None, metavar="N",
+    from nasforge.cli._argtypes import image_size
+
+    parser.add_argument("--image-size", type=image_size, default=None, metavar="N",
                         help="your own data: resize every image to NxN (needed when sizes differ)")  # fmt: skip
     parser.add_argument("--strict-images", action="store_true",
                         help="your own data: refuse files that cannot be decoded instead of skipping them")  # fmt: skip

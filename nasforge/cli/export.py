@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from nasforge.cli import _argtypes as argtypes
 from nasforge.cli._common import add_data_dir, add_json_flag, check, emit
 
 FORMATS = ("torchscript",)
@@ -28,9 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write (e.g. model.pt)")
     p.add_argument("--dataset", default=None, metavar="NAME|PATH",
                    help="with an ARCH: the dataset sizing its network (cifar10, mnist or your own data)")  # fmt: skip
-    p.add_argument("--image-size", type=int, default=None, metavar="N", help="with an ARCH on your own data")
-    p.add_argument("--C", type=int, default=16, help="with an ARCH: channels of the first stage (default 16)")
-    p.add_argument("--N", type=int, default=5, help="with an ARCH: cells per stage (default 5)")
+    p.add_argument("--image-size", type=argtypes.image_size, default=None, metavar="N", help="with an ARCH on own data")
+    p.add_argument("--C", type=argtypes.channels, default=16, help="with an ARCH: first-stage channels (16)")
+    p.add_argument("--N", type=argtypes.cells, default=5, help="with an ARCH: cells per stage (default 5)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     add_data_dir(p)
     add_json_flag(p)

@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help=SEARCH_RUN.force_help())
     p.add_argument("--dataset", default=None, metavar="NAME|PATH",
                    help="--train: cifar10, mnist, or your own image folder / .npz (default cifar10)")  # fmt: skip
-    p.add_argument("--image-size", type=argtypes.positive_int, default=None, metavar="N",
+    p.add_argument("--image-size", type=argtypes.image_size, default=None, metavar="N",
                    help="--train on your own data: resize every image to NxN")  # fmt: skip
     p.add_argument("--epochs", type=argtypes.epochs, default=None, help="--train: epochs per arch (default 10)")
     p.add_argument("--train-fraction", type=argtypes.fraction, default=None,
