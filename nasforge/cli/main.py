@@ -77,12 +77,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        # Before parsing: the file may give options the command requires (--out). Its options go first, so the
+        # command line's win.
+        config = _config_path(argv)
+        if config is not None and (leaf := _leaf(parser, argv)) is not None:
+            argv = expand_config(leaf[0], argv, leaf[1], config)
+    except NasforgeError as exc:
+        print(f"nasforge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     args = parser.parse_args(argv)
     # This process is ours: let training reuse freed activations instead of faulting pages in every step.
     keep_freed_memory()
     try:
-        if getattr(args, "config", None) is not None:  # the file's options first, so the command line's win
-            args = parser.parse_args(expand_config(args.config_parser, argv, args.config_command, args.config))
         code = args.func(args)
     except (NasforgeError, TrainingDivergedError) as exc:  # a diverged run: its message names the fix
         # The library names settings (time_budget); here they are the flags that set them (--time-budget).
@@ -93,6 +100,29 @@ def _run(argv: Sequence[str] | None) -> int:
         print("nasforge: interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+def _config_path(argv: list[str]) -> str | None:
+    for i, token in enumerate(argv):
+        if token == "--":
+            return None
+        if token == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if token.startswith("--config="):
+            return token.split("=", 1)[1]
+    return None
+
+
+def _leaf(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.ArgumentParser, str] | None:
+    """The (sub)command parser ``argv`` selects and its name: the leaf that carries ``--config``."""
+    current, name = parser, None
+    for token in argv:
+        inner = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
+        if not inner:
+            break
+        if token in inner[0].choices:
+            current, name = inner[0].choices[token], token
+    return None if name is None else (current, name)
 
 
 def _closed_pipe() -> int:
