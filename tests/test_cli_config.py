@@ -44,3 +44,24 @@ def test_every_command_accepts_config(capsys) -> None:
         with pytest.raises(SystemExit):
             main([*command, "--help"])
         assert "--config FILE.toml" in capsys.readouterr().out
+
+
+def test_optimizer_args_are_checked_recorded_and_kept_on_resume(tmp_path: Path, data_dir: Path, capsys) -> None:
+    from nasforge.search.study import Study
+
+    out = tmp_path / "run"
+    base = ["search", "--optimizer", "rea", "--data-dir", str(data_dir), "--no-plots", "--out", str(out)]
+    assert main([*base, "--optimizer-args", "population_size=4,sample_size=2", "--n-iter", "6"]) == 0
+    with Study.open(out) as study:
+        recorded = study.config["optimizer"]
+    assert (recorded["population_size"], recorded["sample_size"]) == (4, 2)
+    capsys.readouterr()
+    assert main([*base, "--optimizer-args", "population_size=5", "--resume", "--n-iter", "6"]) == 2
+    assert "population_size=5 given, 4 stored" in capsys.readouterr().err
+    cases = (("pop=3", "rea has no setting 'pop'; its settings: population_size"),
+             ("population_size=0", "outside its range"), ("allow_repeats=maybe", "true or false"))  # fmt: skip
+    for bad, expected in cases:
+        assert main([*base[:-1], str(tmp_path / "other"), "--optimizer-args", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert expected in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "other").exists()

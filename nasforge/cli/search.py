@@ -66,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the search recorded in --out, with its stored settings")  # fmt: skip
     p.add_argument("--force", action="store_true", help=SEARCH_RUN.force_help())
+    p.add_argument("--optimizer-args", default=None, metavar="KEY=VALUE,...",
+                   help="the optimizer's settings, e.g. population_size=20,sample_size=5 for rea (recorded in the "
+                        "study; an unknown key's error lists the optimizer's settings)")  # fmt: skip
     p.add_argument("--dataset", default=None, metavar="NAME|PATH",
                    help="--train: cifar10, mnist, or your own image folder / .npz (default cifar10)")  # fmt: skip
     p.add_argument("--image-size", type=argtypes.image_size, default=None, metavar="N",
@@ -219,6 +222,8 @@ def _settings(args: argparse.Namespace, stored_config: dict[str, Any] | None) ->
             )
         # A study from before the store was recorded resumes as it was written (--store then only locates it).
         stored["record_store"] = "store" in stored
+    if args.optimizer_args is not None:
+        _optimizer_args(args, given, stored)
     run_options = {"device": args.device, "data_dir": args.data_dir, "executor": args.executor,
                    "address": args.address, "max_retries": args.max_retries, "cpus_per_trial": args.cpus_per_trial,
                    "gpus_per_trial": args.gpus_per_trial}  # fmt: skip
@@ -232,6 +237,21 @@ def _settings(args: argparse.Namespace, stored_config: dict[str, Any] | None) ->
                 "another --out"
             ) from None
         raise
+
+
+def _optimizer_args(args: argparse.Namespace, given: dict[str, Any], stored: dict[str, Any]) -> None:
+    """``--optimizer-args`` checked against the optimizer's declared settings; on a resume, against the study's."""
+    from nasforge.optimizers import optimizer_class
+    from nasforge.optimizers._base import parse_optimizer_args
+
+    name = stored.get("optimizer") or given.get("optimizer") or SEARCH_DEFAULTS["optimizer"]
+    options = parse_optimizer_args(optimizer_class(name), args.optimizer_args)
+    if stored:
+        recorded = stored.get("optimizer_options", {})
+        diffs = [f"{k}={v} given, {recorded.get(k)} stored" for k, v in options.items() if recorded.get(k) != v]
+        check(not diffs, f"{args.out} belongs to a search with other optimizer settings ({'; '.join(diffs)}); drop "
+              "--optimizer-args to resume, choose another --out, or overwrite it with --force")  # fmt: skip
+    given["optimizer_options"] = options
 
 
 def _evaluator(settings: Any) -> Any:
