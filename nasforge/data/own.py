@@ -119,8 +119,9 @@ def _channel_stats(images: np.ndarray, index: np.ndarray) -> tuple[tuple[float, 
     # Chunked float64 sums keep memory flat on a memory-mapped 50,000-image cache.
     c = images.shape[1]
     total, sq, count = np.zeros(c), np.zeros(c), 0
-    for start in range(0, index.size, 4096):
-        chunk = images[np.sort(index[start : start + 4096])].astype(np.float64) / 255.0
+    rows = max(1, 2**21 // int(np.prod(images.shape[1:])))  # about 16 MB of float64 per chunk, whatever the size
+    for start in range(0, index.size, rows):
+        chunk = images[np.sort(index[start : start + rows])].astype(np.float64) / 255.0
         total += chunk.sum(axis=(0, 2, 3))
         sq += (chunk**2).sum(axis=(0, 2, 3))
         count += chunk.shape[0] * chunk.shape[2] * chunk.shape[3]
