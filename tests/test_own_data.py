@@ -168,3 +168,10 @@ def test_exported_torchscript_equals_the_trained_network(tmp_path: Path, capsys:
     # The arch alone exports too; an existing file is not overwritten without --force.
     assert main(["export", arch, "--dataset", str(root), "-o", str(model_file)]) == 2
     assert "exists" in capsys.readouterr().err
+
+
+def test_search_refuses_a_bad_folder_before_writing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _folder(tmp_path / "imgs", size=(10, 10))
+    out = tmp_path / "search"
+    assert main(["search", "--train", "--dataset", str(root), "--n-iter", "1", "--out", str(out)]) == 2
+    assert "multiples of 4" in capsys.readouterr().err and not out.exists()

@@ -161,6 +161,7 @@ def _search(args: argparse.Namespace, run: RunDir) -> int:
         _check_environment(settings)
         _quiet_optuna([settings.optimizer])
         evaluator = _evaluator(settings)
+        _check_own_data(settings, evaluator)
         optimizer = create_optimizer(settings.optimizer, settings.seed, space=settings.space,
                                      **settings.optimizer_options)  # fmt: skip
         _check_fidelities(optimizer, evaluator)
@@ -252,6 +253,17 @@ def _optimizer_args(args: argparse.Namespace, given: dict[str, Any], stored: dic
         check(not diffs, f"{args.out} belongs to a search with other optimizer settings ({'; '.join(diffs)}); drop "
               "--optimizer-args to resume, choose another --out, or overwrite it with --force")  # fmt: skip
     given["optimizer_options"] = options
+
+
+def _check_own_data(settings: Any, evaluator: Any) -> None:
+    """Your own images are loaded (decoded once, cached) and checked against the network before any trial, so a
+    bad folder or size is one line with nothing written."""
+    from nasforge.data.specs import DATASETS
+
+    if settings.train and settings.dataset not in DATASETS:
+        from nasforge.train.models import check_input_size
+
+        check_input_size(evaluator.datasets()[0].spec, "NB201")
 
 
 def _evaluator(settings: Any) -> Any:
