@@ -54,13 +54,12 @@ def build_parser() -> ArgumentParser:
 
 def _add_config(subparsers: argparse._SubParsersAction) -> None:
     """``--config FILE.toml`` on every command (each leaf parser), implemented once in :mod:`nasforge.cli._config`."""
-    for name, sub in subparsers.choices.items():
+    for sub in subparsers.choices.values():
         inner = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
         if inner:
             _add_config(inner[0])
         else:
             add_config_option(sub)
-            sub.set_defaults(config_parser=sub, config_command=name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
