@@ -91,7 +91,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys, extra, setup, 
 
 def test_unknown_dataset_cifar_without_data_and_bad_arch(tmp_path: Path, capsys) -> None:
     assert _run(["train", "0", "--dataset", "svhn"]) == 2
-    assert "invalid choice: 'svhn'" in capsys.readouterr().err
+    assert "--dataset svhn: no such dataset or path; give cifar10, mnist, an image folder" in capsys.readouterr().err
     assert _run(["train", "0", "--dataset", "cifar10", "--out", str(tmp_path)]) == 2
     assert "CIFAR-10 has no embedded copy: pass --data-dir" in capsys.readouterr().err
     assert _run(["train", "99999", "--dataset", "mnist", "--out", str(tmp_path)]) == 2

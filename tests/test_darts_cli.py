@@ -206,7 +206,7 @@ def test_the_readme_main_job_with_default_channels_draws_and_retrains(tiny_mnist
     "argv, message",
     [
         (["darts", "--space", "enas"], "invalid choice: 'enas'"),
-        (["darts", "--dataset", "svhn"], "invalid choice: 'svhn'"),
+        (["darts", "--dataset", "svhn"], "--dataset svhn: no such dataset or path"),
         (["darts", "--space", "darts-mnist", "--dataset", "cifar10"], "built for 28x28 grey digits"),
         (["darts", "--lr-schedule", "step"], "invalid choice: 'step'"),
         (["darts", "--space", "nb201", "--stem-multiplier", "0"], "NB201's stem is fixed"),

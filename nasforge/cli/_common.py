@@ -37,6 +37,40 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_dataset_options(parser: argparse.ArgumentParser, default: str, builtin: tuple[str, ...]) -> None:
+    """``--dataset`` (a built-in name, or your own image folder / .npz), ``--image-size``, ``--strict-images``."""
+    parser.add_argument(
+        "--dataset", default=default, metavar="NAME|PATH",
+        help=f"{', '.join(builtin)}, or your own data: an image folder (CLASS/*.png|jpg, optional train/ test/) "
+        f"or an .npz with x and y (default {default})",
+    )  # fmt: skip
+    from nasforge.cli._argtypes import image_size
+
+    parser.add_argument("--image-size", type=image_size, default=None, metavar="N",
+                        help="your own data: resize every image to NxN (needed when sizes differ)")  # fmt: skip
+    parser.add_argument("--strict-images", action="store_true",
+                        help="your own data: refuse files that cannot be decoded instead of skipping them")  # fmt: skip
+
+
+def check_dataset_options(args: argparse.Namespace, builtin: tuple[str, ...]) -> None:
+    """One line for a built-in name that is not loadable here, or own-data flags given with a built-in name."""
+    from pathlib import Path
+
+    from nasforge.data.specs import DATASETS
+
+    if args.dataset in DATASETS:
+        check(args.dataset in builtin, f"--dataset {args.dataset} cannot be trained on here; use {', '.join(builtin)} "
+              "or a path to your own data")  # fmt: skip
+        check(args.image_size is None and not args.strict_images,
+              "--image-size and --strict-images apply to your own data (a folder or .npz), not to " + args.dataset)
+        return
+    check(Path(args.dataset).exists(), f"--dataset {args.dataset}: no such dataset or path; give "
+          f"{', '.join(builtin)}, an image folder or an .npz file")  # fmt: skip
+    # Your own data is named by its absolute path (the dataset's name everywhere), so a resume from elsewhere agrees.
+    args.dataset = str(Path(args.dataset).resolve())
+    check(args.image_size is None or args.image_size >= 1, f"--image-size {args.image_size} must be >= 1, e.g. 32")
+
+
 def emit(args: argparse.Namespace, payload: Any, text: str | Callable[[], str]) -> None:
     """Print ``payload`` as JSON with ``--json``, otherwise the human-readable ``text``."""
     if getattr(args, "json", False):

@@ -12,7 +12,15 @@ import argparse
 from pathlib import Path
 
 from nasforge.cli import _argtypes as argtypes
-from nasforge.cli._common import add_data_dir, add_json_flag, check, emit, log_stream
+from nasforge.cli._common import (
+    add_data_dir,
+    add_dataset_options,
+    add_json_flag,
+    check,
+    check_dataset_options,
+    emit,
+    log_stream,
+)
 from nasforge.cli._outputs import DARTS_RUN, RETRAIN_RUN, RunDir, claim_run_dir
 from nasforge.data.specs import list_datasets
 from nasforge.spaces.registry import list_spaces
@@ -53,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_search_arguments(p: argparse.ArgumentParser) -> None:
     """The options 'nasforge darts' and 'nasforge oneshot' share."""
     p.add_argument("--space", choices=SPACES, default="darts-mnist")
-    p.add_argument("--dataset", choices=DATASETS, default="mnist")
+    add_dataset_options(p, "mnist", DATASETS)
     p.add_argument("--epochs", type=argtypes.epochs, default=5)
     p.add_argument("--out", default="logs", metavar="DIR", help="log directory (default: logs)")
     p.add_argument("--order", type=int, choices=(1, 2), default=1, help="1: first-order (default), 2: unrolled")
@@ -115,7 +123,7 @@ def _register_train_genotype(subparsers: argparse._SubParsersAction) -> None:
         "split; reports the test accuracy.",
     )
     t.add_argument("logdir", help="log directory of 'nasforge darts' (or a genotype.json file)")
-    t.add_argument("--dataset", choices=DATASETS, default="mnist")
+    add_dataset_options(t, "mnist", DATASETS)
     t.add_argument("--epochs", type=argtypes.epochs, default=10)
     t.add_argument("--C", type=argtypes.channels, default=16, help="initial channels of the retrained network")
     t.add_argument("--batch-size", type=argtypes.batch_size, default=64)
@@ -153,11 +161,11 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _load_train_split(dataset: str, data_dir: str | None, share: float, seed: int):
+def _load_train_split(args: argparse.Namespace, share: float, seed: int, split: str = "train"):
     """The (sub)set to train on, and where its images came from (recorded to check a resume against)."""
     from nasforge.data import class_balanced_subset, load_dataset
 
-    ds = load_dataset(dataset, "train", data_dir)
+    ds = load_dataset(args.dataset, split, args.data_dir, image_size=args.image_size, strict_images=args.strict_images)
     return (ds if share >= 1.0 else class_balanced_subset(ds, share, seed)), ds.source
 
 
@@ -202,6 +210,7 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
     from nasforge.oneshot.search import SearchConfig, search
 
     _set_threads(args.threads)
+    check_dataset_options(args, DATASETS)
     check(
         not (args.space == "darts-mnist" and args.dataset != "mnist"),
         "the darts-mnist space is built for 28x28 grey digits; use --dataset mnist or --space darts/nb201",
@@ -223,7 +232,10 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
         tau_max=args.tau_max,
         tau_min=args.tau_min,
     )
-    dataset, data_source = _load_train_split(args.dataset, args.data_dir, args.fraction, config.seed)
+    from nasforge.train.models import check_input_size
+
+    dataset, data_source = _load_train_split(args, args.fraction, config.seed)
+    check_input_size(dataset.spec, "DARTS")
     lookup, warning = _benchmark_lookup(args.space, args.dataset, args.data_dir)
     if warning:
         print(f"nasforge: warning: {warning}", file=sys.stderr)
@@ -275,15 +287,16 @@ def cmd_train_genotype(args: argparse.Namespace) -> int:
 
 
 def _train_genotype(args: argparse.Namespace, out: Path, run: RunDir) -> int:
-    from nasforge.data import load_dataset
     from nasforge.errors import ConfigError
     from nasforge.oneshot.search import load_genotype
     from nasforge.oneshot.supernet import darts_macro
     from nasforge.spaces.darts_model import DartsNetwork
     from nasforge.spaces.nb201 import NB201Arch
     from nasforge.train import TrainConfig, seeded, train
+    from nasforge.train.models import check_input_size
 
     _set_threads(args.threads)
+    check_dataset_options(args, DATASETS)
     doc, arch = load_genotype(args.logdir)
     if isinstance(arch, NB201Arch):
         raise ConfigError(
@@ -294,11 +307,12 @@ def _train_genotype(args: argparse.Namespace, out: Path, run: RunDir) -> int:
         not (doc["space"] == "darts-mnist" and args.dataset != "mnist"),
         "a darts-mnist genotype is built for 28x28 grey digits; use --dataset mnist",
     )
-    macro = darts_macro(doc["space"], args.dataset, args.C, doc.get("layers"), doc.get("stem_multiplier"))
+    train_set, data_source = _load_train_split(args, args.fraction, args.seed)
+    test_set, _ = _load_train_split(args, 1.0, args.seed, split="test")
+    check_input_size(train_set.spec, "DARTS")
+    macro = darts_macro(doc["space"], train_set.spec, args.C, doc.get("layers"), doc.get("stem_multiplier"))
     with seeded(args.seed):
         model = DartsNetwork(arch, macro)
-    train_set, data_source = _load_train_split(args.dataset, args.data_dir, args.fraction, args.seed)
-    test_set = load_dataset(args.dataset, "test", args.data_dir)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device)
     run.begin({"genotype": str(arch), "--dataset": args.dataset, "--epochs": args.epochs, "--C": args.C,
                "--batch-size": args.batch_size, "--lr": args.lr, "--fraction": args.fraction, "--seed": args.seed,

@@ -6,12 +6,14 @@ the parser it adds sets ``func`` (called with the parsed arguments, returning an
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from nasforge.cli._common import EXIT_USAGE, ArgumentParser
+from nasforge.cli._config import add_config_option, expand_config
 from nasforge.errors import NasforgeError, SettingError, TrainingDivergedError
 from nasforge.runtime import keep_freed_memory
 
@@ -30,6 +32,7 @@ SUBCOMMAND_MODULES = (
     "nasforge.cli.viz",
     "nasforge.cli.zc",
     "nasforge.cli.predictors",
+    "nasforge.cli.export",
 )
 
 
@@ -48,7 +51,18 @@ def build_parser() -> ArgumentParser:
                 raise
             continue
         module.register(subparsers)
+    _add_config(subparsers)
     return parser
+
+
+def _add_config(subparsers: argparse._SubParsersAction) -> None:
+    """``--config FILE.toml`` on every command (each leaf parser), implemented once in :mod:`nasforge.cli._config`."""
+    for sub in subparsers.choices.values():
+        inner = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        if inner:
+            _add_config(inner[0])
+        else:
+            add_config_option(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,6 +78,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        # Before parsing: the file may give options the command requires (--out). Its options go first, so the
+        # command line's win.
+        config = _config_path(argv)
+        if config is not None and (leaf := _leaf(parser, argv)) is not None:
+            argv = expand_config(leaf[0], argv, leaf[1], config)
+    except NasforgeError as exc:
+        print(f"nasforge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     args = parser.parse_args(argv)
     # This process is ours: let training reuse freed activations instead of faulting pages in every step.
     keep_freed_memory()
@@ -78,6 +102,29 @@ def _run(argv: Sequence[str] | None) -> int:
         print("nasforge: interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+def _config_path(argv: list[str]) -> str | None:
+    for i, token in enumerate(argv):
+        if token == "--":
+            return None
+        if token == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if token.startswith("--config="):
+            return token.split("=", 1)[1]
+    return None
+
+
+def _leaf(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.ArgumentParser, str] | None:
+    """The (sub)command parser ``argv`` selects and its name: the leaf that carries ``--config``."""
+    current, name = parser, None
+    for token in argv:
+        inner = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
+        if not inner:
+            break
+        if token in inner[0].choices:
+            current, name = inner[0].choices[token], token
+    return None if name is None else (current, name)
 
 
 def _closed_pipe() -> int:

@@ -35,6 +35,8 @@ SEARCH_DEFAULTS = {
     "optimizer": "rs",
     "benchmark": "cifar10",
     "seed": 0,
+    "dataset": "cifar10",
+    "image_size": None,
     "epochs": 10,
     "train_fraction": 0.05,
     "valid_fraction": 0.1,
@@ -64,6 +66,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the search recorded in --out, with its stored settings")  # fmt: skip
     p.add_argument("--force", action="store_true", help=SEARCH_RUN.force_help())
+    p.add_argument("--optimizer-args", default=None, metavar="KEY=VALUE,...",
+                   help="the optimizer's settings, e.g. population_size=20,sample_size=5 for rea (recorded in the "
+                        "study; an unknown key's error lists the optimizer's settings)")  # fmt: skip
+    p.add_argument("--dataset", default=None, metavar="NAME|PATH",
+                   help="--train: cifar10, mnist, or your own image folder / .npz (default cifar10)")  # fmt: skip
+    p.add_argument("--image-size", type=argtypes.image_size, default=None, metavar="N",
+                   help="--train on your own data: resize every image to NxN")  # fmt: skip
     p.add_argument("--epochs", type=argtypes.epochs, default=None, help="--train: epochs per arch (default 10)")
     p.add_argument("--train-fraction", type=argtypes.fraction, default=None,
                    help="--train: share of CIFAR-10 train (0.05)")  # fmt: skip
@@ -166,6 +175,7 @@ def _search(args: argparse.Namespace, run: RunDir) -> int:
         _check_environment(settings)
         _quiet_optuna([settings.optimizer])
         evaluator = _evaluator(settings)
+        _check_own_data(settings, evaluator)
         optimizer = create_optimizer(settings.optimizer, settings.seed, space=settings.space,
                                      **settings.optimizer_options)  # fmt: skip
         _check_fidelities(optimizer, evaluator)
@@ -197,7 +207,8 @@ def _check_flags(args: argparse.Namespace) -> None:
           "--train")  # fmt: skip
     if not (args.train or args.resume):  # a training option without --train would be silently ignored
         given = [flag for flag, value, unset in (("--epochs", args.epochs, None), ("--device", args.device, "auto"),
-                 ("--train-fraction", args.train_fraction, None), ("--valid-fraction", args.valid_fraction, None))
+                 ("--train-fraction", args.train_fraction, None), ("--valid-fraction", args.valid_fraction, None),
+                 ("--dataset", args.dataset, None), ("--image-size", args.image_size, None))
                  if value != unset]  # fmt: skip
         check(not given, f"{', '.join(given)} only apply to --train; add --train to train each arch, or drop them")
 
@@ -223,6 +234,8 @@ def _settings(args: argparse.Namespace, stored_config: dict[str, Any] | None) ->
         given.setdefault("objective", SSS_OBJECTIVE)  # the one accuracy the sss store has for every arch
     if "store" in given:  # recorded absolute, so that a resume from elsewhere compares equal
         given["store"] = str(Path(given["store"]).resolve())
+    if "dataset" in given and Path(given["dataset"]).exists():  # your own data: absolute, as the store
+        given["dataset"] = str(Path(given["dataset"]).resolve())
     stored: dict[str, Any] = {}
     if stored_config is not None:
         try:
@@ -239,6 +252,8 @@ def _settings(args: argparse.Namespace, stored_config: dict[str, Any] | None) ->
             )
         # A study from before the store was recorded resumes as it was written (--store then only locates it).
         stored["record_store"] = "store" in stored
+    if args.optimizer_args is not None:
+        _optimizer_args(args, given, stored)
     run_options = {"device": args.device, "data_dir": args.data_dir, "executor": args.executor,
                    "address": args.address, "max_retries": args.max_retries, "cpus_per_trial": args.cpus_per_trial,
                    "gpus_per_trial": args.gpus_per_trial}  # fmt: skip
@@ -254,11 +269,38 @@ def _settings(args: argparse.Namespace, stored_config: dict[str, Any] | None) ->
         raise
 
 
+def _optimizer_args(args: argparse.Namespace, given: dict[str, Any], stored: dict[str, Any]) -> None:
+    """``--optimizer-args`` checked against the optimizer's declared settings; on a resume, against the study's."""
+    from nasforge.optimizers import optimizer_class
+    from nasforge.optimizers._base import parse_optimizer_args
+
+    name = stored.get("optimizer") or given.get("optimizer") or SEARCH_DEFAULTS["optimizer"]
+    options = parse_optimizer_args(optimizer_class(name), args.optimizer_args)
+    if stored:
+        recorded = stored.get("optimizer_options", {})
+        diffs = [f"{k}={v} given, {recorded.get(k)} stored" for k, v in options.items() if recorded.get(k) != v]
+        check(not diffs, f"{args.out} belongs to a search with other optimizer settings ({'; '.join(diffs)}); drop "
+              "--optimizer-args to resume, choose another --out, or overwrite it with --force")  # fmt: skip
+    given["optimizer_options"] = options
+
+
+def _check_own_data(settings: Any, evaluator: Any) -> None:
+    """Your own images are loaded (decoded once, cached) and checked against the network before any trial, so a
+    bad folder or size is one line with nothing written."""
+    from nasforge.data.specs import DATASETS
+
+    if settings.train and settings.dataset not in DATASETS:
+        from nasforge.train.models import check_input_size
+
+        check_input_size(evaluator.datasets()[0].spec, "NB201")
+
+
 def _evaluator(settings: Any) -> Any:
     if settings.train:
         from nasforge.search.evaluators import TrainEvaluator, TrainProtocol
 
-        protocol = TrainProtocol(epochs=settings.epochs, train_fraction=settings.train_fraction,
+        protocol = TrainProtocol(dataset=settings.dataset, image_size=settings.image_size, epochs=settings.epochs,
+                                 train_fraction=settings.train_fraction,
                                  valid_fraction=settings.valid_fraction, device=settings.device)  # fmt: skip
         return TrainEvaluator(protocol, seed=settings.seed, data_dir=settings.data_dir)
     if settings.space == "nats-sss":

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from nasforge.cli import _argtypes as argtypes
-from nasforge.cli._common import add_data_dir, add_json_flag, emit
+from nasforge.cli._common import add_data_dir, add_dataset_options, add_json_flag, check_dataset_options, emit
 from nasforge.cli._outputs import TRAIN_RUN, RunDir, claim_run_dir
 from nasforge.data.specs import list_datasets
 
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "10 epochs) and write curves.json and curves.png to --out.",
     )
     p.add_argument("arch", help="NB201 arch string, official index (0-15624) or op:CODE")
-    p.add_argument("--dataset", choices=DATASETS, default="cifar10")
+    add_dataset_options(p, "cifar10", DATASETS)
     p.add_argument("--epochs", type=argtypes.epochs, default=10)
     p.add_argument(
         "--fraction", type=argtypes.fraction, default=0.05, help="class-balanced share of the training split"
@@ -69,8 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from nasforge.spaces.nb201 import NB201Arch
 
+    check_dataset_options(args, DATASETS)
     arch = NB201Arch.from_any(args.arch)
-    default = Path("nasforge-train") / f"{args.dataset}-{arch.index}-seed{args.seed}"
+    default = Path("nasforge-train") / f"{Path(args.dataset).name}-{arch.index}-seed{args.seed}"
     with claim_run_dir(default if args.out is None else args.out, TRAIN_RUN, resume=args.resume,
                        force=args.force) as run:  # fmt: skip
         return _train(args, arch, run.path, run)
@@ -96,8 +97,9 @@ def _train(args: argparse.Namespace, arch, out: Path, run: RunDir) -> int:  # no
         device=args.device,
         compile=args.compile,
     )
-    full_train = load_dataset(args.dataset, "train", args.data_dir)
-    test = load_dataset(args.dataset, "test", args.data_dir)
+    own = {"image_size": args.image_size, "strict_images": args.strict_images}
+    full_train = load_dataset(args.dataset, "train", args.data_dir, **own)
+    test = load_dataset(args.dataset, "test", args.data_dir, **own)
     train_set = class_balanced_subset(full_train, args.fraction, args.seed)
     eval_set = (
         test
@@ -110,7 +112,7 @@ def _train(args: argparse.Namespace, arch, out: Path, run: RunDir) -> int:  # no
     print(f"arch {arch.index} {arch.to_string()}", file=log)
     print(f"train: {len(train_set):,} images from {full_train.source}", file=log)
     print(f"eval:  {len(eval_set):,} test images from {test.source}", file=log)
-    model = build_nb201(arch, args.dataset, C=args.C, N=args.N, seed=args.seed)
+    model = build_nb201(arch, full_train.spec, C=args.C, N=args.N, seed=args.seed)
     if args.compile:
         print("torch.compile: the first batch compiles the network (about a minute at C=16, N=5)", file=log)
 
@@ -122,7 +124,8 @@ def _train(args: argparse.Namespace, arch, out: Path, run: RunDir) -> int:  # no
             flush=True,
         )
 
-    run.begin({"arch": arch.to_string(), "--dataset": args.dataset, "--epochs": args.epochs,
+    run.begin({"arch": arch.to_string(), "--dataset": args.dataset, "--image-size": args.image_size,
+               "--epochs": args.epochs,
                "--fraction": args.fraction, "--eval-size": args.eval_size, "--batch-size": args.batch_size,
                "--optimizer": args.optimizer, "--lr": lr, "--seed": args.seed, "--C": args.C, "--N": args.N,
                "data": full_train.source, "eval data": test.source})  # fmt: skip
@@ -147,7 +150,7 @@ def _train(args: argparse.Namespace, arch, out: Path, run: RunDir) -> int:  # no
         result.records,
         out / "curves.png",
         eval_label="test",
-        title=f"NB201 arch {arch.index} on {args.dataset} ({len(train_set):,} training images)",
+        title=f"NB201 arch {arch.index} on {Path(args.dataset).name} ({len(train_set):,} training images)",
     )
     payload["curves_json"] = str(out / "curves.json")
     payload["curves_png"] = str(out / "curves.png")

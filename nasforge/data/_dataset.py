@@ -6,13 +6,14 @@ from dataclasses import dataclass
 
 import torch
 
-from nasforge.data.specs import DATASETS
+from nasforge.data.specs import DATASETS, DatasetSpec
 from nasforge.errors import DataError
 
 
-def normalization(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The (mean, std) per channel of dataset ``name`` (pixels scaled to [0, 1]), from :mod:`nasforge.data.specs`."""
-    spec = DATASETS.get(name)
+def normalization(name: str | DatasetSpec) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The (mean, std) per channel of dataset ``name`` (pixels scaled to [0, 1]), from :mod:`nasforge.data.specs`
+    (or from the given spec: your own data's statistics of its training split)."""
+    spec = name if isinstance(name, DatasetSpec) else DATASETS.get(name)
     if spec is None or spec.mean is None or spec.std is None:
         known = ", ".join(n for n, s in DATASETS.items() if s.mean is not None)
         raise DataError(f"no normalization known for dataset {name!r}; known: {known}")
@@ -28,7 +29,8 @@ class ImageDataset:
     words where the images came from (a file path, or the embedded default) so every output can report it.
     ``full_size`` is the size of the complete split the images were drawn from when the files hold only part
     of it (the shared CIFAR-10 npz holds 10,000 of the 50,000 training images), so that a fraction such as the
-    seed's 5% means 5% of the real split; ``None`` means the dataset is the complete split.
+    seed's 5% means 5% of the real split; ``None`` means the dataset is the complete split. ``spec``: the
+    dataset's facts (classes, shape, normalisation); ``None`` looks ``name`` up in the built-in table.
     """
 
     images: torch.Tensor
@@ -36,8 +38,11 @@ class ImageDataset:
     name: str
     source: str
     full_size: int | None = None
+    spec: DatasetSpec | None = None
 
     def __post_init__(self) -> None:
+        if self.spec is None:
+            object.__setattr__(self, "spec", DATASETS.get(self.name))
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
             raise DataError(
                 f"{self.source}: images must be a uint8 N×C×H×W tensor, got {self.images.dtype} "
@@ -54,9 +59,8 @@ class ImageDataset:
 
     @property
     def num_classes(self) -> int:
-        spec = DATASETS.get(self.name)
-        if spec is not None:
-            return spec.num_classes
+        if self.spec is not None:
+            return self.spec.num_classes
         return int(self.labels.max()) + 1 if len(self) else 0
 
     @property
@@ -70,7 +74,9 @@ class ImageDataset:
     def subset(self, indices: torch.Tensor, note: str) -> ImageDataset:
         """The images at ``indices`` (in that order); ``note`` is appended to ``source``."""
         indices = torch.as_tensor(indices, dtype=torch.int64)
-        return ImageDataset(self.images[indices], self.labels[indices], self.name, f"{self.source}; {note}")
+        return ImageDataset(
+            self.images[indices], self.labels[indices], self.name, f"{self.source}; {note}", spec=self.spec
+        )
 
     def __repr__(self) -> str:
         return f"ImageDataset(name={self.name!r}, n={len(self)}, shape={self.image_shape}, source={self.source!r})"

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import torch
 
 from nasforge.data._dataset import ImageDataset, normalization
+from nasforge.data.specs import DatasetSpec
 
 CROP_PADDING = 4
 
@@ -41,7 +42,7 @@ def random_crop_flip(images: torch.Tensor, generator: torch.Generator, padding: 
 class Normalizer:
     """uint8 images → float32, scaled to [0, 1] and standardized with the dataset's mean and std."""
 
-    def __init__(self, name: str, channels: int) -> None:
+    def __init__(self, name: str | DatasetSpec, channels: int) -> None:
         mean, std = normalization(name)
         if len(mean) != channels:
             raise ValueError(f"{name} normalization has {len(mean)} channels, images have {channels}")
@@ -88,7 +89,7 @@ class BatchLoader:
         self.augment = augment
         self.generator = generator
         self.drop_last = drop_last
-        self.normalize = Normalizer(ds.name, ds.image_shape[0])
+        self.normalize = Normalizer(ds.spec or ds.name, ds.image_shape[0])
 
     def __len__(self) -> int:
         n = len(self.dataset)

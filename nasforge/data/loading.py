@@ -30,6 +30,7 @@ from nasforge.data.formats import (
     read_cifar_npz,
     read_mnist_pair,
 )
+from nasforge.data.own import is_own_dataset, load_own_dataset
 from nasforge.data.specs import dataset_spec, list_datasets
 from nasforge.errors import ConfigError, DataError
 from nasforge.paths import ENV_VAR
@@ -49,15 +50,29 @@ EMBEDDED_PER_CLASS = 500
 
 
 def load_dataset(
-    name: str, split: str, data_dir: str | os.PathLike | None = None, *, allow_embedded: bool = True
+    name: str,
+    split: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    allow_embedded: bool = True,
+    image_size: int | None = None,
+    strict_images: bool = False,
 ) -> ImageDataset:
-    """Load split ``"train"`` or ``"test"`` of ``"mnist"`` or ``"cifar10"``.
+    """Load split ``"train"`` or ``"test"`` of ``"mnist"``, ``"cifar10"`` or your own data.
 
     ``data_dir`` defaults to ``NASFORGE_DATA``. With neither set and ``allow_embedded``, MNIST comes from the
     embedded copy (4,000 train / 1,000 test digits); CIFAR-10 then raises :class:`DataError`.
+    Any other ``name`` is a path: an image folder or ``.npz`` file (:mod:`nasforge.data.own`; ``image_size``
+    resizes its images, ``strict_images`` refuses undecodable files instead of skipping them).
     """
+    if name not in DATASET_NAMES and split in SPLITS and is_own_dataset(name):
+        own = load_own_dataset(name, image_size=image_size, strict=strict_images)
+        return own.train if split == "train" else own.test
     if name not in DATASET_NAMES:
-        raise ConfigError(f"unknown dataset {name!r}; expected one of: {', '.join(DATASET_NAMES)}")
+        raise ConfigError(
+            f"unknown dataset {name!r}; expected one of: {', '.join(DATASET_NAMES)}, or the path of an image folder "
+            "or .npz file"
+        )
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; expected one of: {', '.join(SPLITS)}")
     root = paths.data_dir(data_dir)

@@ -30,6 +30,8 @@ class DatasetSpec:
 
     ``image_size``: height = width in pixels; ``channels``: 1 (grey) or 3 (RGB). ``mean``/``std``: per-channel
     statistics of pixels/255 on the training split, ``None`` where nasforge reads no files of the dataset.
+    ``width``: set only for non-square images (your own data; ``image_size`` is then the height).
+    ``classes``: the class names by label, for your own data (folder names).
     ``splits``: images per split, named as the dataset's files (``train``, ``test``) or NB201 (``x-valid``,
     ``x-test``, ``ori-test``) name them. ``augment``: whether its standard training pipeline uses random crop
     + horizontal flip (never for digits, which must not be mirrored). ``loadable``: whether
@@ -45,11 +47,13 @@ class DatasetSpec:
     std: tuple[float, ...] | None = None
     augment: bool = False
     loadable: bool = False
+    width: int | None = None  # None: square images (width = image_size, which is then the height)
+    classes: tuple[str, ...] | None = None  # class names by label, where the data names them (your own data)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         """(channels, height, width) of one image."""
-        return (self.channels, self.image_size, self.image_size)
+        return (self.channels, self.image_size, self.image_size if self.width is None else self.width)
 
     def split_size(self, split: str) -> int:
         """Images in ``split``; :class:`ConfigError` naming the dataset's splits otherwise."""
@@ -107,8 +111,14 @@ def list_datasets(*, loadable: bool | None = None) -> list[str]:
     return sorted(n for n, s in DATASETS.items() if loadable is None or s.loadable == loadable)
 
 
-def dataset_spec(name: str) -> DatasetSpec:
-    """The :class:`DatasetSpec` of ``name``; a :class:`ConfigError` naming the known datasets otherwise."""
+def dataset_spec(name: str | DatasetSpec) -> DatasetSpec:
+    """The :class:`DatasetSpec` of ``name``; a :class:`ConfigError` naming the known datasets otherwise.
+
+    A :class:`DatasetSpec` is returned as it is: your own data's spec (``ImageDataset.spec``) travels as a
+    value where a built-in dataset travels by name.
+    """
+    if isinstance(name, DatasetSpec):
+        return name
     try:
         return DATASETS[name]
     except KeyError:

@@ -218,7 +218,7 @@ def search(
     search_train, search_valid = search_split(dataset, config)
     model = build_supernet(
         config.space,
-        config.dataset,
+        dataset.spec or config.dataset,  # your own data's spec (classes, channels) travels with its images
         C=config.C,
         layers=config.layers,
         seed=config.seed,
@@ -237,7 +237,8 @@ def search(
     w_optimizer = torch.optim.SGD(
         model.weight_parameters(), lr=config.w_lr, momentum=config.w_momentum, weight_decay=config.w_weight_decay
     )
-    augment = DATASET_SPECS[config.dataset].augment  # DARTS searches CIFAR-10 with crop + flip, as it trains
+    # DARTS searches CIFAR-10 with crop + flip, as it trains
+    augment = (dataset.spec or DATASET_SPECS[config.dataset]).augment
     train_gen = torch.Generator().manual_seed(config.seed)
     valid_gen = torch.Generator().manual_seed(config.seed + 1)
     train_loader = BatchLoader(
@@ -473,7 +474,9 @@ def load_genotype(path: str | Path) -> tuple[dict[str, Any], Any]:
     arch_key, arch_type, arch_what = ("arch", str, "a string") if doc["space"] == "nb201" else (
         "genotype", dict, "an object")  # fmt: skip
     checks: dict[str, tuple[Callable[[Any], bool], str]] = {
-        "dataset": (lambda v: isinstance(v, str) and v in DATASET_SPECS, f"one of {', '.join(DATASET_SPECS)}"),
+        # your own data is recorded by its absolute path
+        "dataset": (lambda v: isinstance(v, str) and (v in DATASET_SPECS or v.startswith("/")),
+                    f"one of {', '.join(DATASET_SPECS)} or a path"),
         # null: the space's default, as 'nasforge darts' without --C records it
         "C": (lambda v: v is None or _is_count(v), "an integer >= 1 or null"),
         "layers": (lambda v: v is None or _is_count(v), "an integer >= 1 or null"),
@@ -490,9 +493,9 @@ def load_genotype(path: str | Path) -> tuple[dict[str, Any], Any]:
         else:
             arch = Genotype.from_dict(doc["genotype"])
             arch.check_space(doc["space"])
-            macro = darts_macro(
-                doc["space"], doc.get("dataset", "mnist"), None, doc.get("layers"), doc.get("stem_multiplier")
-            )
+            # Only the cells' inputs and nodes are compared, which no dataset changes: own data checks as MNIST.
+            known = doc.get("dataset", "mnist") if doc.get("dataset", "mnist") in DATASET_SPECS else "mnist"
+            macro = darts_macro(doc["space"], known, None, doc.get("layers"), doc.get("stem_multiplier"))
             if (arch.n_inputs, arch.steps) != (macro.n_inputs, macro.steps):
                 raise ArchError(
                     f"its cells have {arch.n_inputs} input(s) and {arch.steps} nodes, but {doc['space']} "

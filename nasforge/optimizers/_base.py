@@ -12,12 +12,16 @@ by replaying its stored results into a fresh optimizer.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
 
-from nasforge.errors import StudyError
+from nasforge.errors import ConfigError, StudyError
 from nasforge.spaces.registry import BlackBoxView, blackbox_view
 from nasforge.trial import Arch, Request, Result
 
@@ -42,15 +46,60 @@ def penalised(result: Result) -> Result:
                            constraints=result.constraints)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class OptionSpec:
+    """One hyperparameter an optimizer declares: its type (int, float or bool) and inclusive range."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+
+    def parse(self, name: str, text: str) -> Any:
+        """``text`` as this option's value; :class:`ConfigError` naming the option and its type/range."""
+        span = f"{self.kind.__name__} in [{self.low if self.low is not None else '-inf'}, " \
+               f"{self.high if self.high is not None else 'inf'}]"  # fmt: skip
+        if self.kind is bool:
+            if text.lower() not in ("true", "false"):
+                raise ConfigError(f"optimizer setting {name}={text!r:.40}: give true or false")
+            return text.lower() == "true"
+        try:
+            value = self.kind(text)
+        except ValueError:
+            raise ConfigError(f"optimizer setting {name}={text!r:.40} is not a {span}") from None
+        if not math.isfinite(value) or (self.low is not None and value < self.low) or (
+                self.high is not None and value > self.high):  # fmt: skip
+            raise ConfigError(f"optimizer setting {name}={text!r:.40} is outside its range: give a {span}")
+        return value
+
+
+def parse_optimizer_args(cls: type[Optimizer], text: str) -> dict[str, Any]:
+    """``"key=value,..."`` checked against ``cls.settings``; :class:`ConfigError` (one line) otherwise."""
+    options: dict[str, Any] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise ConfigError(f"optimizer setting {item!r:.40} has no value; write key=value, e.g. population_size=20")
+        if key not in cls.settings:
+            known = ", ".join(cls.settings) or "none"
+            raise ConfigError(f"{cls.name} has no setting {key!r}; its settings: {known}")
+        options[key] = cls.settings[key].parse(key, value.strip())
+    return options
+
+
 class Optimizer(ABC):
     """Base class: bookkeeping of pending and finished requests around the subclass's ``_ask``/``_tell``.
 
     Class attributes describe the optimizer to the contract tests and the CLI:
     ``allows_repeats`` (it may ask for an (arch, fidelity) pair that was already asked) and
-    ``multi_fidelity`` (its requests carry fidelities).
+    ``multi_fidelity`` (its requests carry fidelities), ``settings`` (the hyperparameters its constructor takes
+    that ``--optimizer-args`` may set, each with its type and range).
     """
 
     name: ClassVar[str]
+    settings: ClassVar[Mapping[str, OptionSpec]] = MappingProxyType({})  # what --optimizer-args may set
     allows_repeats: ClassVar[bool] = False
     multi_fidelity: ClassVar[bool] = False
 

@@ -6,10 +6,11 @@ list the ``optuna-*`` optimizers without importing Optuna, which is imported whe
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from nasforge.errors import ConfigError
-from nasforge.optimizers._base import Optimizer, Seed
+from nasforge.optimizers._base import Optimizer, OptionSpec, Seed
 from nasforge.spaces import nb201
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.trial import Request, Result
@@ -83,6 +84,7 @@ class OptunaOptimizer(Optimizer):
     """
 
     sampler_class: ClassVar[str]  # the name in optuna.samplers
+    settings = MappingProxyType({"max_duplicates": OptionSpec(int, 0)})  # sampler options: set from Python
 
     def __init__(self, seed: Seed, *, space: str = "nb201", max_duplicates: int = 3, **sampler_options: Any) -> None:
         super().__init__(seed, space=space)

@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
-from nasforge.optimizers._base import Optimizer, Seed
+from nasforge.optimizers._base import Optimizer, OptionSpec, Seed
 from nasforge.trial import Arch, Request, Result
 
 
@@ -59,6 +60,7 @@ class Hyperband(Optimizer):
     """
 
     name = "hb"
+    settings = MappingProxyType({"eta": OptionSpec(float, 1.5)})  # fidelities: a list, set from Python
     multi_fidelity = True
     cycle_brackets = True
 

@@ -8,7 +8,9 @@ asynchronous workers, a request made while the last neighbours are still running
 
 from __future__ import annotations
 
-from nasforge.optimizers._base import Optimizer, Seed
+from types import MappingProxyType
+
+from nasforge.optimizers._base import Optimizer, OptionSpec, Seed
 from nasforge.trial import Arch, Request, Result
 
 
@@ -24,6 +26,7 @@ class LocalSearch(Optimizer):
     """
 
     name = "ls"
+    settings = MappingProxyType({"n_initial": OptionSpec(int, 1)})
 
     def __init__(self, seed: Seed, *, space: str = "nb201", n_initial: int = 10) -> None:
         super().__init__(seed, space=space)

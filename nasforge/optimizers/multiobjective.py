@@ -18,12 +18,13 @@ True
 from __future__ import annotations
 
 from collections import deque
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
 
 from nasforge.objectives import format_objectives, parse_objectives, signs
-from nasforge.optimizers._base import Optimizer, Seed
+from nasforge.optimizers._base import Optimizer, OptionSpec, Seed
 from nasforge.pareto import minimized, pareto_mask
 from nasforge.trial import Arch, Request, Result
 
@@ -103,6 +104,7 @@ class MOREA(_MultiObjective):
     REA settings (population 10, sample 3), suited to the ~100 trials of a 20,000 s NB201 budget."""
 
     name = "morea"
+    settings = MappingProxyType({"population_size": OptionSpec(int, 1), "sample_size": OptionSpec(int, 1)})
 
     def __init__(self, seed: Seed, *, space: str = "nb201", objectives: str = "objective:max",
                  population_size: int = 10, sample_size: int = 3) -> None:  # fmt: skip
@@ -142,6 +144,7 @@ class NSGA2(_MultiObjective):
     crossover because a space view offers mutation only (one-edge mutation in NB201)."""
 
     name = "nsga2"
+    settings = MappingProxyType({"population_size": OptionSpec(int, 2)})
 
     def __init__(self, seed: Seed, *, space: str = "nb201", objectives: str = "objective:max",
                  population_size: int = 20) -> None:  # fmt: skip
@@ -181,6 +184,7 @@ class ParEGO(_MultiObjective):
     normalisation). Different weights steer the segments to different parts of the front."""
 
     name = "parego"
+    settings = MappingProxyType({"period": OptionSpec(int, 1)})  # base: set from Python
 
     def __init__(self, seed: Seed, *, space: str = "nb201", objectives: str = "objective:max", base: str = "rea",
                  period: int = 25) -> None:  # fmt: skip
@@ -243,6 +247,7 @@ class MOLocalSearch(_MultiObjective):
     restart from a random arch. Never asks for the same arch twice."""
 
     name = "mols"
+    settings = MappingProxyType({"n_initial": OptionSpec(int, 1)})
 
     def __init__(self, seed: Seed, *, space: str = "nb201", objectives: str = "objective:max",
                  n_initial: int = 10) -> None:  # fmt: skip

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from nasforge.optimizers._base import Optimizer, Seed
+from types import MappingProxyType
+
+from nasforge.optimizers._base import Optimizer, OptionSpec, Seed
 from nasforge.trial import Request
 
 
@@ -16,6 +18,7 @@ class RandomSearch(Optimizer):
     """
 
     name = "rs"
+    settings = MappingProxyType({"allow_repeats": OptionSpec(bool)})
 
     def __init__(self, seed: Seed, *, space: str = "nb201", allow_repeats: bool = False) -> None:
         super().__init__(seed, space=space)

@@ -9,8 +9,9 @@ workers parents are drawn from completed results only; a FAIL result is dropped.
 from __future__ import annotations
 
 from collections import deque
+from types import MappingProxyType
 
-from nasforge.optimizers._base import Optimizer, Seed
+from nasforge.optimizers._base import Optimizer, OptionSpec, Seed
 from nasforge.trial import Arch, Request, Result
 
 # Mutations tried for an arch not asked before (when repeats are off) before falling back to random.
@@ -33,6 +34,8 @@ class RegularizedEvolution(Optimizer):
     """
 
     name = "rea"
+    settings = MappingProxyType({"population_size": OptionSpec(int, 1), "sample_size": OptionSpec(int, 1),
+                                 "allow_repeats": OptionSpec(bool)})  # fmt: skip
     allows_repeats = True
 
     def __init__(

@@ -13,10 +13,11 @@ away from what is already running. FAIL results count as bad too.
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
 
 import numpy as np
 
-from nasforge.optimizers._base import Optimizer, Seed
+from nasforge.optimizers._base import Optimizer, OptionSpec, Seed
 from nasforge.trial import Request, Result
 
 
@@ -32,6 +33,9 @@ class TPE(Optimizer):
     """
 
     name = "tpe"
+    settings = MappingProxyType({"n_startup": OptionSpec(int, 1), "gamma": OptionSpec(float, 0.01, 0.99),
+                                 "max_good": OptionSpec(int, 1), "n_candidates": OptionSpec(int, 1),
+                                 "prior_weight": OptionSpec(float, 0.0)})  # fmt: skip
 
     def __init__(
         self,

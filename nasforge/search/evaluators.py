@@ -39,7 +39,8 @@ class TrainProtocol:
     class-balanced from the rest.
     """
 
-    dataset: str = "cifar10"
+    dataset: str = "cifar10"  # a built-in name, or your own image folder / .npz (nasforge.data.own)
+    image_size: int | None = None  # your own data: resize to image_size x image_size
     train_fraction: float = 0.05
     valid_fraction: float = 0.1
     epochs: int = 10
@@ -83,7 +84,7 @@ class TrainEvaluator:
             from nasforge.data import class_balanced_subset, load_dataset, train_valid_split
 
             p = self.protocol
-            full = load_dataset(p.dataset, "train", self.data_dir)
+            full = load_dataset(p.dataset, "train", self.data_dir, image_size=p.image_size)
             rest, valid = train_valid_split(full, p.valid_fraction, self.seed)
             wanted = round(p.train_fraction * (full.full_size or len(full)))
             if wanted > len(rest):
@@ -110,7 +111,7 @@ class TrainEvaluator:
         trial_seed = (self.seed * 1_000_003 + request.arch.code) % 2**31
         # build_nb201 sizes the net for the dataset (classes, input channels) and seeds its initialisation
         # without touching the caller's global RNG.
-        model = build_nb201(request.arch, p.dataset, seed=trial_seed)
+        model = build_nb201(request.arch, train_set.spec or p.dataset, seed=trial_seed)
         config = TrainConfig(epochs=epochs, batch_size=p.batch_size, seed=trial_seed, device=p.device)
         params = sum(t.numel() for t in model.parameters()) / 1e6
         start = time.perf_counter()
@@ -141,4 +142,5 @@ class TrainEvaluator:
             "epochs": p.epochs,
             "batch_size": p.batch_size,
             "seed": self.seed,
+            **({} if p.image_size is None else {"image_size": p.image_size}),  # absent: as studies before own data
         }

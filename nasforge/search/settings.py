@@ -64,6 +64,8 @@ class SearchSettings:
     store: str | None = None  # absolute path; None: $NASFORGE_STORE or the store built from the data
     record_store: bool = True  # False: a study from before the store was recorded (the store only locates data)
     # training mode
+    dataset: str = "cifar10"  # a built-in name, or your own image folder / .npz (an absolute path)
+    image_size: int | None = None  # your own data: resize every image to image_size x image_size
     epochs: int = 10
     train_fraction: float = 0.05
     valid_fraction: float = 0.1
@@ -93,6 +95,8 @@ class SearchSettings:
             ("eval_cost_epochs", _number(self.eval_cost_epochs) and self.eval_cost_epochs >= 0,
              "must be a number >= 0"),
             ("store", self.store is None or isinstance(self.store, str), "must be a directory"),
+            ("dataset", isinstance(self.dataset, str), "must be a dataset name or path"),
+            ("image_size", self.image_size is None or _whole(self.image_size, 1), "must be a whole number >= 1"),
             ("epochs", _whole(self.epochs, 1), "must be a whole number >= 1"),
             ("train_fraction", _number(self.train_fraction) and 0 < self.train_fraction <= 1, "must lie in (0, 1]"),
             ("valid_fraction", _number(self.valid_fraction) and 0 < self.valid_fraction < 1, "must lie in (0, 1)"),
@@ -215,7 +219,8 @@ class SearchSettings:
             optimizer.pop("space", None)
             stored["optimizer_options"] = optimizer
             if stored["train"]:
-                stored.update({k: evaluator[k] for k in ("epochs", "train_fraction", "valid_fraction")})
+                stored.update({k: evaluator[k] for k in ("epochs", "train_fraction", "valid_fraction", "dataset")})
+                stored["image_size"] = evaluator.get("image_size")  # absent: a study from before own data
             else:
                 stored.update(benchmark=evaluator["dataset"], eval_cost_epochs=evaluator["eval_cost_epochs"],
                               objective=evaluator["objective"][str(evaluator["default_fidelity"])],
