@@ -231,3 +231,28 @@ def test_a_running_search_keeps_the_journal_up_to_date_trial_by_trial(tmp_path):
     assert [len(s) for s in seen] == [1, 2, 3, 4, 5, 6]
     expected = [(t.arch.to_string(), [float(sum("conv" in op for op in t.arch.ops))]) for t in outcome.trials]
     assert seen[-1] == expected and seen[2] == expected[:3]
+
+
+def test_a_multi_objective_study_is_mirrored_with_one_direction_per_objective(tmp_path):
+    """``search --objectives``: the mirror has the study's directions and each trial's named values, in order,
+    so optuna-dashboard draws the Pareto front (a single maximised value would hide it)."""
+    import optuna
+
+    from nasforge.integrations.optuna import StudyMirror
+
+    config = {**CONFIG, "evaluator": {**CONFIG["evaluator"], "objectives": "convs:max,pools:min"}}
+    run = tmp_path / "run"
+    with Study.create(run, config) as study:
+        for k, arch in enumerate(ARCHS[:4]):
+            convs = sum("conv" in op for op in arch.ops)  # counted by hand from the arch, not by nasforge
+            pools = sum("pool" in op for op in arch.ops)
+            result = Result.complete(float(convs), cost=1.0, values={"convs": float(convs), "pools": float(pools)})
+            study.record(TrialRecord(k, arch, 12, result, 0.1, 1000.0 + k, 1001.0 + k))
+    mirror = StudyMirror(run)
+    assert mirror.sync() == 4
+    mirrored = optuna.load_study(study_name="run", storage=mirror.storage)
+    assert mirrored.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    assert mirrored.metric_names == ["convs", "pools"]
+    assert [t.values for t in mirrored.trials] == [
+        [float(sum("conv" in op for op in a.ops)), float(sum("pool" in op for op in a.ops))] for a in ARCHS[:4]
+    ]

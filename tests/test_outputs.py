@@ -436,8 +436,8 @@ REFUSED_EARLY = [
     (["compare", "--seeds", "2", "--out", "cmp", "--report", ""], "--report is empty"),
     (["compare", "--seeds", "2", "--out", "cmp", "--optimizers", "rs,rs"], "names rs more than once"),
     (["compare", "--seeds", "2", "--out", "cmp", "--optimizers", "rs,,rea"], "has an empty item"),
-    (["search", "--n-iter", "2", "--out", "run", "--epochs", "3"], "--epochs only apply to --train"),
-    (["search", "--n-iter", "2", "--out", "run", "--device", "cpu"], "--device only apply to --train"),
+    (["search", "--n-iter", "2", "--out", "run", "--epochs", "3"], "--epochs applies only to --train"),
+    (["search", "--n-iter", "2", "--out", "run", "--device", "cpu"], "--device applies only to --train"),
     (["bench", "curves", "0", "-o", "c.xyz"], "cannot write .xyz images"),
     (["bench", "plot", "pareto", "-o", "p.xyz"], "cannot write .xyz images"),
 ]

@@ -33,7 +33,7 @@ def compare_mo(args: argparse.Namespace, run: Any, optimizers: list[str]) -> int
     check(list(args.workers) == [1] and list(args.eval_cost_epochs) == [0],
           "--workers and --eval-cost-epochs apply to the single-objective rows; drop them with --objectives")
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    check(len(datasets) == 1 and len(args.time_budget) == 1,
+    check(len(datasets) == 1 and args.time_budget is not None and len(args.time_budget) == 1,
           "--objectives compares on one --datasets entry and one --time-budget (e.g. cifar100, 20000)")
     dataset, budget = datasets[0], float(args.time_budget[0])
     names = tuple(dict.fromkeys([o.name for s in sets for o in parse_objectives(s)] + ["test_acc"]))

@@ -210,7 +210,8 @@ def _check_flags(args: argparse.Namespace) -> None:
                  ("--train-fraction", args.train_fraction, None), ("--valid-fraction", args.valid_fraction, None),
                  ("--dataset", args.dataset, None), ("--image-size", args.image_size, None))
                  if value != unset]  # fmt: skip
-        check(not given, f"{', '.join(given)} only apply to --train; add --train to train each arch, or drop them")
+        check(not given, f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to --train; add --train "
+              f"to train each arch, or drop {'it' if len(given) == 1 else 'them'}")  # fmt: skip
 
 
 def _settings(args: argparse.Namespace, stored_config: dict[str, Any] | None) -> Any:
@@ -477,11 +478,14 @@ def _summary_text(s: dict[str, Any]) -> str:
                      "their worker died")  # fmt: skip
     inc = s["incumbent"]
     if inc is None:
-        lines.append("no successful trial: no incumbent")
+        lines.append("no successful feasible trial: no incumbent")
     else:
         lines.append(f"incumbent (trial {inc['trial']}, index {inc['index']}): {inc['arch']}")
-        objective = s.get("objective", "valid acc")
-        lines.append(f"  {objective} {inc['valid_acc']:.2f} % ({inc['fidelity']}-epoch schedule)")
+        if "objective" in s:  # a store metric: its name says its schedule (NB201's unsuffixed ones are 200 epochs)
+            unit = " %" if "acc" in s["objective"] else ""
+            lines.append(f"  {s['objective']} {inc['valid_acc']:.2f}{unit}")
+        else:  # trained here: the validation accuracy after the epochs it was trained for
+            lines.append(f"  valid acc {inc['valid_acc']:.2f} % ({inc['fidelity']}-epoch schedule)")
         if "test_acc" in inc:
             lines.append(
                 f"  test acc {inc['test_acc']:.2f} % (200 epochs, {inc['test_source']}); "

@@ -120,7 +120,7 @@ def _text(p: dict[str, Any]) -> str:
                      f"{a['arch']}  (ask {a['ask_number']}, worker {a['worker']})")  # fmt: skip
     inc = p["incumbent"]
     if inc is None:
-        lines.append("incumbent: none (no COMPLETE trial)")
+        lines.append("incumbent: none (no COMPLETE trial that meets every constraint)")
     else:
         lines.append(f"incumbent: trial {inc['number']} (index {inc['index']}, {inc['fidelity']} epochs), objective "
                      f"{_number(inc['objective'], 6)}: {inc['arch']}")  # fmt: skip

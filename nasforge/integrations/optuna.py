@@ -136,6 +136,15 @@ def _objective_name(config: Mapping[str, Any]) -> str:
     return "valid_acc"
 
 
+def _named_objectives(config: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The study's named objectives (``search --objectives``), or () for a single-objective search."""
+    from nasforge.objectives import parse_objectives
+
+    evaluator = config.get("evaluator")
+    named = evaluator.get("objectives") if isinstance(evaluator, Mapping) else None
+    return parse_objectives(named) if named else ()
+
+
 class StudyMirror:
     """An Optuna journal beside a study (``<run dir>/optuna.journal``), brought up to date by :meth:`sync`.
 
@@ -153,6 +162,7 @@ class StudyMirror:
         self.path = self.run_dir / MIRROR_NAME
         self._signature: tuple[Any, ...] | None = None
         self._count = 0
+        self._objectives: tuple[Any, ...] = ()  # the study's named objectives, read at each sync
         read_study(self.run_dir)  # not a study: an error before the journal is created
         try:
             backend = optuna.storages.journal.JournalFileBackend(str(self.path))
@@ -174,6 +184,7 @@ class StudyMirror:
         if signature == self._signature:
             return self._count
         config, trials, running = read_study(self.run_dir)
+        self._objectives = _named_objectives(config)
         with open(self.path, "ab") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             study = self._study(config)
@@ -209,16 +220,22 @@ class StudyMirror:
             return self._optuna.load_study(study_name=name, storage=self.storage)
         except KeyError:
             pass
-        study = self._optuna.create_study(study_name=name, storage=self.storage, direction="maximize")
+        objectives = _named_objectives(config)
+        if objectives:  # one direction per named objective: the dashboard draws the Pareto front
+            study = self._optuna.create_study(study_name=name, storage=self.storage,
+                                              directions=[o.direction.value for o in objectives])  # fmt: skip
+            names = [o.name for o in objectives]
+        else:
+            study = self._optuna.create_study(study_name=name, storage=self.storage, direction="maximize")
+            names = [_objective_name(config)]
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2: nothing a user of ours can act on
             warnings.simplefilter("ignore", self._optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([_objective_name(config)])
+            study.set_metric_names(names)
         study.set_user_attr("nasforge_config", json.dumps(config, sort_keys=True))
         study.set_user_attr("run_dir", str(self.run_dir.resolve()))
         return study
 
-    @staticmethod
-    def _matches(mirrored: dict[Any, Any], trials: list[TrialRecord], running: list[AskRecord]) -> bool:
+    def _matches(self, mirrored: dict[Any, Any], trials: list[TrialRecord], running: list[AskRecord]) -> bool:
         """Whether every mirrored trial is still the study's (same ask, arch, fidelity and, if finished, value)."""
         study = {t.ask_number: (t.arch.to_string(), t.fidelity, t.result) for t in trials}
         study.update({a.ask_number: (a.arch.to_string(), a.fidelity, None) for a in running})
@@ -226,7 +243,7 @@ class StudyMirror:
             arch, fidelity, result = study.get(ask_number, (None, None, None))
             if trial.user_attrs.get("arch") != arch or trial.user_attrs.get("fidelity") != fidelity:
                 return False
-            if trial.state.is_finished() and (result is None or trial.values != _values(result)):
+            if trial.state.is_finished() and (result is None or trial.values != _values(result, self._objectives)):
                 return False
         return True
 
@@ -277,7 +294,7 @@ class StudyMirror:
             attrs["error"] = result.error
         trial = self._optuna.trial.create_trial(
             state=state.COMPLETE if result.ok else state.FAIL,
-            values=_values(result),
+            values=_values(result, self._objectives),
             params=params,
             distributions=distributions,
             user_attrs=attrs,
@@ -307,10 +324,12 @@ def live_mirror(run_dir: str | os.PathLike, *, interval: float = 1.0) -> Callabl
     return sync
 
 
-def _values(result: Result) -> list[float] | None:
-    """A result's Optuna values (maximised): the one objective. Where results gain several objectives, they
-    go here (with one direction each in :meth:`StudyMirror._study`) and the dashboard draws the Pareto front."""
-    return [result.objective] if result.ok else None
+def _values(result: Result, objectives: tuple[Any, ...] = ()) -> list[float] | None:
+    """A result's Optuna values: its named objectives in the study's order (each in its own direction), else the
+    one maximised objective; None for a failed trial."""
+    if not result.ok:
+        return None
+    return [result.value(o.name) for o in objectives] if objectives else [result.objective]
 
 
 def _datetime(timestamp: float) -> datetime | None:
