@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,12 +27,7 @@ def plot_fronts(true_front: np.ndarray, found: Mapping[str, np.ndarray], path: s
                        label=f"{name} ({len(pts)})")  # fmt: skip
     if log_x:
         ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title(title)
-    return _save(fig, path)
+    return _finish(fig, ax, path, xlabel, ylabel, title, "lower right")
 
 
 def plot_regret(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], grid: np.ndarray, path: str | Path, *,
@@ -43,13 +39,9 @@ def plot_regret(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], grid: np.nd
         ax.plot(grid, mean, label=name)
         ax.fill_between(grid, np.maximum(mean - std, 1e-4), mean + std, alpha=0.1)
     ax.set_yscale("log")
-    ax.set_xlabel("simulated time (s)")
     _thousands(ax)
-    ax.set_ylabel("hypervolume regret (fraction of the true front's)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="upper right")
-    ax.set_title(title)
-    return _save(fig, path)
+    return _finish(fig, ax, path, "simulated time (s)", "hypervolume regret (fraction of the true front's)", title,
+                   "upper right")  # fmt: skip
 
 
 def plot_budget(budgets: np.ndarray, best: np.ndarray, path: str | Path, *, xlabel: str, ylabel: str,
@@ -63,9 +55,14 @@ def plot_budget(budgets: np.ndarray, best: np.ndarray, path: str | Path, *, xlab
         ax.scatter([x], [y], s=40, marker="x", color="C3", zorder=3)
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, -12), fontsize=8)
     ax.set_xscale("log")
+    return _finish(fig, ax, path, xlabel, ylabel, title, "lower right")
+
+
+def _finish(fig: Any, ax: Any, path: str | Path, xlabel: str, ylabel: str, title: str, legend_loc: str) -> Path:
+    """The three plots' common end: labels, a grid on both scales' ticks, the legend, the title, the file."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc=legend_loc)
     ax.set_title(title)
     return _save(fig, path)
