@@ -8,8 +8,7 @@ import pickle
 
 import pytest
 from _benchmark_fixtures import CSV_ARCHS, NATS_INDEX, CodeRunner, csv_cell, nats_acc, write_nats_file, write_nb201_csv
-
-from nasforge.cli.main import main
+from _cli import run
 
 
 @pytest.fixture(autouse=True)
@@ -17,12 +16,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("NASFORGE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("NASFORGE_STORE", raising=False)
     monkeypatch.delenv("NASFORGE_DATA", raising=False)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
+from _cli import run
 from _optimizer_names import optimizer_params
 
-from nasforge.cli.main import main
 from nasforge.errors import ConfigError
 from nasforge.optimizers import create_optimizer
 from nasforge.optimizers._base import Optimizer
@@ -334,15 +334,6 @@ def test_an_evaluator_that_cannot_be_pickled_is_a_user_error():
 
 
 # --- command line ---------------------------------------------------------------------------------------------
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse rejects the value itself: one line, exit 2
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line_error(code: int, err: str, pattern: str) -> None:

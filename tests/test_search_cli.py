@@ -13,23 +13,13 @@ import sys
 import time
 
 import pytest
-
-from nasforge.cli.main import main
+from _cli import run
 
 
 @pytest.fixture(scope="module")
 def c10_test(nb201_csv) -> dict[str, float]:
     with gzip.open(nb201_csv, "rt") as f:
         return {row["arch_str"]: float(row["c10_test_acc_200"]) for row in csv.DictReader(f)}
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse rejects the value itself: one line, exit 2
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def search(capsys, real_data_dir, out, *extra) -> tuple[int, str, str]:

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _benchmark_fixtures import write_nb201_csv
+from _cli import run
 
 from nasforge.benchmarks.store import open_store
-from nasforge.cli.main import main
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.spaces.nb201_model import count_flops, count_params
 
@@ -26,12 +26,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("NASFORGE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("NASFORGE_STORE", raising=False)
     monkeypatch.delenv("NASFORGE_DATA", raising=False)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
