@@ -104,12 +104,12 @@ def test_existing_store_needs_merge_or_overwrite(store, tmp_path, capsys):
 
 
 def test_checksum_failure_via_cli(store, capsys):
-    target = store / "scalars" / "cifar100.npy"
+    target = store / "columns" / "cifar100" / "test_acc.npy"
     data = bytearray(target.read_bytes())
     data[-1] ^= 0xFF
     target.write_bytes(bytes(data))
     code, _, err = run(capsys, "bench", "info", "--store", str(store), "--verify")
-    assert code == 2 and "checksum mismatch in scalars/cifar100.npy" in err
+    assert code == 2 and "checksum mismatch in columns/cifar100/test_acc.npy" in err
 
 
 def test_unknown_metric_and_missing_store(store, tmp_path, capsys):

@@ -96,11 +96,11 @@ def test_final_value_where_only_a_curve_exists_is_its_last_entry(store_path):
 
 
 def test_checksum_failure_is_caught_lazily_and_eagerly(store_path):
-    scalars = store_path / "scalars" / "cifar100.npy"
-    data = bytearray(scalars.read_bytes())
-    data[-8:] = np.float64(99.0).tobytes()  # same size, different value
-    scalars.write_bytes(bytes(data))
-    with pytest.raises(BenchmarkError, match=r"checksum mismatch in scalars/cifar100\.npy.*re-import"):
+    column = store_path / "columns" / "cifar100" / "test_acc.npy"
+    data = bytearray(column.read_bytes())
+    data[-1] ^= 0xFF  # same size, different value
+    column.write_bytes(bytes(data))
+    with pytest.raises(BenchmarkError, match=r"checksum mismatch in columns/cifar100/test_acc\.npy.*re-import"):
         open_store(store_path, checksums="eager")
     store = open_store(store_path)  # opening checks sizes only; the first use of the file checks its hash
     with pytest.raises(BenchmarkError, match="checksum mismatch"):
@@ -111,9 +111,9 @@ def test_checksum_failure_is_caught_lazily_and_eagerly(store_path):
 def test_damaged_stores_are_refused_at_open(store_path, damage):
     manifest = store_path / "manifest.json"
     if damage == "missing-file":
-        (store_path / "scalars" / "cifar100.npy").unlink()
+        (store_path / "columns" / "cifar100" / "test_acc.npy").unlink()
     elif damage == "resized-file":
-        with open(store_path / "scalars" / "cifar100.npy", "ab") as f:
+        with open(store_path / "columns" / "cifar100" / "test_acc.npy", "ab") as f:
             f.write(b"\0")
     elif damage == "schema":
         manifest.write_text(json.dumps(json.loads(manifest.read_text()) | {"schema_version": 99}))
@@ -268,9 +268,9 @@ def test_an_old_layout_store_opens_and_every_value_survives_the_compact_rewrite(
     data = {"scalars": scalars, "seeds": seeds, "seed_ids": seed_ids, "rows": rows, "curves": curves,
             "curve_ids": curve_ids}  # fmt: skip
     old = open_store(_write_v1_store(tmp_path / "v1", data))
-    new_path = StoreBuilder.from_store(old).write(tmp_path / "v2")
+    new_path = StoreBuilder.from_store(old).write(tmp_path / "v3")
     new = open_store(new_path)
-    assert (old.manifest["schema_version"], new.manifest["schema_version"]) == (1, 2)
+    assert (old.manifest["schema_version"], new.manifest["schema_version"]) == (1, 3)
     everything = np.arange(n)
     for store in (old, new):
         for k, metric in enumerate(("test_acc", "train_time")):
@@ -289,12 +289,118 @@ def test_an_old_layout_store_opens_and_every_value_survives_the_compact_rewrite(
         assert store.curve_archs("cifar10", "train_acc").tolist() == [5, 100]
         with pytest.raises(BenchmarkError, match="no train_acc curve"):
             store.curve(6, "cifar10", "train_acc")
-    # Stored compactly: 2 seed rows and 2 curves instead of 15,625-row tables; float32 curves, float64 scalars.
+    # Stored compactly: 2 seed rows and 2 curves instead of 15,625-row tables; float32 curves, float64 random
+    # values; 0.5, 1.25, 96.0 are 50, 125, 9600 hundredths (int16, 2 decimals).
     assert np.load(new_path / "seeds/cifar10/test_acc.npy").shape == (2, 3)
     assert np.load(new_path / "curves/cifar10/train_acc.npy").dtype == np.float32
-    assert np.load(new_path / "scalars/cifar10.npy").dtype == np.float64
-    size = {p: sum(f.stat().st_size for f in (tmp_path / p).rglob("*") if f.is_file()) for p in ("v1", "v2")}
-    assert size["v2"] < size["v1"] - 15625 * 3 * (8 + 4)  # at least the dense seed table saved
+    assert np.load(new_path / "columns/cifar10/test_acc.npy").dtype == np.float64
+    assert np.load(new_path / "columns/cifar10/train_time.npy").tolist() == [50, 125, 9600]
+    assert new.manifest["datasets"]["cifar10"]["columns"]["train_time"]["decimals"] == 2
+    size = {p: sum(f.stat().st_size for f in (tmp_path / p).rglob("*") if f.is_file()) for p in ("v1", "v3")}
+    assert size["v3"] < size["v1"] - 15625 * 3 * (8 + 4)  # at least the dense seed table saved
+
+
+def _write_v2_store(root):
+    """A schema-2 store written by hand as the previous release laid it out: one float scalar table per dataset
+    (n_metrics, n_covered) beside an archs index, sparse seeds, curves with an archs index. Independent of the
+    builder."""
+    from nasforge.benchmarks.store import FORMAT, sha256_file
+
+    files = {}
+
+    def save(rel, array):
+        file = root / rel
+        file.parent.mkdir(parents=True, exist_ok=True)
+        np.save(file, array)
+        files[rel] = {"sha256": sha256_file(file), "bytes": file.stat().st_size}
+        return rel
+
+    table = np.array([[91.553333, np.nan, 0.125], [7.2211, 1 / 3, np.nan]])  # test_acc, train_time of 3 archs
+    dataset = {
+        "scalars": {"file": save("scalars/cifar10.npy", table), "metrics": ["test_acc", "train_time"],
+                    "archs": save("scalars/cifar10.archs.npy", np.array([4, 9, 15624], np.int32))},
+        "seeds": {"test_acc": {"values": save("seeds/cifar10/test_acc.npy", np.array([[91.5, 91.606666]])),
+                               "ids": save("seeds/cifar10/test_acc.ids.npy", np.array([[777, 888]], np.int32)),
+                               "archs": save("seeds/cifar10/test_acc.archs.npy", np.array([4], np.int32))}},
+        "curves": {"train_acc": {"archs": save("curves/cifar10/train_acc.archs.npy", np.array([9], np.int32)),
+                                 "values": save("curves/cifar10/train_acc.npy", np.array([[[1.5, 2.5]]], np.float32)),
+                                 "ids": save("curves/cifar10/train_acc.ids.npy", np.zeros((1, 0), np.int32))}},
+    }  # fmt: skip
+    manifest = {"format": FORMAT, "schema_version": 2, "space": "nb201", "num_archs": 15625, "provenance": [],
+                "datasets": {"cifar10": dataset}, "files": files}  # fmt: skip
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def test_a_schema_2_store_opens_and_upgrades_value_for_value(tmp_path):
+    old = open_store(_write_v2_store(tmp_path / "v2"))
+    new = open_store(StoreBuilder.from_store(old).write(tmp_path / "v3"))
+    assert (old.manifest["schema_version"], new.manifest["schema_version"]) == (2, 3)
+    for store in (old, new):
+        assert store.query(4, "cifar10", "test_acc") == 91.553333
+        assert store.query(15624, "cifar10", "test_acc") == 0.125
+        assert store.query(9, "cifar10", "train_time") == 1 / 3
+        assert store.query(4, "cifar10", "test_acc", seed=888) == 91.606666
+        assert store.query(9, "cifar10", "train_acc", epoch=1) == 2.5 == store.query(9, "cifar10", "train_acc")
+        assert store.coverage("cifar10", "test_acc") == {"final": 2, "seeds": 1, "seed_slots": 2, "curves": 0,
+                                                         "epochs": 0}  # fmt: skip
+        with pytest.raises(BenchmarkError, match="not recorded for arch 9"):
+            store.query(9, "cifar10", "test_acc")
+    for metric in ("test_acc", "train_time", "train_acc"):
+        everything = np.arange(15625)
+        assert np.array_equal(old.query_many(everything, "cifar10", metric, missing="nan"),
+                              new.query_many(everything, "cifar10", metric, missing="nan"), equal_nan=True)  # fmt: skip
+
+
+def test_decimal_text_is_stored_as_integers_and_read_back_bit_for_bit(tmp_path):
+    builder = StoreBuilder()
+    csv_text = ["94.373333", "73.513333", "46.766667", "0.000001", "", "-12.5"] * 4  # 24 cells, one empty per 6
+    values = np.array([float(t) if t else np.nan for t in csv_text])
+    values[7] = 1 / 3  # one value with no short decimal (a full-precision mean among CSV text): an exception
+    builder.set_scalar("cifar10", "test_acc", np.arange(24), values)
+    builder.set_scalar("cifar10", "flops", np.arange(3), np.array([15.64737, 220.11969, 7.78305]))
+    path = builder.write(tmp_path / "s")
+    store = open_store(path)
+    column = store.manifest["datasets"]["cifar10"]["columns"]["test_acc"]
+    raw = np.load(path / column["file"])
+    # 94.373333 = 94373333 millionths: int32, NaN as the int32 minimum, 1/3 kept exactly in the manifest.
+    assert raw.dtype == np.int32 and column["decimals"] == 6 and raw[:3].tolist() == [94373333, 73513333, 46766667]
+    # Empty cells are not stored (the archs index leaves them out): 20 values; arch 7 is the 7th of them.
+    assert raw.size == 20 and column["exceptions"] == [[6, 1 / 3]]
+    got = store.query_many(np.arange(24), "cifar10", "test_acc", missing="nan")
+    assert np.array_equal(got, values, equal_nan=True)  # bit for bit, as float() parsed the text
+    assert store.query(0, "cifar10", "test_acc") == float("94.373333") and store.query(7, "cifar10", "test_acc") == 1 / 3
+    flops = store.manifest["datasets"]["cifar10"]["columns"]["flops"]
+    assert flops["decimals"] == 5 and np.load(path / flops["file"]).tolist() == [1564737, 22011969, 778305]
+    assert store.query(1, "cifar10", "flops") == 220.11969
+
+
+def test_a_missing_seed_among_decimal_values_is_the_integer_minimum(tmp_path):
+    builder = StoreBuilder()
+    builder.set_seeds("cifar10", "test_acc", np.array([3, 8]), np.array([[91.5, np.nan, 91.25], [1.0, 2.0, 3.0]]))
+    path = builder.write(tmp_path / "s")
+    store = open_store(path)
+    raw = np.load(path / store.manifest["datasets"]["cifar10"]["seeds"]["test_acc"]["values"])
+    assert raw.dtype == np.int16 and raw.tolist() == [[9150, -32768, 9125], [100, 200, 300]]  # hundredths
+    assert store.seeds(3, "cifar10", "test_acc") == [0, 1]  # two seeds present, ids not recorded
+    assert store.query(3, "cifar10", "test_acc", seed=1) == 91.25 and store.query(8, "cifar10", "test_acc", seed=2) == 3
+
+
+def test_identical_columns_are_written_once(tmp_path):
+    builder = StoreBuilder()
+    latency = np.array([12.345678, 0.001, 99.5])
+    for ds in ("cifar10-valid", "cifar10", "cifar100"):  # HELP's latencies belong to all three CIFAR datasets
+        builder.set_scalar(ds, "latency_pixel3", np.array([0, 1, 2]), latency)
+        builder.set_curve(ds, "train_acc", 5, np.array([10.0, 20.0]))
+    path = builder.write(tmp_path / "s")
+    store = open_store(path)
+    entries = [store.manifest["datasets"][ds]["columns"]["latency_pixel3"] for ds in store.datasets]
+    assert len({e["file"] for e in entries}) == 1 and len({e["archs"] for e in entries}) == 1
+    assert len(list(path.rglob("latency_pixel3*.npy"))) == 2  # one values file, one archs index
+    assert len({store.manifest["datasets"][ds]["curves"]["train_acc"]["archs"] for ds in store.datasets}) == 1
+    for ds in store.datasets:
+        assert store.query_many(np.arange(3), ds, "latency_pixel3").tolist() == latency.tolist()
+        assert store.query(5, ds, "train_acc", epoch=1) == 20.0
 
 
 def test_a_sparse_three_arch_store_is_small(tmp_path):

@@ -40,28 +40,39 @@ def store(tmp_path) -> Path:
     return builder.write(tmp_path / "S")
 
 
-def _outside(m, store):  # the scalars file moved next to the store: same bytes and checksum, named "../"
-    shutil.copy(store / "scalars/cifar100.npy", store.parent / "outside.npy")
-    m["files"]["../outside.npy"] = m["files"].pop("scalars/cifar100.npy")
-    m["datasets"]["cifar100"]["scalars"]["file"] = "../outside.npy"
+COLUMN = "columns/cifar100/test_acc.npy"  # the fixture's one final-value column (decimal integers: 50, 60, 70)
+
+
+def _column(m):
+    return m["datasets"]["cifar100"]["columns"]["test_acc"]
+
+
+def _outside(m, store):  # the column file moved next to the store: same bytes and checksum, named "../"
+    shutil.copy(store / COLUMN, store.parent / "outside.npy")
+    m["files"]["../outside.npy"] = m["files"].pop(COLUMN)
+    _column(m)["file"] = "../outside.npy"
 
 
 def _absolute(m, store):
-    shutil.copy(store / "scalars/cifar100.npy", store.parent / "outside.npy")
+    shutil.copy(store / COLUMN, store.parent / "outside.npy")
     name = str(store.parent / "outside.npy")
-    m["files"][name] = m["files"].pop("scalars/cifar100.npy")
-    m["datasets"]["cifar100"]["scalars"]["file"] = name
+    m["files"][name] = m["files"].pop(COLUMN)
+    _column(m)["file"] = name
 
 
 def _symlink(m, store):
-    shutil.copy(store / "scalars/cifar100.npy", store.parent / "outside.npy")
-    os.unlink(store / "scalars/cifar100.npy")
-    os.symlink(store.parent / "outside.npy", store / "scalars/cifar100.npy")
+    shutil.copy(store / COLUMN, store.parent / "outside.npy")
+    os.unlink(store / COLUMN)
+    os.symlink(store.parent / "outside.npy", store / COLUMN)
 
 
-def _linked_folder(m, store):  # the whole scalars folder moved out, a symlink left in its place
-    shutil.move(store / "scalars", store.parent / "outside")
-    os.symlink(store.parent / "outside", store / "scalars")
+def _linked_folder(m, store):  # the whole columns folder moved out, a symlink left in its place
+    shutil.move(store / "columns", store.parent / "outside")
+    os.symlink(store.parent / "outside", store / "columns")
+
+
+def _shared_across_roles(m, store):  # the column file also named as the curve archs index: a different layout
+    m["datasets"]["cifar100"]["curves"] = {"x": {"archs": COLUMN, "values": COLUMN, "ids": COLUMN}}
 
 
 MANIFEST_DAMAGE = {
@@ -71,18 +82,17 @@ MANIFEST_DAMAGE = {
     "folder linked out of the store": (_linked_folder, "not a plain file inside the store"),
     "num_archs true": (lambda m, s: m.update(num_archs=True), "'num_archs' is bool"),
     "num_archs -5": (lambda m, s: m.update(num_archs=-5), "positive count"),
-    "files entry int": (lambda m, s: m["files"].update({"scalars/cifar100.npy": 5}), "expected dict"),
-    "files bytes str": (lambda m, s: m["files"]["scalars/cifar100.npy"].update(bytes="123"), "bytes is str"),
-    "files sha256 int": (lambda m, s: m["files"]["scalars/cifar100.npy"].update(sha256=5), "sha256 is int"),
+    "files entry int": (lambda m, s: m["files"].update({COLUMN: 5}), "expected dict"),
+    "files bytes str": (lambda m, s: m["files"][COLUMN].update(bytes="123"), "bytes is str"),
+    "files sha256 int": (lambda m, s: m["files"][COLUMN].update(sha256=5), "sha256 is int"),
     "dataset entry list": (lambda m, s: m["datasets"].update(cifar100=[]), r"datasets\['cifar100'\] is list"),
-    "metrics a string": (
-        lambda m, s: m["datasets"]["cifar100"]["scalars"].update(metrics="test_acc"),
-        "metrics is str",
-    ),
-    "scalars file not listed": (
-        lambda m, s: m["datasets"]["cifar100"]["scalars"].update(file="scalars/x.npy"),
-        "does not list",
-    ),
+    "columns a list": (lambda m, s: m["datasets"]["cifar100"].update(columns=[]), "columns is list"),
+    "column file not listed": (lambda m, s: _column(m).update(file="columns/x.npy"), "does not list"),
+    "decimals a string": (lambda m, s: _column(m).update(decimals="6"), "decimals is str"),
+    "decimals 40": (lambda m, s: _column(m).update(decimals=40), r"expected 0\.\.22"),
+    "exceptions not pairs": (lambda m, s: _column(m).update(exceptions=[[1]]), "expected \\[position, value\\]"),
+    "exception outside the array": (lambda m, s: _column(m).update(exceptions=[[3, 1.5]]), "does not fit"),
+    "a file in two roles": (_shared_across_roles, "need different layouts"),
     "seeds entry int": (lambda m, s: m["datasets"]["cifar100"].update(seeds={"test_acc": 3}), "expected dict"),
     "provenance of ints": (lambda m, s: m.update(provenance=[1]), "provenance entry 0 is int"),
     "deeply nested": (lambda m, s: m.update(provenance=json.loads("[" * 900 + "]" * 900)), "provenance entry 0"),
@@ -106,15 +116,17 @@ def test_a_manifest_nested_past_the_parser_limit_is_one_error(store):
 
 
 def test_an_array_of_the_wrong_shape_or_dtype_is_refused(store):
-    # The fixture covers few archs, so its scalar table is sparse: (n_metrics, n) beside an archs index.
-    for array, message in ((np.zeros((2, 2)), r"<f8 \(2, 2\).*needs <f8 or <f4 \(1, n\)"),
-                           (np.zeros((1, 2), np.int64), "holds <i8"),
-                           (np.zeros((1, len(np.load(store / "scalars/cifar100.archs.npy")) + 1)),
-                            "not an ascending arch index")):  # fmt: skip
-        np.save(store / "scalars/cifar100.npy", array)
+    # The fixture covers few archs, so its column is sparse: (n,) beside an archs index; its values are decimal
+    # integers (int8 with 0 decimals), so a float file there does not fit the manifest entry.
+    n = len(np.load(store / "columns/cifar100/test_acc.archs.npy"))
+    for array, message in ((np.zeros((2, 2)), r"<f8 \(2, 2\).*needs <f8 or <f4 or \|i1 or <i2 or <i4 \(n,\)"),
+                           (np.zeros(2, np.int64), "holds <i8"),
+                           (np.zeros(n), "does not fit its manifest entry"),
+                           (np.zeros(n + 1, np.int8), "not an ascending arch index")):  # fmt: skip
+        np.save(store / COLUMN, array)
         manifest = json.loads((store / "manifest.json").read_text())
-        data = (store / "scalars/cifar100.npy").read_bytes()
-        manifest["files"]["scalars/cifar100.npy"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        data = (store / COLUMN).read_bytes()
+        manifest["files"][COLUMN] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
         (store / "manifest.json").write_text(json.dumps(manifest))
         with pytest.raises(BenchmarkError, match=message):
             open_store(store).query(0, "cifar100", "test_acc")

@@ -17,7 +17,7 @@ import numpy as np
 
 from nasforge._io import atomic_directory
 from nasforge.benchmarks.metrics import DATASETS
-from nasforge.benchmarks.store import FORMAT, MANIFEST, SCHEMA_VERSION, BenchmarkStore, sha256_file
+from nasforge.benchmarks.store import FORMAT, MANIFEST, SCHEMA_VERSION, BenchmarkStore, decode, sha256_file
 from nasforge.errors import BenchmarkError
 from nasforge.spaces.nb201 import NUM_ARCHS
 
@@ -45,8 +45,7 @@ class StoreBuilder:
         builder = cls(store.num_archs, store.manifest["space"])
         builder.provenance = store.provenance
         for ds, d in store._datasets.items():
-            scalars = store._scalar_table(ds)
-            builder.scalars[ds] = {m: np.array(scalars[k]) for k, m in enumerate(d["scalars"]["metrics"])}
+            builder.scalars[ds] = {m: np.array(store._final_column(ds, m)) for m in store._finals(d)}
             builder.seeds[ds] = {m: tuple(np.array(a) for a in store._seed_table(ds, m)) for m in d["seeds"]}
             builder.curves[ds] = {}
             for m in d["curves"]:
@@ -132,7 +131,8 @@ class StoreBuilder:
             raise BenchmarkError("nothing to write: the sources gave no values")
         with atomic_directory(path, overwrite=overwrite) as tmp:
             files: dict[str, dict[str, Any]] = {}
-            manifest_datasets = {ds: self._write_dataset(tmp, ds, files) for ds in datasets}
+            written: dict[tuple[str, str], str] = {}  # (role, sha256) -> the file that already holds those bytes
+            manifest_datasets = {ds: self._write_dataset(tmp, ds, files, written) for ds in datasets}
             manifest = {
                 "format": FORMAT,
                 "schema_version": SCHEMA_VERSION,
@@ -146,51 +146,107 @@ class StoreBuilder:
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n", "utf-8")
         return path
 
-    def _write_dataset(self, root: Path, ds: str, files: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        def save(rel: str, array: np.ndarray) -> str:
+    def _write_dataset(
+        self, root: Path, ds: str, files: dict[str, dict[str, Any]], written: dict[tuple[str, str], str]
+    ) -> dict[str, Any]:
+        def save(rel: str, array: np.ndarray, role: str) -> str:
+            # A file whose bytes another entry of the same role already wrote is not written twice: the entry
+            # names that file (the HELP latencies of three datasets, one archs index for many curves).
             file = root / rel
             file.parent.mkdir(parents=True, exist_ok=True)
             np.save(file, np.ascontiguousarray(array), allow_pickle=False)
-            files[rel] = {"sha256": sha256_file(file), "bytes": file.stat().st_size}
+            digest = sha256_file(file)
+            first = written.setdefault((role, digest), rel)
+            if first != rel:
+                file.unlink()
+                return first
+            files[rel] = {"sha256": digest, "bytes": file.stat().st_size}
             return rel
 
         def archs(rel: str, covered: np.ndarray) -> dict[str, str]:
             # Sparse coverage is stored sparsely: an index of the covered archs (omitted when all are covered).
-            return {} if covered.all() else {"archs": save(rel, np.flatnonzero(covered).astype(np.int32))}
+            return {} if covered.all() else {"archs": save(rel, np.flatnonzero(covered).astype(np.int32), "archs")}
 
-        scalars = self.scalars.get(ds, {})
-        metrics = sorted(scalars)
-        table = np.stack([scalars[m] for m in metrics]) if metrics else np.zeros((0, self.num_archs))
-        covered = ~np.isnan(table).all(axis=0)
-        entry: dict[str, Any] = {"scalars": {
-            "file": save(f"scalars/{ds}.npy", _narrowed(table[:, covered])), "metrics": metrics,
-            **archs(f"scalars/{ds}.archs.npy", covered),
-        }}  # fmt: skip
-        entry["seeds"] = {}
+        def values(rel: str, array: np.ndarray, role: str) -> dict[str, Any]:
+            stored, encoding = _encoded(array)
+            return {"file" if role == "column" else "values": save(rel, stored, role), **encoding}
+
+        entry: dict[str, Any] = {"columns": {}, "seeds": {}, "curves": {}}
+        for m, column in sorted(self.scalars.get(ds, {}).items()):
+            covered = ~np.isnan(column)
+            entry["columns"][m] = {**values(f"columns/{ds}/{m}.npy", column[covered], "column"),
+                                   **archs(f"columns/{ds}/{m}.archs.npy", covered)}  # fmt: skip
         for m, (v, i) in sorted(self.seeds.get(ds, {}).items()):
             covered = ~np.isnan(v).all(axis=1) | (i != 0).any(axis=1)
             entry["seeds"][m] = {
-                "values": save(f"seeds/{ds}/{m}.npy", _narrowed(v[covered])),
-                "ids": save(f"seeds/{ds}/{m}.ids.npy", i[covered]),
+                **values(f"seeds/{ds}/{m}.npy", v[covered], "seeds"),
+                "ids": save(f"seeds/{ds}/{m}.ids.npy", _ids(i[covered]), "ids"),
                 **archs(f"seeds/{ds}/{m}.archs.npy", covered),
             }
-        entry["curves"] = {}
         for m, by_arch in sorted(self.curves.get(ds, {}).items()):
             order = sorted(by_arch)
             slots = max(v.shape[0] for v, _ in by_arch.values()) - 1
             n_epochs = next(iter(by_arch.values()))[0].shape[1]
-            values = np.full((len(order), 1 + slots, n_epochs), np.nan)
+            curve = np.full((len(order), 1 + slots, n_epochs), np.nan)
             ids = np.zeros((len(order), slots), np.int32)
             for r, index in enumerate(order):
                 v, i = by_arch[index]
-                values[r, : v.shape[0]] = v
+                curve[r, : v.shape[0]] = v
                 ids[r, : len(i)] = i
             entry["curves"][m] = {
-                "archs": save(f"curves/{ds}/{m}.archs.npy", np.asarray(order, np.int32)),
-                "values": save(f"curves/{ds}/{m}.npy", _narrowed(values)),
-                "ids": save(f"curves/{ds}/{m}.ids.npy", ids),
+                "archs": save(f"curves/{ds}/{m}.archs.npy", np.asarray(order, np.int32), "archs"),
+                "values": save(f"curves/{ds}/{m}.npy", _narrowed(curve), "curve"),
+                "ids": save(f"curves/{ds}/{m}.ids.npy", _ids(ids), "ids"),
             }
         return entry
+
+
+MAX_EXCEPTIONS = 64
+"""At most this many values of one array (and at most 1 in 16) may be stored as exceptions beside a decimal
+encoding; an array with more keeps floats."""
+
+
+def _encoded(values: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    """The smallest exact encoding of a float64 value array: itself, float32 (:func:`_narrowed`), or decimal
+    integers with a ``decimals`` count and a few exceptions (:func:`nasforge.benchmarks.store.decode`).
+
+    Sources written as decimal text (the NB201 CSVs: 6 decimals, HELP: up to 6) are stored as the integers
+    of that text: ``94.363333`` is ``94363333`` with 6 decimals, 4 bytes instead of 8, and decodes to exactly
+    ``float("94.363333")``. Every candidate is decoded and compared bit for bit before it is chosen.
+    """
+    narrow = _narrowed(values)
+    if values.dtype != np.float64 or not values.size or np.isinf(values).any():
+        return narrow, {}
+    finite = ~np.isnan(values)
+    allowed = min(MAX_EXCEPTIONS, values.size // 16)
+    for decimals in range(10):  # 10 decimals would not fit int32 for values >= 0.2147...: no gain over float64
+        with np.errstate(invalid="ignore", over="ignore"):
+            q = np.round(values * 10.0**decimals)
+            ok = finite & (np.abs(q) < 2**31 - 1) & (q / 10.0**decimals == values)
+        bad = np.flatnonzero(finite & ~ok)
+        if len(bad) > allowed:
+            continue
+        kept = q[ok]
+        dtype = next(t for t in (np.int8, np.int16, np.int32)
+                     if not kept.size or (np.iinfo(t).min < kept.min() and kept.max() <= np.iinfo(t).max))  # fmt: skip
+        if np.dtype(dtype).itemsize >= narrow.itemsize:  # no smaller than the floats: keep those (no exceptions)
+            return narrow, {}
+        stored = np.where(ok, q, 0).astype(dtype)
+        stored[~finite] = np.iinfo(dtype).min
+        exceptions = [[int(p), float(values.reshape(-1)[p])] for p in bad]
+        if not np.array_equal(decode(stored, decimals, exceptions), values, equal_nan=True):
+            continue  # never happens for finite q below 2**31; checked so that no encoding can lose a digit
+        encoding: dict[str, Any] = {"decimals": decimals}
+        if exceptions:
+            encoding["exceptions"] = exceptions
+        return stored, encoding
+    return narrow, {}
+
+
+def _ids(ids: np.ndarray) -> np.ndarray:
+    """Seed ids as int16 where they fit (NB201's are 111, 777, 888, 999), else int32."""
+    small = not ids.size or (ids.min() >= np.iinfo(np.int16).min and ids.max() <= np.iinfo(np.int16).max)
+    return ids.astype(np.int16) if small else ids.astype(np.int32)
 
 
 def _narrowed(values: np.ndarray) -> np.ndarray:

@@ -1,22 +1,31 @@
 """The benchmark store: a directory of ``.npy`` arrays plus a JSON manifest, opened memory-mapped.
 
-Layout (schema version 2)::
+Layout (schema version 3)::
 
     manifest.json                      format, schema_version, space, num_archs, provenance, datasets, files
-    scalars/<dataset>.npy              float (n_metrics, n_covered); NaN = not recorded
-    scalars/<dataset>.archs.npy        int32 (n_covered,); the archs that have any final value (absent: all archs)
-    seeds/<dataset>/<metric>.npy       float (n_covered, n_slots); per-seed final values, ascending seed order
-    seeds/<dataset>/<metric>.ids.npy   int32 (n_covered, n_slots); the real seed id of each slot, 0 = unknown
+    columns/<dataset>/<metric>.npy     value (n_covered,); one metric's final values, NaN = not recorded
+    columns/<dataset>/<metric>.archs.npy int32 (n_covered,); the archs that have it (absent: all archs)
+    seeds/<dataset>/<metric>.npy       value (n_covered, n_slots); per-seed final values, ascending seed order
+    seeds/<dataset>/<metric>.ids.npy   int16/int32 (n_covered, n_slots); the real seed id of each slot, 0 = unknown
     seeds/<dataset>/<metric>.archs.npy int32 (n_covered,); the archs that have per-seed values (absent: all archs)
     curves/<dataset>/<metric>.archs.npy int32 (n_covered,); the archs that have a curve, ascending = their rows
     curves/<dataset>/<metric>.npy      float (n_covered, 1 + n_slots, n_epochs); slot 0 = seed mean
-    curves/<dataset>/<metric>.ids.npy  int32 (n_covered, n_slots); seed id per slot, 0 = unknown
+    curves/<dataset>/<metric>.ids.npy  int16/int32 (n_covered, n_slots); seed id per slot, 0 = unknown
 
 "float" is float32 where every value of the array is exactly a float32 (so the source was float32 or coarser)
-and float64 otherwise: the builder only narrows when the round trip is exact, and the reader widens back to
-float64, so every query answers exactly the value that was imported. Sparse coverage is stored sparsely (an
-``archs`` index plus the covered rows), which is what keeps a 3-arch import small. Schema version 1 stores
-(dense float64 over all archs; curves with a ``rows`` file: the row of each arch, -1 = no curve) still open.
+and float64 otherwise. A "value" array is a float, or a decimal: integers ``q`` (int8/16/32, the type's minimum
+= NaN) that the reader turns into ``q / 10**decimals`` (the manifest entry's ``decimals``), which is the very
+float64 that parsing the source's decimal text gives (``float("94.373333")``), plus at most a few
+``exceptions`` (``[flat position, float64]`` pairs in the manifest) for values that have no such short decimal
+(the NATS files' full-precision means among a CSV's 6-decimal values). The builder only picks an encoding when
+decoding it gives back every value bit for bit, and the reader widens to float64, so every query answers
+exactly the value that was imported. Sparse coverage is stored sparsely (an ``archs`` index plus the covered
+rows). Files with identical content and role are written once and named by every entry that uses them (the 27
+HELP latency columns of the three CIFAR datasets; the archs index of every curve of the same archs).
+
+Schema version 2 stores (one ``scalars/<dataset>.npy`` table ``(n_metrics, n_covered)`` per dataset plus a
+``scalars`` entry ``{file, metrics, archs}``, no decimals, no shared files) and version 1 stores (dense
+float64 over all archs; curves with a ``rows`` file: the row of each arch, -1 = no curve) still open.
 
 Archs are rows by official NB201 index. Opening parses the manifest and checks that every file exists
 with its recorded size (cheap, so a store opens in about a millisecond); each file's sha256 is checked
@@ -50,8 +59,9 @@ from nasforge.errors import ArchError, BenchmarkError
 from nasforge.spaces.nb201 import EDGES, OPS, NB201Arch
 
 FORMAT = "nasforge-benchmark-store"
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 1: dense float64 arrays, curves indexed by a rows file
+SCHEMA_VERSION = 3
+# version 1: dense float64 arrays, curves indexed by a rows file; version 2: one float scalar table per dataset.
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
 
 ArchLike = NB201Arch | str | int
@@ -71,6 +81,29 @@ def _sha256_stream(f: BinaryIO) -> str:
 
 
 _UNPACK = {"<f8": struct.Struct("<d").unpack, "<f4": struct.Struct("<f").unpack}
+FLOATS = ("<f8", "<f4")
+DECIMALS = ("|i1", "<i2", "<i4")  # the integer types of a decimal-encoded array (see the module docstring)
+IDS = ("<i2", "<i4")
+
+
+def decode(raw: np.ndarray, decimals: int | None = None, exceptions: Sequence[Sequence[float]] = ()) -> np.ndarray:
+    """A stored value array as float64 (a new array): floats widened; decimals ``q / 10**decimals`` with the
+    type's minimum as NaN; then the ``exceptions`` (``[flat position, value]``) put in place.
+
+    The builder encodes only when this function gives back every value bit for bit, so it is the one definition
+    of the encoding: ``q`` and ``10**decimals`` are exact float64 numbers and IEEE division rounds correctly, so
+    the result is the float64 nearest to the decimal ``q * 10**-decimals``, which is what parsing its text gives.
+    """
+    if raw.dtype.kind == "f":
+        out = raw.astype(np.float64)
+    else:
+        out = raw.astype(np.float64) / 10.0 ** int(decimals or 0)
+        out[raw == np.iinfo(raw.dtype).min] = np.nan
+    if len(exceptions):
+        flat = out.reshape(-1)
+        for position, value in exceptions:
+            flat[int(position)] = value
+    return out
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
@@ -135,11 +168,13 @@ class BenchmarkStore:
         self._datasets: dict[str, dict[str, Any]] = self.manifest["datasets"]
         self._files: dict[str, dict[str, Any]] = self.manifest["files"]
         # Per-instance caches (never module level): opened arrays, resolved columns, arch -> index.
+        self._version: int = self.manifest["schema_version"]
         self._arrays: dict[str, np.ndarray] = {}
-        self._dense: dict[str, np.ndarray] = {}  # rel -> the array widened to float64 over all archs
+        self._dense: dict[Any, np.ndarray] = {}  # (rel, archs, encoding) -> the array widened over all archs
+        self._seed_tables: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._columns: dict[tuple[str, str], np.ndarray] = {}
         self._arch_index: dict[Any, int] = {}
-        self._checked: set[str] = set()
+        self._checked: set[Any] = set()
         self._layouts = _layouts(self.manifest)
         # lstat, and each folder checked once, instead of resolving every path: a store has hundreds of files in
         # a handful of folders, and opening must stay about a millisecond per hundred files.
@@ -176,7 +211,7 @@ class BenchmarkStore:
     def metrics(self, dataset: str) -> tuple[str, ...]:
         """Every metric name ``dataset`` has (final values, per-seed values or curves), sorted."""
         d = self._dataset(dataset)
-        return tuple(sorted(set(d["scalars"]["metrics"]) | set(d["seeds"]) | set(d["curves"])))
+        return tuple(sorted(set(self._finals(d)) | set(d["seeds"]) | set(d["curves"])))
 
     @property
     def provenance(self) -> list[dict[str, Any]]:
@@ -187,7 +222,7 @@ class BenchmarkStore:
         d = self._dataset(dataset)
         self._check_metric(dataset, metric)
         out: dict[str, Any] = {"final": 0, "seeds": 0, "seed_slots": 0, "curves": 0, "epochs": 0}
-        if metric in d["scalars"]["metrics"] or metric in d["curves"]:
+        if metric in self._finals(d) or metric in d["curves"]:
             out["final"] = int(np.count_nonzero(~np.isnan(self._column(dataset, metric))))
         if metric in d["seeds"]:
             values = self._seed_table(dataset, metric)[0]
@@ -381,9 +416,8 @@ class BenchmarkStore:
         if column is not None:
             return column
         d = self._dataset(dataset)
-        scalars = d["scalars"]
-        if metric in scalars["metrics"]:
-            column = self._scalar_table(dataset)[scalars["metrics"].index(metric)]
+        if metric in self._finals(d):
+            column = self._final_column(dataset, metric)
         elif metric in d["curves"]:
             column = np.full(self.num_archs, np.nan)
         else:
@@ -408,39 +442,67 @@ class BenchmarkStore:
         column[missing] = values[rows[missing], 0, -1]
         return column
 
-    def _scalar_table(self, dataset: str) -> np.ndarray:
-        """The final values of ``dataset``, float64 ``(n_metrics, num_archs)``, NaN = not recorded."""
-        scalars = self._dataset(dataset)["scalars"]
-        return self._widened(scalars["file"], scalars.get("archs"), 1, np.nan)
+    def _finals(self, d: dict[str, Any]) -> Iterable[str]:
+        """The metrics with recorded final values in one dataset entry (a dict in schema 3, a list before)."""
+        return d["columns"] if self._version >= 3 else d["scalars"]["metrics"]
 
-    def _widened(self, rel: str, archs_rel: str | None, axis: int, fill: float) -> np.ndarray:
-        """Array ``rel`` over all archs (its rows/columns along ``axis`` placed at ``archs_rel``), floats as float64.
+    def _final_column(self, dataset: str, metric: str) -> np.ndarray:
+        """The recorded final values of ``metric`` over all archs, float64, NaN = not recorded (no curve ends)."""
+        d = self._dataset(dataset)
+        if self._version >= 3:
+            entry = d["columns"][metric]
+            return self._widened(entry["file"], entry.get("archs"), 0, np.nan, entry)
+        scalars = d["scalars"]
+        return self._widened(scalars["file"], scalars.get("archs"), 1, np.nan)[scalars["metrics"].index(metric)]
 
-        Dense float64 files come back as their memory map; narrowed or sparse ones are widened once into memory.
+    def _widened(
+        self, rel: str, archs_rel: str | None, axis: int, fill: float, entry: dict[str, Any] | None = None
+    ) -> np.ndarray:
+        """Array ``rel`` over all archs (its rows/columns along ``axis`` placed at ``archs_rel``), values decoded
+        to float64 (:func:`decode`, with ``entry``'s decimals and exceptions); integer id arrays keep their type.
+
+        Dense float64 files come back as their memory map; narrowed, decimal or sparse ones are widened once into
+        memory. A file shared by several entries is widened once per encoding.
         """
-        dense = self._dense.get(rel)
+        decimals = entry.get("decimals") if entry else None
+        exceptions = entry.get("exceptions", ()) if entry else ()
+        key = (rel, archs_rel, decimals, len(exceptions) and json.dumps(exceptions))
+        dense = self._dense.get(key)
         if dense is not None:
             return dense
         raw = self._array(rel)
-        dtype = np.dtype(np.float64) if raw.dtype.kind == "f" else raw.dtype
+        if entry is not None:
+            if (raw.dtype.kind == "i") != (decimals is not None) or any(
+                not 0 <= int(p) < raw.size for p, _ in exceptions
+            ):
+                raise BenchmarkError(
+                    f"store {self.path}: {rel} does not fit its manifest entry (decimals {decimals!r} for a "
+                    f"{raw.dtype} array, or an exception outside it); the store is corrupt, re-import it"
+                )
+        if raw.dtype.kind == "i" and entry is None:  # seed ids
+            values = raw
+        elif raw.dtype == np.float64 and not exceptions:
+            values = raw
+        else:
+            values = decode(raw, decimals, exceptions)
         if archs_rel is None:
-            dense = raw if raw.dtype == dtype else raw.astype(dtype)
+            dense = values
         else:
             archs = self._archs(archs_rel, raw.shape[axis], rel)
             shape = list(raw.shape)
             shape[axis] = self.num_archs
-            dense = np.full(shape, fill, dtype)
+            dense = np.full(shape, fill, values.dtype)
             if axis == 0:
-                dense[archs] = raw
+                dense[archs] = values
             else:
-                dense[:, archs] = raw
-        self._dense[rel] = dense
+                dense[:, archs] = values
+        self._dense[key] = dense
         return dense
 
     def _archs(self, rel: str, length: int, of: str) -> np.ndarray:
         """An ``archs`` index: strictly ascending official indices, one per row of ``of``."""
         archs = self._array(rel)
-        if rel not in self._checked:
+        if (rel, length) not in self._checked:  # a shared index is checked against each table's length
             ok = len(archs) == length and (
                 not len(archs) or (int(archs[0]) >= 0 and int(archs[-1]) < self.num_archs and bool(
                     (np.diff(archs) > 0).all()))
@@ -450,12 +512,12 @@ class BenchmarkStore:
                     f"store {self.path}: {rel} is not an ascending arch index for the {length} rows of {of}; "
                     "the store is corrupt, re-import it"
                 )
-            self._checked.add(rel)
+            self._checked.add((rel, length))
         return archs
 
     def _curve_rows(self, entry: dict[str, Any], length: int, of: str) -> np.ndarray:
         """The row of each arch in a curve array (-1 = no curve), from a v1 ``rows`` file or a v2 ``archs`` index."""
-        if self.manifest["schema_version"] == 1:
+        if self._version == 1:
             return self._array(entry["rows"])
         rel = entry["archs"]
         rows = self._dense.get(rel)
@@ -473,11 +535,14 @@ class BenchmarkStore:
             raise BenchmarkError(
                 f"{metric} on {dataset} has no per-seed values; metrics with per-seed values there: {_names(seeds)}"
             )
-        entry = seeds[metric]
-        values = self._widened(entry["values"], entry.get("archs"), 0, np.nan)
-        ids = self._widened(entry["ids"], entry.get("archs"), 0, 0)
-        self._check_tables(f"seeds/{dataset}/{metric}", values, ids)
-        return values, ids
+        table = self._seed_tables.get((dataset, metric))
+        if table is None:
+            entry = seeds[metric]
+            values = self._widened(entry["values"], entry.get("archs"), 0, np.nan, entry)
+            ids = self._widened(entry["ids"], entry.get("archs"), 0, 0)
+            self._check_tables(f"seeds/{dataset}/{metric}", values, ids)
+            table = self._seed_tables[(dataset, metric)] = (values, ids)
+        return table
 
     def _curve_table(self, dataset: str, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         curves = self._dataset(dataset)["curves"]
@@ -593,6 +658,7 @@ class BenchmarkStore:
         with contextlib.suppress(AttributeError):  # close() after a failed open
             self._arrays.clear()
             self._dense.clear()
+            self._seed_tables.clear()
             self._columns.clear()
 
     def __enter__(self) -> BenchmarkStore:
@@ -819,34 +885,54 @@ def _check_manifest(m: dict[str, Any]) -> None:
             raise _ManifestError(f"files[{rel!r}].bytes is negative")
 
     used: set[str] = set()
+    version = m["schema_version"]
 
     def named(value: Any, where: str) -> str:
         if _expect(value, str, where) not in files:
             raise _ManifestError(f"{where} names {value!r}, which the 'files' table does not list")
-        if value in used:
+        if value in used and version < 3:  # schema 3 shares files of identical content (_layouts checks their roles)
             raise _ManifestError(f"{where} names {value!r}, which another entry uses too")
         used.add(value)
         return value
 
+    def encoding(entry: dict[str, Any], where: str) -> None:
+        if "decimals" in entry and not 0 <= _expect(entry["decimals"], int, f"{where}.decimals") <= 22:
+            raise _ManifestError(f"{where}.decimals is {entry['decimals']}, expected 0..22")
+        for pair in _expect(entry.get("exceptions", []), list, f"{where}.exceptions"):
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise _ManifestError(f"{where}.exceptions holds {str(pair)[:30]}, expected [position, value] pairs")
+            _expect(pair[0], int, f"{where}.exceptions position")
+            _expect(pair[1], (int, float), f"{where}.exceptions value")
+
     for ds, d in _names_map(m.get("datasets"), "field 'datasets'").items():
         where = f"datasets[{ds!r}]"
         _expect(d, dict, where)
-        scalars = _expect(d.get("scalars"), dict, f"{where}.scalars")
-        named(scalars.get("file"), f"{where}.scalars.file")
-        if "archs" in scalars:
-            named(scalars["archs"], f"{where}.scalars.archs")
-        metrics = _expect(scalars.get("metrics"), list, f"{where}.scalars.metrics")
-        for metric in metrics:
-            _expect(metric, str, f"{where}.scalars.metrics entry")
-        if len(set(metrics)) != len(metrics):
-            raise _ManifestError(f"{where}.scalars.metrics lists a metric twice")
-        # Version 1 indexes curves by a dense rows file, version 2 by an archs index; seeds may have one.
-        curve_index = "rows" if m["schema_version"] == 1 else "archs"
+        if version >= 3:
+            for metric, entry in _names_map(d.get("columns"), f"{where}.columns").items():
+                _expect(entry, dict, f"{where}.columns[{metric!r}]")
+                for part in ("file", "archs") if "archs" in entry else ("file",):
+                    named(entry.get(part), f"{where}.columns[{metric!r}].{part}")
+                encoding(entry, f"{where}.columns[{metric!r}]")
+        else:
+            scalars = _expect(d.get("scalars"), dict, f"{where}.scalars")
+            named(scalars.get("file"), f"{where}.scalars.file")
+            if "archs" in scalars:
+                named(scalars["archs"], f"{where}.scalars.archs")
+            metrics = _expect(scalars.get("metrics"), list, f"{where}.scalars.metrics")
+            for metric in metrics:
+                _expect(metric, str, f"{where}.scalars.metrics entry")
+            if len(set(metrics)) != len(metrics):
+                raise _ManifestError(f"{where}.scalars.metrics lists a metric twice")
+        # Version 1 indexes curves by a dense rows file, versions 2+ by an archs index; seeds may have one.
+        curve_index = "rows" if version == 1 else "archs"
         for kind, parts in (("seeds", ("values", "ids")), ("curves", (curve_index, "values", "ids"))):
             for metric, entry in _names_map(d.get(kind), f"{where}.{kind}").items():
                 _expect(entry, dict, f"{where}.{kind}[{metric!r}]")
                 for part in parts + (("archs",) if kind == "seeds" and "archs" in entry else ()):
                     named(entry.get(part), f"{where}.{kind}[{metric!r}].{part}")
+                if kind == "seeds" and version >= 3:
+                    encoding(entry, f"{where}.seeds[{metric!r}]")
+    _layouts(m)  # a file shared by two entries must play the same role in both
 
 
 def _check_rel(rel: str) -> None:
@@ -857,26 +943,39 @@ def _check_rel(rel: str) -> None:
 
 def _layouts(manifest: dict[str, Any]) -> dict[str, tuple[tuple[str, ...], tuple[int | None, ...]]]:
     """rel -> (dtypes, shape) every array must have (None: any length), from the store format."""
-    n = manifest["num_archs"]
-    floats = ("<f8",) if manifest["schema_version"] == 1 else ("<f8", "<f4")
+    n, version = manifest["num_archs"], manifest["schema_version"]
+    floats = ("<f8",) if version == 1 else FLOATS
+    values = floats + DECIMALS if version >= 3 else floats
+    ids = IDS if version >= 3 else ("<i4",)
     index = (("<i4",), (None,))
     out: dict[str, tuple[tuple[str, ...], tuple[int | None, ...]]] = {}
+
+    def put(rel: str, layout: tuple[tuple[str, ...], tuple[int | None, ...]]) -> None:
+        if out.setdefault(rel, layout) != layout:
+            raise _ManifestError(f"file {rel!r} is named by entries that need different layouts")
+
     for d in manifest["datasets"].values():
-        scalars = d["scalars"]
-        out[scalars["file"]] = (floats, (len(scalars["metrics"]), None if "archs" in scalars else n))
-        if "archs" in scalars:
-            out[scalars["archs"]] = index
+        if version >= 3:
+            for entry in d["columns"].values():
+                put(entry["file"], (values, (None if "archs" in entry else n,)))
+                if "archs" in entry:
+                    put(entry["archs"], index)
+        else:
+            scalars = d["scalars"]
+            put(scalars["file"], (floats, (len(scalars["metrics"]), None if "archs" in scalars else n)))
+            if "archs" in scalars:
+                put(scalars["archs"], index)
         for entry in d["seeds"].values():
             rows = None if "archs" in entry else n
-            out[entry["values"]] = (floats, (rows, None))
-            out[entry["ids"]] = (("<i4",), (rows, None))
+            put(entry["values"], (values, (rows, None)))
+            put(entry["ids"], (ids, (rows, None)))
             if "archs" in entry:
-                out[entry["archs"]] = index
+                put(entry["archs"], index)
         for entry in d["curves"].values():
-            if manifest["schema_version"] == 1:
-                out[entry["rows"]] = (("<i4",), (n,))
+            if version == 1:
+                put(entry["rows"], (("<i4",), (n,)))
             else:
-                out[entry["archs"]] = index
-            out[entry["values"]] = (floats, (None, None, None))
-            out[entry["ids"]] = (("<i4",), (None, None))
+                put(entry["archs"], index)
+            put(entry["values"], (floats, (None, None, None)))
+            put(entry["ids"], (ids, (None, None)))
     return out
