@@ -369,7 +369,8 @@ def test_decimal_text_is_stored_as_integers_and_read_back_bit_for_bit(tmp_path):
     assert raw.size == 20 and column["exceptions"] == [[6, 1 / 3]]
     got = store.query_many(np.arange(24), "cifar10", "test_acc", missing="nan")
     assert np.array_equal(got, values, equal_nan=True)  # bit for bit, as float() parsed the text
-    assert store.query(0, "cifar10", "test_acc") == float("94.373333") and store.query(7, "cifar10", "test_acc") == 1 / 3
+    assert store.query(0, "cifar10", "test_acc") == float("94.373333")
+    assert store.query(7, "cifar10", "test_acc") == 1 / 3
     flops = store.manifest["datasets"]["cifar10"]["columns"]["flops"]
     assert flops["decimals"] == 5 and np.load(path / flops["file"]).tolist() == [1564737, 22011969, 778305]
     assert store.query(1, "cifar10", "flops") == 220.11969
