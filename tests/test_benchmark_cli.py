@@ -119,3 +119,76 @@ def test_unknown_metric_and_missing_store(store, tmp_path, capsys):
     assert code == 2 and "(valid_acc exists on cifar10-valid, cifar100, ImageNet16-120)" in err
     code, _, err = run(capsys, "bench", "info", "--data-dir", str(tmp_path / "nothing"))
     assert code == 2 and "nasforge bench import" in err and err.count("\n") == 1
+
+
+# --- pack, unpack, upgrade ------------------------------------------------------------------------------------------
+
+
+def _values(store_path):
+    from nasforge.benchmarks import open_store
+
+    store = open_store(store_path)
+    # Bytes, so that NaN (not recorded) compares equal to NaN and every value bit for bit.
+    return {(ds, m): store.query_many(list(range(15625)), ds, m, missing="nan").tobytes()
+            for ds in store.datasets for m in store.metrics(ds) if store.coverage(ds, m)["final"]}  # fmt: skip
+
+
+def test_pack_and_unpack_give_back_the_same_store(store, tmp_path, capsys):
+    packed = tmp_path / "s.tar.xz"
+    code, out, _ = run(capsys, "bench", "pack", str(store), "-o", str(packed), "--json")
+    assert code == 0 and json.loads(out)["packed_bytes"] == packed.stat().st_size
+    assert packed.read_bytes()[:6] == b"\xfd7zXZ\x00"  # the xz magic
+    code, _, _ = run(capsys, "bench", "unpack", str(packed), "-o", str(tmp_path / "back"))
+    assert code == 0
+    assert _values(tmp_path / "back") == _values(store)
+    assert (tmp_path / "back" / "manifest.json").read_bytes() == (store / "manifest.json").read_bytes()
+    code, _, err = run(capsys, "bench", "unpack", str(packed), "-o", str(tmp_path / "back"))
+    assert code == 2 and "already exists; pass --overwrite" in err
+
+
+def _tar_xz(path, members):
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:xz") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("damage", ["not listed", "outside", "wrong size", "manifest not first", "missing file"])
+def test_unpack_refuses_an_archive_that_does_not_match_its_manifest(store, tmp_path, capsys, damage):
+    manifest = (store / "manifest.json").read_bytes()
+    files = json.loads(manifest)["files"]
+    members = [("manifest.json", manifest)] + [(rel, (store / rel).read_bytes()) for rel in sorted(files)]
+    first = sorted(files)[0]
+    if damage == "not listed":
+        members.append(("extra.npy", b"x"))
+    elif damage == "outside":
+        members.append(("../evil.npy", b"x"))
+    elif damage == "wrong size":
+        members[1] = (first, members[1][1] + b"\0")
+    elif damage == "manifest not first":
+        members = members[1:] + members[:1]
+    else:
+        members = members[:-1]
+    archive = _tar_xz(tmp_path / "bad.tar.xz", members)
+    code, _, err = run(capsys, "bench", "unpack", str(archive), "-o", str(tmp_path / "out"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and str(archive) in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "evil.npy").exists()
+
+
+def test_upgrade_rewrites_an_old_store_value_for_value(store, tmp_path, capsys):
+    from test_benchmark_store import _write_v2_store
+
+    old = _write_v2_store(tmp_path / "v2")
+    before = _values(old)
+    code, out, _ = run(capsys, "bench", "upgrade", str(old), "-o", str(tmp_path / "v3"), "--json")
+    assert code == 0 and json.loads(out) == {"store": str(tmp_path / "v3"), "old_schema": 2, "schema": 3}
+    assert _values(tmp_path / "v3") == before and json.loads((old / "manifest.json").read_text())["schema_version"] == 2
+    code, out, _ = run(capsys, "bench", "upgrade", str(old))  # in place
+    assert code == 0 and "schema 3 (was 2)" in out and _values(old) == before
+    code, out, _ = run(capsys, "bench", "upgrade", str(old))
+    assert code == 0 and "already at schema 3" in out

@@ -10,6 +10,9 @@ nasforge bench info --store STORE
 nasforge bench query 6111 --dataset cifar10 --metric test_acc --store STORE
 nasforge bench curves 0 --dataset cifar10-valid -o curves.png
 nasforge bench plot pareto --dataset cifar100 --cost params -o pareto.png
+nasforge bench pack STORE -o nb201.tar.xz          # one compressed file for distribution
+nasforge bench unpack nb201.tar.xz -o STORE        # back to a store (checked against every sha256)
+nasforge bench upgrade STORE                       # an older schema's store rewritten in the current one
 """
 
 from __future__ import annotations
@@ -83,6 +86,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, help="image file (png, pdf, svg)")
     _add_store(p)
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("pack", help="a store as one .tar.xz file for distribution (checked first)")
+    p.add_argument("store", help="store directory")
+    p.add_argument("-o", "--out", required=True, metavar="FILE.tar.xz", help="file to write")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_pack)
+
+    p = sub.add_parser("unpack", help="a 'bench pack' file back into a store directory (checked file by file)")
+    p.add_argument("archive", help="the .tar.xz file")
+    p.add_argument("-o", "--out", required=True, metavar="STORE", help="store directory to write")
+    p.add_argument("--overwrite", action="store_true", help="replace the store at --out (a store only)")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_unpack)
+
+    p = sub.add_parser("upgrade", help="rewrite a store of an older schema in the current one, value for value")
+    p.add_argument("store", help="store directory (rewritten in place unless -o is given)")
+    p.add_argument("-o", "--out", default=None, metavar="STORE", help="write the upgraded store here instead")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_upgrade)
 
 
 def _add_store(parser: argparse.ArgumentParser) -> None:
@@ -247,3 +269,51 @@ def cmd_plot(args: argparse.Namespace) -> None:
             f"Kendall {result['kendall']:.4f} over {result['n']} archs"
         )
     emit(args, {"out": args.out, **result}, f"wrote {args.out}\n{text}")
+
+
+# --- pack, unpack, upgrade ------------------------------------------------------------------------------------
+
+
+def cmd_pack(args: argparse.Namespace) -> None:
+    from nasforge.benchmarks.packing import pack_store
+    from nasforge.errors import BenchmarkError
+
+    out = check_output_file(args.out, "-o")
+    if not out.name.endswith(".tar.xz"):
+        raise BenchmarkError(f"-o {out}: a packed store is a .tar.xz file; name it e.g. {out.name}.tar.xz")
+    result = pack_store(args.store, out)
+    ratio = result["packed_bytes"] / max(result["store_bytes"], 1)
+    emit(args, result, f"wrote {out}: {result['packed_bytes'] / 1e6:.2f} MB ({ratio:.0%} of the store's "
+                       f"{result['store_bytes'] / 1e6:.2f} MB); 'nasforge bench unpack' turns it back into a store")
+
+
+def cmd_unpack(args: argparse.Namespace) -> None:
+    from nasforge.benchmarks.packing import unpack_store
+    from nasforge.benchmarks.store import MANIFEST
+    from nasforge.errors import BenchmarkError
+
+    out = check_output_dir(args.out, "-o")
+    if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        # --overwrite replaces the whole directory: only ever one that nasforge wrote.
+        raise BenchmarkError(f"{out} holds files but no nasforge store ({MANIFEST} missing); choose another -o")
+    if not Path(args.archive).is_file():
+        raise BenchmarkError(f"{args.archive} does not exist; give a file written by 'nasforge bench pack'")
+    unpack_store(args.archive, out, overwrite=args.overwrite)
+    _report_import(args, out)
+
+
+def cmd_upgrade(args: argparse.Namespace) -> None:
+    from nasforge.benchmarks.packing import upgrade_store
+    from nasforge.benchmarks.store import MANIFEST
+    from nasforge.errors import BenchmarkError
+
+    if args.out is not None:
+        out = check_output_dir(args.out, "-o")
+        if out.exists():
+            raise BenchmarkError(f"{out} already exists; give a new directory for the upgraded store")
+    old, new = upgrade_store(args.store, args.out)
+    target = args.out or args.store
+    if not (Path(target) / MANIFEST).is_file():
+        raise BenchmarkError(f"{target}: the upgraded store was not written")
+    text = f"{target}: schema {new} (was {old})" if old != new else f"{target} is already at schema {new}"
+    emit(args, {"store": str(target), "old_schema": old, "schema": new}, text)
