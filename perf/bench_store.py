@@ -9,16 +9,16 @@ arch), and measures each side in fresh subprocesses:
 * memory: RSS added by opening + 10,000 random per-epoch queries;
 * single query p50 (final value; and per-epoch), and one metric for all 15,625 archs.
 
-Old vs new layout in the same run: the store is also rewritten in the schema-1 layout (every array dense
-over all 15,625 archs in float64, curves indexed by rows files; what nasforge wrote before the compact
-store) and both are measured the same way. The random pickle values are float64, so this store cannot be
-narrowed to float32; its size is compared with the three pickles it holds (an earlier version of this
-script compared the 3-dataset store with ONE pickle).
+Old vs new layout in the same run: the store is also rewritten in the schema-2 layout (the previous
+release: one float scalar table per dataset) and the schema-1 layout (every array dense over all 15,625 archs
+in float64, curves indexed by rows files), and they are measured the same way. The random pickle values are
+float64, so this store can be neither narrowed nor stored as decimals; its size is compared with the three
+pickles it holds (an earlier version of this script compared the 3-dataset store with ONE pickle).
 
-With the real data present (``$NASFORGE_DATA/nb201``) it also builds the two real stores, old and new
-layout: the full NB201 store (the two CSVs, curves and the NATS files) against the two CSVs uncompressed,
-and the 3-arch NATS fixture (``curves/raw/*.pickle.pbz2`` + the meta file) against those files; and it
-measures open/query on the NB201 store in both layouts.
+With the real data present (``$NASFORGE_DATA/nb201``) it also builds the two real stores in all three layouts:
+the full NB201 store (the two CSVs, curves and the NATS files) against the two CSVs uncompressed, and the 3-arch
+NATS fixture (``curves/raw/*.pickle.pbz2`` + the meta file) against those files, plus their ``bench pack``
+(.tar.xz) sizes; and it measures open/query on the NB201 store in the three layouts, interleaved.
 
 Usage: ``python perf/bench_store.py [--workdir DIR] [--keep]``; prints a table and writes
 perf/results/store.json.
@@ -93,9 +93,12 @@ def build(workdir: Path) -> tuple[list[Path], Path, float]:
     return pickles, store, time.perf_counter() - start
 
 
-def write_v1_copy(store_path: Path, out: Path) -> Path:
-    """``store_path`` rewritten in the schema-1 layout: the "old" side of the old-vs-new measurement."""
+def write_old_copy(store_path: Path, out: Path, version: int) -> Path:
+    """``store_path`` rewritten in an older layout, the "old" side of the old-vs-new measurement: schema 1 (every
+    array dense over all 15,625 archs in float64, curves indexed by rows files) or schema 2 (the previous
+    release: one float scalar table per dataset, float32 where exact, sparse seeds and curves, int32 ids)."""
     from nasforge.benchmarks import open_store
+    from nasforge.benchmarks.builder import _narrowed
     from nasforge.benchmarks.store import MANIFEST, sha256_file
 
     if (out / MANIFEST).is_file():
@@ -110,21 +113,35 @@ def write_v1_copy(store_path: Path, out: Path) -> Path:
         files[rel] = {"sha256": sha256_file(file), "bytes": file.stat().st_size}
         return rel
 
+    def float_array(array: np.ndarray) -> np.ndarray:
+        return np.asarray(array, np.float64) if version == 1 else _narrowed(np.asarray(array, np.float64))
+
+    def archs(rel: str, covered: np.ndarray) -> dict:
+        return {} if version == 1 or covered.all() else {"archs": save(rel, np.flatnonzero(covered).astype(np.int32))}
+
     datasets = {}
     for ds, d in store._datasets.items():
-        entry: dict = {"scalars": {"file": save(f"scalars/{ds}.npy", store._scalar_table(ds)),
-                                   "metrics": d["scalars"]["metrics"]}, "seeds": {}, "curves": {}}  # fmt: skip
+        metrics = sorted(store._finals(d))
+        table = np.stack([store._final_column(ds, m) for m in metrics]) if metrics else np.zeros((0, 15625))
+        covered = ~np.isnan(table).all(axis=0) if version > 1 else np.ones(table.shape[1], bool)
+        entry: dict = {"scalars": {"file": save(f"scalars/{ds}.npy", float_array(table[:, covered])),
+                                   "metrics": metrics, **archs(f"scalars/{ds}.archs.npy", covered)},
+                       "seeds": {}, "curves": {}}  # fmt: skip
         for m in d["seeds"]:
             values, ids = store._seed_table(ds, m)
-            entry["seeds"][m] = {"values": save(f"seeds/{ds}/{m}.npy", values),
-                                 "ids": save(f"seeds/{ds}/{m}.ids.npy", ids)}  # fmt: skip
+            covered = ~np.isnan(values).all(axis=1) | (ids != 0).any(axis=1)
+            covered |= version == 1
+            entry["seeds"][m] = {"values": save(f"seeds/{ds}/{m}.npy", float_array(values[covered])),
+                                 "ids": save(f"seeds/{ds}/{m}.ids.npy", ids[covered].astype(np.int32)),
+                                 **archs(f"seeds/{ds}/{m}.archs.npy", covered)}  # fmt: skip
         for m in d["curves"]:
             rows, values, ids = store._curve_table(ds, m)
-            entry["curves"][m] = {"rows": save(f"curves/{ds}/{m}.rows.npy", rows),
-                                  "values": save(f"curves/{ds}/{m}.npy", np.asarray(values, np.float64)),
-                                  "ids": save(f"curves/{ds}/{m}.ids.npy", ids)}  # fmt: skip
+            index = ({"rows": save(f"curves/{ds}/{m}.rows.npy", rows)} if version == 1 else
+                     {"archs": save(f"curves/{ds}/{m}.archs.npy", np.flatnonzero(rows >= 0).astype(np.int32))})
+            entry["curves"][m] = {**index, "values": save(f"curves/{ds}/{m}.npy", float_array(values)),
+                                  "ids": save(f"curves/{ds}/{m}.ids.npy", ids.astype(np.int32))}  # fmt: skip
         datasets[ds] = entry
-    manifest = {**store.manifest, "schema_version": 1, "datasets": datasets, "files": files}
+    manifest = {**store.manifest, "schema_version": version, "datasets": datasets, "files": files}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", "utf-8")
     store.close()
     return out
@@ -152,7 +169,8 @@ def real_stores(workdir: Path) -> dict | None:
     if not new.exists():
         print("building the real NB201 store ...", file=sys.stderr)
         build_nb201_store(nb201, new)
-    old = write_v1_copy(new, workdir / "nb201-store-v1")
+    v2 = write_old_copy(new, workdir / "nb201-store-v2", 2)
+    v1 = write_old_copy(new, workdir / "nb201-store-v1", 1)
     nats_sources = sorted((nb201 / "curves" / "raw").glob("*.pickle.pbz2")) + sorted(
         (nb201 / "nats_tss_meta").glob("*meta.pickle.pbz2")
     )
@@ -161,14 +179,30 @@ def real_stores(workdir: Path) -> dict | None:
         builder = StoreBuilder()
         import_nats(builder, nats_sources)
         builder.write(nats_new)
-    nats_old = write_v1_copy(nats_new, workdir / "nats-fixture-store-v1")
+    nats_v2 = write_old_copy(nats_new, workdir / "nats-fixture-store-v2", 2)
+    nats_v1 = write_old_copy(nats_new, workdir / "nats-fixture-store-v1", 1)
     return {
-        "nb201": {"store_mb": _mb(new), "store_v1_mb": _mb(old),
+        "nb201": {"store_mb": _mb(new), "store_v2_mb": _mb(v2), "store_v1_mb": _mb(v1), "files": _count(new),
+                  "files_v2": _count(v2), "packed_mb": _packed_mb(new, workdir / "nb201-store.tar.xz"),
                   "source_csvs_uncompressed_mb": _gunzipped_mb(nb201 / CSV_NAME) + _gunzipped_mb(nb201 / LATENCY_NAME),
-                  "path_new": str(new), "path_old": str(old)},
-        "nats_fixture": {"store_mb": _mb(nats_new), "store_v1_mb": _mb(nats_old),
+                  "source_csvs_gz_mb": ((nb201 / CSV_NAME).stat().st_size + (nb201 / LATENCY_NAME).stat().st_size)
+                  / 2**20, "path_new": str(new), "path_v2": str(v2), "path_v1": str(v1)},
+        "nats_fixture": {"store_mb": _mb(nats_new), "store_v2_mb": _mb(nats_v2), "store_v1_mb": _mb(nats_v1),
+                         "packed_mb": _packed_mb(nats_new, workdir / "nats-fixture-store.tar.xz"),
                          "source_mb": sum(p.stat().st_size for p in nats_sources) / 2**20},
     }  # fmt: skip
+
+
+def _count(path: Path) -> int:
+    return sum(1 for p in path.rglob("*") if p.is_file())
+
+
+def _packed_mb(store: Path, out: Path) -> float:
+    from nasforge.benchmarks.packing import pack_store
+
+    if not out.exists():
+        pack_store(store, out)
+    return out.stat().st_size / 2**20
 
 
 # --- measurements (each in a fresh interpreter) ---------------------------------------------------------------
@@ -199,6 +233,9 @@ def measure(kind: str, target: str) -> dict[str, float]:
         t = time.perf_counter()
         store = open_store(target)
         out["open_ms"] = (time.perf_counter() - t) * 1e3
+        t = time.perf_counter()
+        store.query(0, "cifar100", "test_acc")  # the first use of a dataset maps and widens (v2: its whole table)
+        out["first_query_ms"] = (time.perf_counter() - t) * 1e3
         out["query_p50_us"] = _p50(lambda a: store.query(a, "cifar10-valid", "valid_acc"), idx.tolist())
         out["query_seed_p50_us"] = _p50(lambda a: store.query(a, "cifar100", "valid_acc_nats", seed=0),
                                         idx[:2000].tolist())  # fmt: skip
@@ -299,17 +336,24 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         pickles, store, import_s = build(workdir)
-        old_store = write_v1_copy(store, workdir / "store-v1")
+        old_store = write_old_copy(store, workdir / "store-v2", 2)
+        v1_store = write_old_copy(store, workdir / "store-v1", 1)
         ours = run_measure("store", store, args.repeats)
         old = run_measure("store", old_store, args.repeats)
         base = run_measure("pickle", pickles[0], args.repeats)
-        store_mb, store_v1_mb = _mb(store), _mb(old_store)
+        store_mb, store_v2_mb, store_v1_mb = _mb(store), _mb(old_store), _mb(v1_store)
         pickle_mb = pickles[0].stat().st_size / 2**20
         pickles_mb = sum(p.stat().st_size for p in pickles) / 2**20
         real = real_stores(workdir)
         if real is not None:
-            real["nb201"]["new"] = run_measure("real", Path(real["nb201"].pop("path_new")), args.repeats)
-            real["nb201"]["old"] = run_measure("real", Path(real["nb201"].pop("path_old")), args.repeats)
+            # Interleaved, so that load from other processes on a shared machine hits both sides alike.
+            paths = {side: Path(real["nb201"].pop(f"path_{side}")) for side in ("new", "v2", "v1")}
+            runs: dict[str, list] = {side: [] for side in paths}
+            for _ in range(args.repeats):
+                for side, path in paths.items():
+                    runs[side].append(run_measure("real", path, 1))
+            for side, values in runs.items():
+                real["nb201"][side] = {k: statistics.median(r[k] for r in values) for k in values[0]}
     finally:
         if not args.keep and args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -349,29 +393,36 @@ def main() -> int:
     print(f"{'measure':<42} {'nasforge store':>16} {'NASLib pickle':>15} {'ratio':>14}")
     for row in rows:
         print(f"{row[0]:<42} {row[1]:>16} {row[2]:>15} {row[3]:>14}")
-    print(f"\n{'old (schema-1) vs new layout, same run':<42} {'new':>16} {'old':>15} {'new/old':>14}")
+    print(f"\n{'previous (schema 2) vs new (3), same run':<42} {'new':>16} {'old':>15} {'new/old':>14}")
     for key in ("open_ms", "query_p50_us", "query_epoch_p50_us", "query_arch_p50_us", "vector_ms", "vector_epoch_ms"):
         print(f"{'synthetic ' + key:<42} {ours[key]:>16.3f} {old[key]:>15.3f} {ours[key] / old[key]:>14.2f}")
-    print(f"{'synthetic size_mb':<42} {store_mb:>16.1f} {store_v1_mb:>15.1f} {store_mb / store_v1_mb:>14.2f}")
+    print(f"{'synthetic size_mb (v1: ' + f'{store_v1_mb:.1f})':<42} {store_mb:>16.1f} {store_v2_mb:>15.1f} "
+          f"{store_mb / store_v2_mb:>14.2f}")  # fmt: skip
     if real is not None:
         nb, nats = real["nb201"], real["nats_fixture"]
         for key in nb["new"]:
-            print(f"{'real NB201 ' + key:<42} {nb['new'][key]:>16.3f} {nb['old'][key]:>15.3f} "
-                  f"{nb['new'][key] / nb['old'][key]:>14.2f}")  # fmt: skip
-        label = f"real NB201 size_mb (CSVs: {nb['source_csvs_uncompressed_mb']:.1f} MB)"
-        print(f"{label:<42} "
-              f"{nb['store_mb']:>16.2f} {nb['store_v1_mb']:>15.1f} {nb['store_mb'] / nb['store_v1_mb']:>14.3f}")
-        label = f"NATS 3-arch size_mb (source: {nats['source_mb']:.2f} MB)"
-        print(f"{label:<42} "
-              f"{nats['store_mb']:>16.2f} {nats['store_v1_mb']:>15.1f} {nats['store_mb'] / nats['store_v1_mb']:>14.3f}")
+            print(f"{'real NB201 ' + key:<42} {nb['new'][key]:>16.3f} {nb['v2'][key]:>15.3f} "
+                  f"{nb['new'][key] / nb['v2'][key]:>14.2f}   (v1: {nb['v1'][key]:.3f})")  # fmt: skip
+        label = f"real NB201 size_mb (CSVs: {nb['source_csvs_uncompressed_mb']:.2f})"
+        print(f"{label:<42} {nb['store_mb']:>16.2f} {nb['store_v2_mb']:>15.2f} "
+              f"{nb['store_mb'] / nb['store_v2_mb']:>14.3f}   (v1: {nb['store_v1_mb']:.1f}; .tar.xz "
+              f"{nb['packed_mb']:.2f}; .csv.gz {nb['source_csvs_gz_mb']:.2f})")  # fmt: skip
+        print(f"{'real NB201 files':<42} {nb['files']:>16} {nb['files_v2']:>15}")
+        label = f"NATS 3-arch size_mb (source: {nats['source_mb']:.2f})"
+        print(f"{label:<42} {nats['store_mb']:>16.3f} {nats['store_v2_mb']:>15.3f} "
+              f"{nats['store_mb'] / nats['store_v2_mb']:>14.3f}   (v1: {nats['store_v1_mb']:.1f}; .tar.xz "
+              f"{nats['packed_mb']:.3f})")  # fmt: skip
         checks["NB201 store <= its two CSVs uncompressed"] = nb["store_mb"] <= nb["source_csvs_uncompressed_mb"]
         checks["3-arch NATS store < 1 MB"] = nats["store_mb"] < 1.0
+        for key in ("open_ms", "query_p50_us", "query_seed_p50_us", "query_epoch_p50_us", "vector_ms"):
+            checks[f"NB201 {key} within 10% of schema 2"] = nb["new"][key] <= 1.1 * nb["v2"][key]
     checks["store <= the three pickles it holds"] = store_mb <= pickles_mb
     for name, ok in checks.items():
         print(f"  [{'PASS' if ok else 'FAIL'}] {name}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"store": ours, "store_v1_layout": old, "naslib_pickle": base, "ratios": ratios, "targets": TARGETS,
-               "checks": checks, "store_mb": store_mb, "store_v1_mb": store_v1_mb, "pickle_mb": pickle_mb,
+    payload = {"store": ours, "store_v2_layout": old, "naslib_pickle": base, "ratios": ratios, "targets": TARGETS,
+               "checks": checks, "store_mb": store_mb, "store_v2_mb": store_v2_mb, "store_v1_mb": store_v1_mb,
+               "pickle_mb": pickle_mb,
                "pickles_mb": pickles_mb, "real_stores": real, "import_s": import_s, "n_queries": N_QUERIES,
                "python": sys.version.split()[0], "numpy": np.__version__}  # fmt: skip
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
