@@ -90,7 +90,13 @@ def build(workdir: Path) -> tuple[list[Path], Path, float]:
             print(f"importing {path.name} ...", file=sys.stderr)
             import_naslib_pickle(builder, path)
         builder.write(store)
-    return pickles, store, time.perf_counter() - start
+    import_s = time.perf_counter() - start
+    single = workdir / "store-one-pickle"  # what the issue set against ONE pickle: a store of that pickle alone
+    if not single.exists():
+        builder = StoreBuilder()
+        import_naslib_pickle(builder, pickles[0])
+        builder.write(single)
+    return pickles, store, import_s
 
 
 def write_old_copy(store_path: Path, out: Path, version: int) -> Path:
@@ -342,6 +348,7 @@ def main() -> int:
         old = run_measure("store", old_store, args.repeats)
         base = run_measure("pickle", pickles[0], args.repeats)
         store_mb, store_v2_mb, store_v1_mb = _mb(store), _mb(old_store), _mb(v1_store)
+        one_pickle_store_mb = _mb(workdir / "store-one-pickle")
         pickle_mb = pickles[0].stat().st_size / 2**20
         pickles_mb = sum(p.stat().st_size for p in pickles) / 2**20
         real = real_stores(workdir)
@@ -388,6 +395,8 @@ def main() -> int:
         ("open with eager sha256 of all files", f"{ours['open_eager_checksums_ms']:.0f} ms", "", ""),
         ("size on disk (store: 3 datasets; pickles: 3)", f"{store_mb:.0f} MB", f"{pickles_mb:.0f} MB",
          f"{store_mb / pickles_mb:.2f}x"),
+        ("size on disk (store of 1 pickle; 1 pickle)", f"{one_pickle_store_mb:.1f} MB", f"{pickle_mb:.1f} MB",
+         f"{one_pickle_store_mb / pickle_mb:.2f}x"),
         ("import 3 pickles -> store (one-off)", f"{import_s:.1f} s" if import_s else "(reused)", "", ""),
     ]  # fmt: skip
     print(f"{'measure':<42} {'nasforge store':>16} {'NASLib pickle':>15} {'ratio':>14}")
@@ -417,12 +426,13 @@ def main() -> int:
         for key in ("open_ms", "query_p50_us", "query_seed_p50_us", "query_epoch_p50_us", "vector_ms"):
             checks[f"NB201 {key} within 10% of schema 2"] = nb["new"][key] <= 1.1 * nb["v2"][key]
     checks["store <= the three pickles it holds"] = store_mb <= pickles_mb
+    checks["one pickle's store <= that pickle"] = one_pickle_store_mb <= pickle_mb
     for name, ok in checks.items():
         print(f"  [{'PASS' if ok else 'FAIL'}] {name}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     payload = {"store": ours, "store_v2_layout": old, "naslib_pickle": base, "ratios": ratios, "targets": TARGETS,
                "checks": checks, "store_mb": store_mb, "store_v2_mb": store_v2_mb, "store_v1_mb": store_v1_mb,
-               "pickle_mb": pickle_mb,
+               "pickle_mb": pickle_mb, "one_pickle_store_mb": one_pickle_store_mb,
                "pickles_mb": pickles_mb, "real_stores": real, "import_s": import_s, "n_queries": N_QUERIES,
                "python": sys.version.split()[0], "numpy": np.__version__}  # fmt: skip
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
