@@ -412,3 +412,10 @@ def test_a_sparse_three_arch_store_is_small(tmp_path):
     size = sum(f.stat().st_size for f in builder.write(tmp_path / "s").rglob("*") if f.is_file())
     # Dense float64 over 15,625 archs would take 5 x 125,000 bytes for the scalars alone.
     assert size < 30_000
+
+
+def test_negative_zero_keeps_its_sign_through_the_decimal_encoding(tmp_path):
+    builder = StoreBuilder()
+    builder.set_scalar("cifar10", "train_loss", np.arange(32), np.array([-0.0] + [1.5] * 31))
+    store = open_store(builder.write(tmp_path / "s"))
+    assert np.signbit(store.query(0, "cifar10", "train_loss")) and store.query(1, "cifar10", "train_loss") == 1.5

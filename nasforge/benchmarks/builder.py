@@ -223,6 +223,7 @@ def _encoded(values: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         with np.errstate(invalid="ignore", over="ignore"):
             q = np.round(values * 10.0**decimals)
             ok = finite & (np.abs(q) < 2**31 - 1) & (q / 10.0**decimals == values)
+            ok &= ~((values == 0) & np.signbit(values))  # -0.0 equals 0.0 but is another float: an exception
         bad = np.flatnonzero(finite & ~ok)
         if len(bad) > allowed:
             continue
