@@ -178,11 +178,13 @@ class BenchmarkStore:
         self._layouts = _layouts(self.manifest)
         # lstat, and each folder checked once, instead of resolving every path: a store has hundreds of files in
         # a handful of folders, and opening must stay about a millisecond per hundred files.
+        # Plain string paths: a pathlib join per file costs more than the lstat itself.
+        root, plain = os.path.join(self.path, ""), {}
         linked_folders = {folder for folder in {rel.rpartition("/")[0] for rel in self._files} if folder
-                          and _links_out(self.path, folder)}  # fmt: skip
+                          and _links_out(root, folder, plain)}  # fmt: skip
         for rel, entry in self._files.items():
             try:
-                info = os.lstat(self.path / rel)
+                info = os.lstat(root + rel)
                 size, regular = info.st_size, stat.S_ISREG(info.st_mode)
             except OSError:
                 raise BenchmarkError(f"store {self.path} is incomplete: {rel} is missing; re-import it") from None
@@ -789,14 +791,17 @@ class BenchmarkStore:
         )
 
 
-def _links_out(root: Path, folder: str) -> bool:
-    """Whether a folder of the store, or any folder above it inside the store, is a symbolic link (or missing)."""
+def _links_out(root: str, folder: str, plain: dict[str, bool]) -> bool:
+    """Whether a folder of the store (``root`` ends with a separator), or any folder above it inside the store,
+    is a symbolic link (or missing). ``plain`` caches each folder's answer, so shared parents are looked at once."""
     parts = folder.split("/")
     for part in ("/".join(parts[: k + 1]) for k in range(len(parts))):
-        try:
-            if not stat.S_ISDIR(os.lstat(root / part).st_mode):
-                return True
-        except OSError:
+        if part not in plain:
+            try:
+                plain[part] = stat.S_ISDIR(os.lstat(root + part).st_mode)
+            except OSError:
+                plain[part] = False
+        if not plain[part]:
             return True
     return False
 
@@ -852,6 +857,8 @@ class _ManifestError(Exception):
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
+    if type(value) is kind:  # the common case first: a manifest has hundreds of fields, and opening is ~1 ms
+        return value
     if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
         expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
         raise _ManifestError(f"{where} is {type(value).__name__} {str(value)[:30]}, expected {expected}")
@@ -887,11 +894,19 @@ def _check_manifest(m: dict[str, Any]) -> None:
     used: set[str] = set()
     version = m["schema_version"]
 
-    def named(value: Any, where: str) -> str:
-        if _expect(value, str, where) not in files:
-            raise _ManifestError(f"{where} names {value!r}, which the 'files' table does not list")
+    # Labels for error messages are built only when a check fails: a manifest has hundreds of entries, and
+    # formatting each one's name would be most of the time a store takes to open.
+    def label(where: str, kind: str, metric: str | None, part: str = "") -> str:
+        name = f"{where}.{kind}" if metric is None else f"{where}.{kind}[{metric!r}]"
+        return f"{name}.{part}" if part else name
+
+    def named(value: Any, where: str, kind: str, metric: str | None, part: str) -> str:
+        if type(value) is not str or value not in files:
+            _expect(value, str, label(where, kind, metric, part))
+            raise _ManifestError(f"{label(where, kind, metric, part)} names {value!r}, which the 'files' table "
+                                 "does not list")  # fmt: skip
         if value in used and version < 3:  # schema 3 shares files of identical content (_layouts checks their roles)
-            raise _ManifestError(f"{where} names {value!r}, which another entry uses too")
+            raise _ManifestError(f"{label(where, kind, metric, part)} names {value!r}, which another entry uses too")
         used.add(value)
         return value
 
@@ -909,15 +924,18 @@ def _check_manifest(m: dict[str, Any]) -> None:
         _expect(d, dict, where)
         if version >= 3:
             for metric, entry in _names_map(d.get("columns"), f"{where}.columns").items():
-                _expect(entry, dict, f"{where}.columns[{metric!r}]")
-                for part in ("file", "archs") if "archs" in entry else ("file",):
-                    named(entry.get(part), f"{where}.columns[{metric!r}].{part}")
-                encoding(entry, f"{where}.columns[{metric!r}]")
+                if type(entry) is not dict:
+                    _expect(entry, dict, label(where, "columns", metric))
+                named(entry.get("file"), where, "columns", metric, "file")
+                if "archs" in entry:
+                    named(entry["archs"], where, "columns", metric, "archs")
+                if "decimals" in entry or "exceptions" in entry:
+                    encoding(entry, label(where, "columns", metric))
         else:
             scalars = _expect(d.get("scalars"), dict, f"{where}.scalars")
-            named(scalars.get("file"), f"{where}.scalars.file")
+            named(scalars.get("file"), where, "scalars", None, "file")
             if "archs" in scalars:
-                named(scalars["archs"], f"{where}.scalars.archs")
+                named(scalars["archs"], where, "scalars", None, "archs")
             metrics = _expect(scalars.get("metrics"), list, f"{where}.scalars.metrics")
             for metric in metrics:
                 _expect(metric, str, f"{where}.scalars.metrics entry")
@@ -927,11 +945,12 @@ def _check_manifest(m: dict[str, Any]) -> None:
         curve_index = "rows" if version == 1 else "archs"
         for kind, parts in (("seeds", ("values", "ids")), ("curves", (curve_index, "values", "ids"))):
             for metric, entry in _names_map(d.get(kind), f"{where}.{kind}").items():
-                _expect(entry, dict, f"{where}.{kind}[{metric!r}]")
+                if type(entry) is not dict:
+                    _expect(entry, dict, label(where, kind, metric))
                 for part in parts + (("archs",) if kind == "seeds" and "archs" in entry else ()):
-                    named(entry.get(part), f"{where}.{kind}[{metric!r}].{part}")
-                if kind == "seeds" and version >= 3:
-                    encoding(entry, f"{where}.seeds[{metric!r}]")
+                    named(entry.get(part), where, kind, metric, part)
+                if kind == "seeds" and version >= 3 and ("decimals" in entry or "exceptions" in entry):
+                    encoding(entry, label(where, kind, metric))
     _layouts(m)  # a file shared by two entries must play the same role in both
 
 
