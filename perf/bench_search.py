@@ -114,7 +114,7 @@ def measure(data_dir: str | None, seeds: int, workers: int, trials: int, plain: 
     comparison = cmp.compare({"cifar10": tables}, ["rea"], [cmp.Setting("cifar10", BUDGET)], range(seeds),
                              workers=workers)  # fmt: skip
     out["compare_s"] = time.perf_counter() - start
-    row = comparison.rows[0]
+    row = comparison.rows[0] if hasattr(comparison, "rows") else comparison.cells[0]  # renamed in the redesign
     out["final_test"] = [float(v) for v in row.final_test]
     out["n_trials"] = [int(n) for n in row.n_trials]
 
