@@ -6,7 +6,8 @@ sequential search, whose clock is the sum of its trials' costs); on a real execu
 the clock is the search's elapsed wall time, continued across resumes. The loop itself has no clock of its own.
 
 Every start is written to the study (:class:`~nasforge.search.storage.AskRecord`: after how many told results, on
-which worker, at what clock time) before the trial runs, and every result in its own transaction when it is told.
+which worker, at what clock time) before the trial runs, and every result in its own transaction when it is told
+(on a simulated clock a start is committed with the next result: what a kill leaves is still a prefix of the run).
 Resuming replays asks and tells in that recorded interleaving into a fresh optimizer, then runs again exactly the
 asks that have no result (on their worker, from their start time on a simulated clock): nothing is lost or counted
 twice, and a search resumes to the very trials of an uninterrupted one. A trial whose worker died is started again
@@ -171,7 +172,7 @@ class _Loop:
                         break
                 fidelity = default_fidelity if request.fidelity is None else request.fidelity
                 ask = AskRecord(asked, request.arch, fidelity, len(trials), free.pop(0), t, time.time())
-                add_ask(ask)
+                add_ask(ask, commit=not simulated)  # Storage.add_ask: why a simulated start may wait
                 running[asked] = ask, request
                 submit(Job(asked, request, ask.worker, 1, t))
                 asked += 1
