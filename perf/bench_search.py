@@ -5,10 +5,12 @@
    the same protocol**: REA drawing from the same seeded ``numpy`` Generator, one array read per lookup, the
    clock a float. Its trajectories must be the very ones nasforge runs: every seed's final test accuracy and
    number of trials are asserted equal to ``compare``'s. Goal (issue 17): ``compare`` on 2 processes no slower
-   than the plain loop on one.
+   than the plain loop on one. ``compare`` on 1 process is timed too: its ratio to the plain loop is the
+   machinery's cost, which a machine whose other cores are busy cannot distort.
 2. ``ask+tell``: microseconds per trial of ``ask()`` + ``tell()`` for RS and REA with no evaluation.
 3. ``loop``: microseconds per trial of one whole in-memory search (ask, lookup, record, tell; 50 seeds), and of
-   the same search on a SQLite-backed study (every start and every result committed: what keeps kill -9 safety).
+   the same search on a SQLite-backed study (every result committed, each with the start before it: what keeps
+   kill -9 safety).
 
 ``--old-tree DIR`` (a checkout of an older nasforge, e.g. ``git worktree add --detach /tmp/base c4d6ed6``) runs
 every measurement there too, in a subprocess with ``PYTHONPATH=DIR``, alternating old and new ``--rounds`` times
@@ -95,9 +97,10 @@ def _imports() -> tuple:
         from nasforge.search import compare as cmp
         from nasforge.search.study import Study
     except ImportError:  # nasforge before the one-search-road redesign (c4d6ed6)
-        from nasforge import compare as cmp
         from nasforge.evaluators import LookupTables
         from nasforge.study import Study
+
+        from nasforge import compare as cmp
     return LookupTables, cmp, Study
 
 
@@ -117,6 +120,10 @@ def measure(data_dir: str | None, seeds: int, workers: int, trials: int, plain: 
     row = comparison.rows[0] if hasattr(comparison, "rows") else comparison.cells[0]  # renamed in the redesign
     out["final_test"] = [float(v) for v in row.final_test]
     out["n_trials"] = [int(n) for n in row.n_trials]
+    # The same on one process: the machinery's cost against the plain loop's, whatever the other cores do.
+    start = time.perf_counter()
+    cmp.compare({"cifar10": tables}, ["rea"], [cmp.Setting("cifar10", BUDGET)], range(seeds), workers=1)
+    out["compare_1proc_s"] = time.perf_counter() - start
 
     if plain:
         columns = plain_inputs(tables)
@@ -180,8 +187,8 @@ def _run(tree: Path, args: argparse.Namespace, plain: bool) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-KEYS = ("compare_s", "ask_tell_rs_us", "ask_tell_rea_us", "loop_rs_us", "loop_rea_us", "sqlite_rs_us",
-        "sqlite_rea_us")  # fmt: skip
+KEYS = ("compare_s", "compare_1proc_s", "ask_tell_rs_us", "ask_tell_rea_us", "loop_rs_us", "loop_rea_us",
+        "sqlite_rs_us", "sqlite_rea_us")  # fmt: skip
 
 
 def main() -> None:
@@ -223,11 +230,12 @@ def main() -> None:
         "mean_trials": float(np.mean(new["n_trials"])),
         "results": best,
         "compare_vs_plain": best["new"]["plain_s"] / best["new"]["compare_s"],
+        "compare_1proc_vs_plain": best["new"]["plain_s"] / best["new"]["compare_1proc_s"],
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
 
-    units = {"compare_s": "s", "plain_s": "s"}
+    units = {"compare_s": "s", "compare_1proc_s": "s"}
     print(f"{'measurement':<32} " + " ".join(f"{name:>10}" for name in reversed(trees)))
     for key in KEYS:
         print(f"{key:<32} " + " ".join(f"{best[n][key]:>10.2f}" for n in reversed(trees)) + f"  {units.get(key, 'µs')}")
@@ -235,6 +243,8 @@ def main() -> None:
     print(f"compare ({args.workers} processes) vs the plain loop (1 process): {payload['compare_vs_plain']:.2f}x "
           f"(> 1: compare is faster); {args.seeds} seeds, mean test {payload['mean_test']:.4f}, mean trials "
           f"{payload['mean_trials']:.3f}, identical trajectories in every run")  # fmt: skip
+    print(f"compare (1 process) vs the plain loop (1 process): {payload['compare_1proc_vs_plain']:.2f}x; load average "
+          f"{payload['machine']['load_avg'][0]:.1f} (a loaded machine gives compare's second process less than a core)")
     print(f"wrote {RESULTS}")
 
 
