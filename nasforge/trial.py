@@ -176,7 +176,7 @@ class Result:
     @property
     def feasible(self) -> bool:
         """Whether every constraint holds (is <= 0); a result without constraints is feasible."""
-        return all(v <= 0 for v in self.constraints.values())
+        return not self.constraints or all(v <= 0 for v in self.constraints.values())
 
     def value(self, name: str) -> float:
         """The objective ``name``: from ``values``, ``"objective"`` itself, else from ``metrics`` (KeyError if none)."""
@@ -192,7 +192,7 @@ class Result:
                          dict(self.constraints)))  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class TrialRecord:
     """One finished trial as a study stores it (number 0, 1, ... in the order results were told).
 
@@ -215,9 +215,27 @@ class TrialRecord:
     sim_end: float | None = None
     ask_number: int | None = None
 
-    def __post_init__(self) -> None:
-        if self.ask_number is None:
-            object.__setattr__(self, "ask_number", self.number)
+    def __init__(
+        self,
+        number: int,
+        arch: Arch,
+        fidelity: int,
+        result: Result,
+        wall_time: float = 0.0,
+        started_at: float = 0.0,
+        finished_at: float = 0.0,
+        worker: int = 0,
+        attempts: int = 1,
+        sim_start: float | None = None,
+        sim_end: float | None = None,
+        ask_number: int | None = None,
+    ) -> None:
+        # One dict update instead of a frozen dataclass's twelve object.__setattr__ calls: the loop builds one
+        # record per trial of millions in ``nasforge compare``. (The fields above stay the dataclass's.)
+        self.__dict__.update(number=number, arch=arch, fidelity=fidelity, result=result, wall_time=wall_time,
+                             started_at=started_at, finished_at=finished_at, worker=worker, attempts=attempts,
+                             sim_start=sim_start, sim_end=sim_end,
+                             ask_number=number if ask_number is None else ask_number)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         r = self.result

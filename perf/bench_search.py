@@ -1,212 +1,250 @@
-"""Speed of benchmark-mode black-box search, against plain-Python baselines in the same run.
+"""Speed of benchmark-mode black-box search: this tree vs an older nasforge vs a plain loop, in the same run.
 
 1. ``compare``: 500 seeds x REA on CIFAR-10 at a 20,000 s simulated budget through
-   :func:`nasforge.search.compare.compare` on 2 worker processes (target: <= 30 s wall), against a plain-Python
-   REA loop in the style of NB201's own ``R_EA.py`` (``random.choice``, a dict lookup per evaluation,
-   one process) on the same lookup tables.
-2. ``ask+tell``: microseconds per trial of ``ask()`` + ``tell()`` for RS and REA with no evaluation
-   (target: < 100 us), against a plain-Python loop that draws the same kind of arch with ``random``.
-3. ``loop``: microseconds per trial of the whole in-memory study loop (ask, lookup, record, tell), and of the
-   same search on a SQLite-backed study (every start and every result committed: what keeps kill -9 safety).
+   :func:`nasforge.search.compare.compare` on 2 worker processes, against a **plain single-process Python loop of
+   the same protocol**: REA drawing from the same seeded ``numpy`` Generator, one array read per lookup, the
+   clock a float. Its trajectories must be the very ones nasforge runs: every seed's final test accuracy and
+   number of trials are asserted equal to ``compare``'s. Goal (issue 17): ``compare`` on 2 processes no slower
+   than the plain loop on one. ``compare`` on 1 process is timed too: its ratio to the plain loop is the
+   machinery's cost, which a machine whose other cores are busy cannot distort.
+2. ``ask+tell``: microseconds per trial of ``ask()`` + ``tell()`` for RS and REA with no evaluation.
+3. ``loop``: microseconds per trial of one whole in-memory search (ask, lookup, record, tell; 50 seeds), and of
+   the same search on a SQLite-backed study (every result committed, each with the start before it: what keeps
+   kill -9 safety).
 
-Usage: ``python perf/bench_search.py [--data-dir DIR] [--seeds 500] [--workers 2]``; prints a table
-and writes perf/results/search.json. Needs the NB201 data (``--data-dir`` or ``NASFORGE_DATA``).
+``--old-tree DIR`` (a checkout of an older nasforge, e.g. ``git worktree add --detach /tmp/base c4d6ed6``) runs
+every measurement there too, in a subprocess with ``PYTHONPATH=DIR``, alternating old and new ``--rounds`` times
+(the best of the rounds is kept: on a shared machine the minimum is the least disturbed); results must agree.
+
+Usage: ``python perf/bench_search.py [--data-dir DIR] [--seeds 500] [--workers 2] [--old-tree DIR]``; prints a
+table and writes perf/results/search.json. Needs the NB201 data (``--data-dir`` or ``NASFORGE_DATA``).
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
 import platform
-import random
+import subprocess
+import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results" / "search.json"
 BUDGET = 20_000.0
-TARGETS = {"compare_wall_s": 30.0, "ask_tell_us": 100.0}
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+LOOP_SEEDS = 50  # seeds of the single-process loop timing
+SQLITE_SEEDS = 3  # seeds of the SQLite-backed timing (each commits ~170 starts and ~170 results)
+ROOT = Path(__file__).resolve().parent.parent
 
 
-# --- baselines: plain Python, the way NB201's scripts do it ------------------------------------------------
+# --- the plain loop: the NB201 protocol, REA, nothing else ------------------------------------------------------
 
 
-def baseline_rea(valid: dict[str, float], cost: dict[str, float], test: dict[str, float], seed: int) -> float:
-    """NB201-style REA over arch strings: random.choice sampling, dict lookups, deque aging."""
-    rng = random.Random(seed)
+def plain_rea(valid: list[float], cost: list[float], test: list[float], seed: int) -> tuple[float, int]:
+    """REA (population 10, sample 3) on the NB201 protocol as one plain Python loop over base-5 arch codes.
 
-    def random_arch() -> tuple[str, ...]:
-        return tuple(rng.choice(OPS) for _ in range(6))
-
-    def mutate(arch: tuple[str, ...]) -> tuple[str, ...]:
-        edge = rng.randrange(6)
-        op = rng.choice([o for o in OPS if o != arch[edge]])
-        return arch[:edge] + (op,) + arch[edge + 1 :]
-
-    population: collections.deque = collections.deque()
-    history, clock = [], 0.0
-    while len(population) < 10:
-        arch = random_arch()
-        clock += cost[arch]
-        population.append((arch, valid[arch]))
-        history.append((arch, valid[arch]))
+    ``valid``/``cost``/``test`` are indexed by code. It draws exactly what nasforge's REA draws from
+    ``np.random.default_rng(seed)``, so it runs the same trials: (final incumbent's test accuracy, trials).
+    """
+    rng = np.random.default_rng(seed)
+    integers = rng.integers
+    population: deque[tuple[int, float]] = deque(maxlen=10)
+    clock, trials, best, best_code = 0.0, 0, -np.inf, -1
     while True:
-        sample = [rng.choice(list(population)) for _ in range(3)]
-        child = mutate(max(sample, key=lambda m: m[1])[0])
-        if clock + cost[child] > BUDGET:
-            break
-        clock += cost[child]
-        population.append((child, valid[child]))
-        history.append((child, valid[child]))
-        population.popleft()
-    return test[max(history, key=lambda m: m[1])[0]]
-
-
-def baseline_ask_tell(n: int, kind: str) -> float:
-    """Seconds per trial of a plain-Python propose/record loop (RS: random arch; REA: NB201's mutation step)."""
-    rng = random.Random(0)
-    population = collections.deque([(tuple(rng.choice(OPS) for _ in range(6)), rng.random()) for _ in range(10)])
-    seen: set = set()
-    start = time.perf_counter()
-    for _ in range(n):
-        if kind == "rs":
-            arch = tuple(rng.choice(OPS) for _ in range(6))
-            seen.add(arch)
+        if len(population) < 10:  # random members first (trials run one at a time)
+            code = int(integers(15625))
         else:
-            parent = max((rng.choice(list(population)) for _ in range(3)), key=lambda m: m[1])[0]
-            edge = rng.randrange(6)
-            arch = parent[:edge] + (rng.choice([o for o in OPS if o != parent[edge]]),) + parent[edge + 1 :]
-            population.append((arch, 1.0))
-            population.popleft()
-    return (time.perf_counter() - start) / n
+            picks = integers(10, size=3)
+            parent = max((population[int(i)] for i in picks), key=lambda m: m[1])[0]
+            edge = int(integers(6))
+            place = 5 ** (5 - edge)  # edge 0 is the most significant base-5 digit
+            current = parent // place % 5
+            new = int(integers(4))
+            new += new >= current
+            code = parent + (new - current) * place
+        if clock >= BUDGET or clock + cost[code] > BUDGET:
+            break
+        clock += cost[code]
+        value = valid[code]
+        trials += 1
+        population.append((code, value))
+        if value > best:
+            best, best_code = value, code
+    return test[best_code], trials
 
 
-# --- nasforge ---------------------------------------------------------------------------------------------------
+def plain_inputs(tables: object) -> tuple[list[float], list[float], list[float]]:
+    """The three lookup columns of ``tables`` (indexed by official index) as lists indexed by arch code."""
+    from nasforge.spaces.nb201 import code_to_index_table
+
+    by_code = code_to_index_table()
+    return ([float(v) for v in tables.valid[12][by_code]], [float(v) for v in tables.train_time[by_code] * 12],
+            [float(v) for v in tables.test[by_code]])  # fmt: skip
 
 
-def nasforge_ask_tell(n: int, name: str) -> float:
+# --- measurements, run in a subprocess with the tree to measure on PYTHONPATH ---------------------------------
+
+
+def _imports() -> tuple:
+    """(LookupTables, compare module, Study) of whichever nasforge is importable (the search road moved)."""
+    try:
+        from nasforge.benchmarks.blackbox import LookupTables
+        from nasforge.search import compare as cmp
+        from nasforge.search.study import Study
+    except ImportError:  # nasforge before the one-search-road redesign (c4d6ed6)
+        from nasforge.evaluators import LookupTables
+        from nasforge.study import Study
+
+        from nasforge import compare as cmp
+    return LookupTables, cmp, Study
+
+
+def measure(data_dir: str | None, seeds: int, workers: int, trials: int, plain: bool) -> dict:
+    from nasforge.benchmarks import load_nb201
     from nasforge.optimizers import create_optimizer
     from nasforge.trial import Result
 
-    result = Result.complete(50.0, cost=100.0)
-    total, done = 0.0, 0
-    while done < n:  # fresh optimizers every 2,000 trials: RS without repeats must not exhaust the space
-        opt = create_optimizer(name, done)
-        steps = min(2000, n - done)
+    lookup_tables, cmp, study_class = _imports()
+    tables = lookup_tables.from_store(load_nb201(data_dir), "cifar10")
+    out: dict = {}
+
+    start = time.perf_counter()
+    comparison = cmp.compare({"cifar10": tables}, ["rea"], [cmp.Setting("cifar10", BUDGET)], range(seeds),
+                             workers=workers)  # fmt: skip
+    out["compare_s"] = time.perf_counter() - start
+    row = comparison.rows[0] if hasattr(comparison, "rows") else comparison.cells[0]  # renamed in the redesign
+    out["final_test"] = [float(v) for v in row.final_test]
+    out["n_trials"] = [int(n) for n in row.n_trials]
+    # The same on one process: the machinery's cost against the plain loop's, whatever the other cores do.
+    start = time.perf_counter()
+    cmp.compare({"cifar10": tables}, ["rea"], [cmp.Setting("cifar10", BUDGET)], range(seeds), workers=1)
+    out["compare_1proc_s"] = time.perf_counter() - start
+
+    if plain:
+        columns = plain_inputs(tables)
         start = time.perf_counter()
-        for _ in range(steps):
-            opt.tell(opt.ask(), result)
-        total += time.perf_counter() - start
-        done += steps
-    return total / n
+        runs = [plain_rea(*columns, seed) for seed in range(seeds)]
+        out["plain_s"] = time.perf_counter() - start
+        assert [r[0] for r in runs] == out["final_test"], "the plain loop ran other trials than compare"
+        assert [r[1] for r in runs] == out["n_trials"], "the plain loop ran other trials than compare"
+
+    result = Result.complete(50.0, cost=100.0)
+    for name in ("rs", "rea"):
+        total, done = 0.0, 0
+        while done < trials:  # fresh optimizers every 2,000 trials: RS without repeats must not exhaust the space
+            opt = create_optimizer(name, done)
+            steps = min(2000, trials - done)
+            start = time.perf_counter()
+            for _ in range(steps):
+                opt.tell(opt.ask(), result)
+            total += time.perf_counter() - start
+            done += steps
+        out[f"ask_tell_{name}_us"] = total / trials * 1e6
+
+    grid = np.linspace(0, BUDGET, 101)
+    for name in ("rs", "rea"):
+        start, n = time.perf_counter(), 0
+        for seed in range(LOOP_SEEDS):
+            n += cmp.run_search(tables, name, seed, BUDGET, grid)[1]
+        out[f"loop_{name}_us"] = (time.perf_counter() - start) / n * 1e6
+        out[f"sqlite_{name}_us"] = _sqlite_us(study_class, tables, name)
+    return out
 
 
-def sqlite_loop_us(tables: object, name: str, seeds: int) -> float:
+def _sqlite_us(study_class: type, tables: object, name: str) -> float:
     """Microseconds per trial of benchmark searches on SQLite-backed studies (one database per seed)."""
-    from nasforge.benchmarks.blackbox import BenchmarkEvaluator
     from nasforge.optimizers import create_optimizer
-    from nasforge.search.study import Study
 
+    try:
+        from nasforge.benchmarks.blackbox import BenchmarkEvaluator
+    except ImportError:
+        from nasforge.evaluators import BenchmarkEvaluator
     total, trials = 0.0, 0
     with tempfile.TemporaryDirectory(prefix="nasforge-bench-search-") as tmp:
-        for seed in range(seeds):
-            evaluator = BenchmarkEvaluator(dataset=tables.dataset, tables=tables)
+        for seed in range(SQLITE_SEEDS):
+            evaluator = BenchmarkEvaluator(dataset="cifar10", tables=tables)
             start = time.perf_counter()
-            with Study.create(Path(tmp) / f"run{seed}", {"optimizer": name, "seed": seed}) as study:
+            with study_class.create(Path(tmp) / f"run{seed}", {"optimizer": name, "seed": seed}) as study:
                 outcome = study.optimize(create_optimizer(name, seed), evaluator, time_budget=BUDGET)
             total += time.perf_counter() - start
             trials += len(outcome.trials)
     return total / trials * 1e6
 
 
+def _run(tree: Path, args: argparse.Namespace, plain: bool) -> dict:
+    command = [sys.executable, __file__, "--measure", "--seeds", str(args.seeds), "--workers", str(args.workers),
+               "--trials", str(args.trials)] + (["--data-dir", args.data_dir] if args.data_dir else []) \
+        + (["--plain"] if plain else [])  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"measuring {tree} failed:\n{done.stderr}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+KEYS = ("compare_s", "compare_1proc_s", "ask_tell_rs_us", "ask_tell_rea_us", "loop_rs_us", "loop_rea_us",
+        "sqlite_rs_us", "sqlite_rea_us")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--seeds", type=int, default=500)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="processes of the compare run")
     parser.add_argument("--trials", type=int, default=20_000, help="trials for the ask+tell timing")
+    parser.add_argument("--old-tree", default=None, help="an older nasforge checkout to measure beside this one")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating old/new rounds (best kept)")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.data_dir, args.seeds, args.workers, args.trials, args.plain)))
+        return
 
-    from nasforge.benchmarks import load_nb201
-    from nasforge.benchmarks.blackbox import LookupTables
-    from nasforge.search.compare import Setting, compare, run_search
-    from nasforge.spaces.nb201 import all_archs
-
-    tables = LookupTables.from_store(load_nb201(args.data_dir), "cifar10")
-    rows: dict[str, dict] = {}
-
-    # 1. 500 seeds x REA at 20,000 s
-    start = time.perf_counter()
-    cmp = compare({"cifar10": tables}, ["rea"], [Setting("cifar10", BUDGET)], range(args.seeds), workers=args.workers)
-    wall = time.perf_counter() - start
-    strings = [a.ops for a in all_archs()]
-    valid = dict(zip(strings, tables.valid[12].tolist()))
-    cost = dict(zip(strings, (tables.train_time * 12).tolist()))
-    test = dict(zip(strings, tables.test.tolist()))
-    start = time.perf_counter()
-    base = [baseline_rea(valid, cost, test, seed) for seed in range(args.seeds)]
-    base_wall = time.perf_counter() - start
-    rows["compare_rea_500"] = {
-        "nasforge_s": wall,
-        "baseline_s": base_wall,
-        "ratio": base_wall / wall,
-        "target_s": TARGETS["compare_wall_s"],
-        "ok": wall <= TARGETS["compare_wall_s"],
-        "nasforge_mean_test": float(np.mean(cmp.rows[0].final_test)),
-        "baseline_mean_test": float(np.mean(base)),
-        "mean_trials": float(np.mean(cmp.rows[0].n_trials)),
-        "workers": args.workers,
-        "baseline_workers": 1,
-    }
-
-    # 2. ask + tell
-    for name in ("rs", "rea"):
-        ours = nasforge_ask_tell(args.trials, name)
-        theirs = baseline_ask_tell(args.trials, name)
-        rows[f"ask_tell_{name}"] = {
-            "nasforge_us": ours * 1e6,
-            "baseline_us": theirs * 1e6,
-            "ratio": ours / theirs,
-            "target_us": TARGETS["ask_tell_us"],
-            "ok": ours * 1e6 < TARGETS["ask_tell_us"],
-        }
-
-    # 3. the whole loop, one process
-    grid = np.linspace(0, BUDGET, 101)
-    for name in ("rs", "rea"):
-        start, trials = time.perf_counter(), 0
-        for seed in range(50):
-            trials += run_search(tables, name, seed, BUDGET, grid)[1]
-        rows[f"loop_{name}"] = {"nasforge_us_per_trial": (time.perf_counter() - start) / trials * 1e6,
-                                "sqlite_us_per_trial": sqlite_loop_us(tables, name, 5)}  # fmt: skip
+    trees = {"new": ROOT} | ({"old": Path(args.old_tree).resolve()} if args.old_tree else {})
+    rounds: dict[str, list[dict]] = {name: [] for name in trees}
+    for _ in range(args.rounds):
+        for name, tree in reversed(trees.items()):  # old first in each round
+            rounds[name].append(_run(tree, args, plain=name == "new"))
+    best = {name: {k: min(r[k] for r in runs) for k in KEYS + (("plain_s",) if name == "new" else ())}
+            for name, runs in rounds.items()}  # fmt: skip
+    new = rounds["new"][0]
+    for name, runs in rounds.items():  # every round of every tree ran the very same searches
+        for r in runs:
+            assert r["final_test"] == new["final_test"] and r["n_trials"] == new["n_trials"], f"{name} differs"
 
     payload = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_avg": os.getloadavg()},
+        "command": "python perf/bench_search.py " + " ".join(sys.argv[1:]),
         "seeds": args.seeds,
         "budget_s": BUDGET,
-        "results": rows,
+        "compare_workers": args.workers,
+        "rounds": args.rounds,
+        "old_tree": args.old_tree,
+        "mean_test": float(np.mean(new["final_test"])),
+        "mean_trials": float(np.mean(new["n_trials"])),
+        "results": best,
+        "compare_vs_plain": best["new"]["plain_s"] / best["new"]["compare_s"],
+        "compare_1proc_vs_plain": best["new"]["plain_s"] / best["new"]["compare_1proc_s"],
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
 
-    c = rows["compare_rea_500"]
-    print(f"{'measurement':<34} {'nasforge':>12} {'baseline':>12} {'ratio':>8} {'target':>10} ok")
-    print(f"{'500 x REA @ 20,000 s (wall s)':<34} {c['nasforge_s']:>12.2f} {c['baseline_s']:>12.2f} "
-          f"{c['ratio']:>7.2f}x {'<= 30':>10} {c['ok']}")  # fmt: skip
-    for name in ("rs", "rea"):
-        r = rows[f"ask_tell_{name}"]
-        print(f"{'ask+tell ' + name + ' (us/trial)':<34} {r['nasforge_us']:>12.1f} {r['baseline_us']:>12.1f} "
-              f"{r['ratio']:>7.2f}x {'< 100':>10} {r['ok']}")  # fmt: skip
-    for name in ("rs", "rea"):
-        print(f"{'full loop ' + name + ' (us/trial)':<34} {rows[f'loop_{name}']['nasforge_us_per_trial']:>12.1f}")
-        print(f"{'  same, SQLite study (us/trial)':<34} {rows[f'loop_{name}']['sqlite_us_per_trial']:>12.1f}")
-    print(f"(baseline of the first row: plain-Python NB201-style REA, 1 process; nasforge: {args.workers} processes; "
-          f"mean test acc {c['nasforge_mean_test']:.2f} vs {c['baseline_mean_test']:.2f})")  # fmt: skip
+    units = {"compare_s": "s", "compare_1proc_s": "s"}
+    print(f"{'measurement':<32} " + " ".join(f"{name:>10}" for name in reversed(trees)))
+    for key in KEYS:
+        print(f"{key:<32} " + " ".join(f"{best[n][key]:>10.2f}" for n in reversed(trees)) + f"  {units.get(key, 'µs')}")
+    print(f"{'plain loop, 1 process':<32} {best['new']['plain_s']:>10.2f}  s")
+    print(f"compare ({args.workers} processes) vs the plain loop (1 process): {payload['compare_vs_plain']:.2f}x "
+          f"(> 1: compare is faster); {args.seeds} seeds, mean test {payload['mean_test']:.4f}, mean trials "
+          f"{payload['mean_trials']:.3f}, identical trajectories in every run")  # fmt: skip
+    print(f"compare (1 process) vs the plain loop (1 process): {payload['compare_1proc_vs_plain']:.2f}x; load average "
+          f"{payload['machine']['load_avg'][0]:.1f} (a loaded machine gives compare's second process less than a core)")
     print(f"wrote {RESULTS}")
 
 

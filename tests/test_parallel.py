@@ -146,7 +146,7 @@ class Scripted(Optimizer):
     name = "scripted"
 
     def _ask(self) -> Request:
-        return Request(ARCHS[len(self._asked)])
+        return Request(ARCHS[len(self.history) + len(self.pending)])  # every request asked so far: told or pending
 
 
 class CostTable:
@@ -174,6 +174,31 @@ def test_two_simulated_workers_hand_checked():
     assert outcome.clock == 8.0
     # Each ask records how many results had been told before it: a2 after 1, a3 after 2, a4 after 3.
     assert [a.told_before for a in study.storage.asks()] == [0, 0, 1, 2, 3]
+
+
+def test_a_kill_between_a_simulated_start_and_its_result_keeps_a_prefix_of_the_run(tmp_path):
+    # On a simulated clock a start is committed with the next result (Storage.add_ask): a kill in between loses
+    # that start, and what is left resumes to the uninterrupted run's trials.
+    class Killed(BaseException):
+        pass
+
+    class DiesAtNinth(ConvCount):
+        calls = 0
+
+        def evaluate(self, request: Request) -> Result:
+            self.calls += 1
+            if self.calls == 9:
+                raise Killed
+            return super().evaluate(request)
+
+    clean = Study.in_memory(CONFIG).optimize(create_optimizer("rea", 3), ConvCount(), n_iter=30, workers=3)
+    with Study.create(tmp_path / "run", CONFIG) as study, pytest.raises(Killed):
+        study.optimize(create_optimizer("rea", 3), DiesAtNinth(), n_iter=30, workers=3)
+    with Study.resume(tmp_path / "run", CONFIG) as study:
+        assert len(study.storage.asks()) == 8  # the ninth start died uncommitted with its lookup
+        study.optimize(create_optimizer("rea", 3), ConvCount(), n_iter=30, workers=3)
+    with Study.open(tmp_path / "run") as study:
+        assert summary(study.trials) == summary(clean.trials) and len(study.storage.asks()) == 30
 
 
 def test_a_budget_stops_starting_trials_that_would_end_past_it():

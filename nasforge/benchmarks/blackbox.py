@@ -296,7 +296,10 @@ class BenchmarkEvaluator:
         if self._limits:
             check_satisfiable(self._limits, dataset)
         self.simulated_clock = True  # costs are looked up: searches run on a simulated clock
-        self._indices: dict[NB201Arch, int] = {}  # arch -> official index; the loop asks twice per trial
+        # fidelity -> official index -> [predicted cost, result once evaluated]: the loop asks for both once per
+        # trial, and a search (or a chunk of compare's seeds sharing this evaluator) meets the same archs again and
+        # again. Results are immutable values, so one per (fidelity, arch) serves every trial that asks for it.
+        self._looked_up: dict[int, dict[int, list[Any]]] = {}
 
     @property
     def fidelities(self) -> tuple[int, ...]:
@@ -307,12 +310,6 @@ class BenchmarkEvaluator:
     def objective(self) -> str:
         """The metric maximised at the default fidelity."""
         return self.tables.objective[self.default_fidelity]
-
-    def _index(self, arch: NB201Arch) -> int:
-        index = self._indices.get(arch)
-        if index is None:
-            index = self._indices[arch] = arch.index
-        return index
 
     def _fidelity(self, request: Request) -> int:
         fidelity = self.default_fidelity if request.fidelity is None else request.fidelity
@@ -325,8 +322,20 @@ class BenchmarkEvaluator:
         return fidelity
 
     def predicted_cost(self, request: Request) -> float:
-        epochs = self._fidelity(request) + self.eval_cost_epochs
-        return float(self.tables.train_time[self._index(request.arch)]) * epochs
+        return self._lookup(request)[0]
+
+    def _lookup(self, request: Request) -> list[Any]:
+        """[predicted cost, result or None] of ``request``, read from the tables on first sight (see ``__init__``)."""
+        fidelity = self.default_fidelity if request.fidelity is None else request.fidelity
+        known = self._looked_up.get(fidelity)
+        if known is None:
+            self._fidelity(request)  # an unknown fidelity is a ConfigError, checked once
+            known = self._looked_up[fidelity] = {}
+        index = request.arch.index
+        entry = known.get(index)
+        if entry is None:
+            entry = known[index] = [float(self.tables.train_time[index]) * (fidelity + self.eval_cost_epochs), None]
+        return entry
 
     def objective_function(self, arch: NB201Arch, fidelity: int | None = None, seed: int | None = None) -> dict:
         """NB201's record of ``arch`` at ``fidelity`` (schedule epochs; default the objective's): the objective's
@@ -335,7 +344,7 @@ class BenchmarkEvaluator:
         over NB201's training seeds, so every ``seed`` reads that mean. Unknown fidelity: :class:`ConfigError`.
         """
         fidelity = self._fidelity(Request(arch, fidelity))
-        index, t = self._index(arch), self.tables
+        index, t = arch.index, self.tables
         out = {t.objective[fidelity]: float(t.valid[fidelity][index])}
         if t.report is not None:
             out["test_acc"] = float(t.test[index])
@@ -350,15 +359,20 @@ class BenchmarkEvaluator:
         t = self.tables
         if t.report is None:
             return None
-        test = float(t.test[self._index(arch)])
+        test = float(t.test[arch.index])
         return {"test_acc": test, "rank_by_test": t.rank_by_test(arch), "num_archs": int(t.test.size),
                 "best_test_acc": t.best_test, "regret": t.best_test - test, "test_source": t.report}  # fmt: skip
 
     def evaluate(self, request: Request) -> Result:
-        fidelity = self._fidelity(request)
-        index = self._index(request.arch)
+        entry = self._lookup(request)
+        result = entry[1]
+        if result is None:
+            fidelity = self.default_fidelity if request.fidelity is None else request.fidelity
+            result = entry[1] = self._result(request.arch.index, fidelity, entry[0])
+        return result
+
+    def _result(self, index: int, fidelity: int, cost: float) -> Result:
         t = self.tables
-        cost = float(t.train_time[index]) * (fidelity + self.eval_cost_epochs)
         metric = t.objective[fidelity]
         value = float(t.valid[fidelity][index])
         # The validation accuracy keeps its historical key "valid_acc" (at the trial's fidelity).

@@ -107,7 +107,6 @@ class Optimizer(ABC):
         self.rng = np.random.default_rng(seed)
         self.space: BlackBoxView = blackbox_view(space)
         self._pending: list[Request] = []
-        self._asked: set[Request] = set()
         self._archs_seen: set[Arch] = set()
         self.history: list[tuple[Request, Result]] = []
 
@@ -117,7 +116,6 @@ class Optimizer(ABC):
         """The next evaluation to run; it stays pending until it is told."""
         request = self._ask()
         self._pending.append(request)
-        self._asked.add(request)
         self._archs_seen.add(request.arch)
         return request
 

@@ -22,7 +22,11 @@ import numpy as np
 from nasforge.benchmarks.blackbox import BenchmarkEvaluator, LookupTables, check_benchmark_dataset
 from nasforge.errors import ConfigError
 from nasforge.optimizers import create_optimizer, optimizer_class
-from nasforge.search.study import Study
+from nasforge.search.loop import RunLimits, run
+from nasforge.search.storage import MemoryStorage
+from nasforge.search.study import improves
+from nasforge.spaces.nb201 import NB201Arch
+from nasforge.trial import TrialRecord
 
 GRID_POINTS = 101
 
@@ -122,34 +126,61 @@ def run_search(
     trials, incumbent test on ``grid``). ``tables`` may also be an
     :class:`~nasforge.benchmarks.nats_sss.SSSBenchmarkEvaluator` (the nats-sss space): then the reported value is
     the incumbent's 90-epoch validation accuracy (the space has no test accuracy) and the clock counts trials."""
+    return _search(_evaluator(tables, eval_cost_epochs), optimizer, seed, time_budget, grid, workers)
+
+
+def _evaluator(tables: Any, eval_cost_epochs: float) -> tuple[Any, str, str]:
+    """(evaluator, space, reported metric) of ``tables`` (see :func:`run_search`)."""
     if isinstance(tables, LookupTables):
-        evaluator: Any = BenchmarkEvaluator(dataset=tables.dataset, tables=tables, eval_cost_epochs=eval_cost_epochs)
-        space, metric = "nb201", "test_acc"
-    else:  # an sss evaluator: no test accuracy exists, the incumbent's searched validation accuracy is reported
-        evaluator, space, metric = tables, "nats-sss", tables.objective
-    study = Study.in_memory({})
-    clocks: list[float] = []
-    tests: list[float] = []
+        evaluator = BenchmarkEvaluator(dataset=tables.dataset, tables=tables, eval_cost_epochs=eval_cost_epochs)
+        return evaluator, "nb201", "test_acc"
+    # an sss evaluator: no test accuracy exists, the incumbent's searched validation accuracy is reported
+    return tables, "nats-sss", tables.objective
 
-    def track(record: Any, s: Study) -> None:
-        clocks.append(s.clock)
-        tests.append(s.incumbent.result.metrics[metric] if s.incumbent is not None else math.nan)
 
-    outcome = study.optimize(create_optimizer(optimizer, seed, space=space), evaluator, time_budget=time_budget,
-                             callback=track, workers=workers)  # fmt: skip
+class _Track:
+    """What compare keeps of a search (a :class:`~nasforge.search.loop.StudyState`): after each result, the clock and
+    the incumbent's reported metric. No trial is stored: a compare run is summarised, never resumed or reported
+    trial by trial (the starts the loop writes go to a list that lives as long as the search)."""
+
+    def __init__(self, metric: str) -> None:
+        self.storage = MemoryStorage({})
+        self.trials: list[TrialRecord] = []
+        self.clock = 0.0
+        self.incumbent: TrialRecord | None = None
+        self.metric = metric
+        self.clocks: list[float] = []
+        self.reported: list[float] = []
+
+    def record(self, record: TrialRecord) -> None:
+        self.trials.append(record)
+        self.clock = max(self.clock, record.sim_end)  # the loop gives every trial its end on the simulated clock
+        if improves(record, self.incumbent):
+            self.incumbent = record
+        self.clocks.append(self.clock)
+        self.reported.append(self.incumbent.result.metrics[self.metric] if self.incumbent is not None else math.nan)
+
+
+def _search(
+    evaluator: tuple[Any, str, str], optimizer: str, seed: int, time_budget: float, grid: np.ndarray, workers: int
+) -> RunSummary:
+    evaluator, space, metric = evaluator
+    track = _Track(metric)
+    # replayed: a fresh optimizer has been told every trial of a study that has none.
+    outcome = run(track, create_optimizer(optimizer, seed, space=space), evaluator,
+                  RunLimits(time_budget=time_budget, workers=workers), replayed=True)  # fmt: skip
     final = outcome.incumbent.result.metrics[metric] if outcome.incumbent is not None else math.nan
     # The incumbent at time t is the one after the last trial that finished by t.
-    position = np.searchsorted(np.asarray(clocks), grid, side="right") - 1
-    curve = np.where(position >= 0, np.asarray(tests + [math.nan])[position], math.nan)
+    position = np.searchsorted(np.asarray(track.clocks), grid, side="right") - 1
+    curve = np.where(position >= 0, np.asarray(track.reported + [math.nan])[position], math.nan)
     return final, len(outcome.trials), curve
 
 
 def _run_chunk(task: tuple[Any, str, tuple[int, ...], Setting, np.ndarray]) -> list[RunSummary]:
     tables, optimizer, seeds, setting, grid = task
-    return [
-        run_search(tables, optimizer, s, setting.time_budget, grid, setting.eval_cost_epochs, setting.workers)
-        for s in seeds
-    ]
+    # One evaluator for the chunk: its lookups are kept, and the chunk's searches meet the same archs.
+    evaluator = _evaluator(tables, setting.eval_cost_epochs)
+    return [_search(evaluator, optimizer, s, setting.time_budget, grid, setting.workers) for s in seeds]
 
 
 def compare(
@@ -182,6 +213,8 @@ def compare(
             if progress:
                 progress(len(task[2]))
     else:
+        if any(isinstance(t, LookupTables) for t in tables.values()):
+            _ = NB201Arch.from_code(0).index  # builds the arch and index tables once, here, for the forked workers
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
         with context.Pool(workers) as pool:
             for result in pool.imap(_run_chunk, tasks):

@@ -6,7 +6,8 @@ sequential search, whose clock is the sum of its trials' costs); on a real execu
 the clock is the search's elapsed wall time, continued across resumes. The loop itself has no clock of its own.
 
 Every start is written to the study (:class:`~nasforge.search.storage.AskRecord`: after how many told results, on
-which worker, at what clock time) before the trial runs, and every result in its own transaction when it is told.
+which worker, at what clock time) before the trial runs, and every result in its own transaction when it is told
+(on a simulated clock a start is committed with the next result: what a kill leaves is still a prefix of the run).
 Resuming replays asks and tells in that recorded interleaving into a fresh optimizer, then runs again exactly the
 asks that have no result (on their worker, from their start time on a simulated clock): nothing is lost or counted
 twice, and a search resumes to the very trials of an uninterrupted one. A trial whose worker died is started again
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from nasforge.errors import SettingError, StudyError
 from nasforge.optimizers import Optimizer
-from nasforge.search.executors import Executor, Finished, Job, LocalExecutor, Retrying, SimulatedClockExecutor
+from nasforge.search.executors import Executor, Job, LocalExecutor, Retrying, SimulatedClockExecutor
 from nasforge.search.storage import AskRecord, Storage
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.trial import Request, TrialRecord
@@ -122,19 +123,13 @@ def _stack(executor: Executor, evaluator: Evaluator, limits: RunLimits, own: boo
     return stack
 
 
-@dataclass
-class _Running:
-    ask: AskRecord
-    request: Request
-
-
 class _Loop:
     def __init__(
         self, study: StudyState, optimizer: Optimizer, evaluator: Evaluator, executor: Executor, limits: RunLimits
     ) -> None:
         self.executor = executor
         self.study, self.optimizer, self.evaluator, self.limits = study, optimizer, evaluator, limits
-        self.running: dict[int, _Running] = {}
+        self.running: dict[int, tuple[AskRecord, Request]] = {}  # ask number -> the trial in flight
         self.free = list(range(limits.workers))
         # The clock is the executor's: on a simulated one "now" is the latest finish and a trial ends at its start +
         # its cost; on a real one both are the search's elapsed wall time (continued from the stored clock).
@@ -155,54 +150,56 @@ class _Loop:
             if ask.worker not in self.free:  # run with fewer workers now: any free one
                 ask = ask._replace(worker=self.free[0])
             self.free.remove(ask.worker)
-            self._start(_Running(ask, request))
+            self._start(ask, request)
         stopped, stopping = "n_iter", False
-        # Bound once: this loop runs once per trial of millions in ``nasforge compare``.
-        evaluator, free, now, add_ask = self.evaluator, self.free, self.now, study.storage.add_ask
-        start, wait, finish = self._start, self.executor.wait, self._finish
+        # Bound once, and the finish of a trial written out below rather than called: this loop runs once per trial
+        # of millions in ``nasforge compare``.
+        free, now, add_ask, trials, simulated = self.free, self.now, study.storage.add_ask, study.trials, self.simulated
+        ask_next, tell, record_trial = optimizer.ask, optimizer.tell, study.record
+        predicted_cost, default_fidelity = self.evaluator.predicted_cost, self.evaluator.default_fidelity
+        running, submit, wait = self.running, self.executor.submit, self.executor.wait
         while True:
             while free and not stopping and (n_iter is None or asked < n_iter):
                 t = now()
                 if time_budget is not None and t >= time_budget:
                     stopping, stopped = True, "time_budget"
                     break
-                request = optimizer.ask()
-                predicted = evaluator.predicted_cost(request)
-                if time_budget is not None and predicted is not None and t + predicted > time_budget:
-                    stopping, stopped = True, "time_budget"  # it would end past the budget: not run
-                    break
-                fidelity = evaluator.default_fidelity if request.fidelity is None else request.fidelity
-                ask = AskRecord(asked, request.arch, fidelity, len(study.trials), free.pop(0), t, time.time())
-                add_ask(ask)
+                request = ask_next()
+                if time_budget is not None:
+                    predicted = predicted_cost(request)
+                    if predicted is not None and t + predicted > time_budget:
+                        stopping, stopped = True, "time_budget"  # it would end past the budget: not run
+                        break
+                fidelity = default_fidelity if request.fidelity is None else request.fidelity
+                ask = AskRecord(asked, request.arch, fidelity, len(trials), free.pop(0), t, time.time())
+                add_ask(ask, commit=not simulated)  # Storage.add_ask: why a simulated start may wait
+                running[asked] = ask, request
+                submit(Job(asked, request, ask.worker, 1, t))
                 asked += 1
-                start(_Running(ask, request))
-            if not self.running:
+            if not running:
                 break
-            record = finish(wait())
+            finished = wait()
+            if finished.error is not None:
+                raise finished.error  # a user error (bad data directory, ...) stops the search
+            job, result = finished.job, finished.result
+            ask, request = running.pop(job.key)
+            assert result is not None  # only isolated executors crash, and Retrying turns a crash into a result
+            free.append(ask.worker)
+            if len(free) > 1:  # the lowest free worker takes the next trial
+                free.sort()
+            sim_end = ask.sim_start + result.cost if simulated else max(now(), ask.sim_start)
+            record = TrialRecord(len(trials), ask.arch, ask.fidelity, result,
+                                 finished.finished_at - finished.started_at, finished.started_at, finished.finished_at,
+                                 ask.worker, job.attempt, ask.sim_start, sim_end, ask.ask_number)  # fmt: skip
+            record_trial(record)
+            tell(request, result)
             if callback is not None:
                 callback(record, study)
         return SearchOutcome(tuple(study.trials), study.clock, stopped, study.incumbent)
 
-    def _start(self, run: _Running) -> None:
-        self.running[run.ask.ask_number] = run
-        self.executor.submit(Job(run.ask.ask_number, run.request, run.ask.worker, clock=run.ask.sim_start))
-
-    def _finish(self, finished: Finished) -> TrialRecord:
-        if finished.error is not None:
-            raise finished.error  # a user error (bad data directory, ...) stops the search
-        run = self.running.pop(finished.job.key)
-        ask, result = run.ask, finished.result
-        assert result is not None  # only isolated executors crash, and Retrying turns a crash into a result
-        self.free.append(ask.worker)
-        if len(self.free) > 1:  # the lowest free worker takes the next trial
-            self.free.sort()
-        sim_end = ask.sim_start + result.cost if self.simulated else max(self.now(), ask.sim_start)
-        record = TrialRecord(len(self.study.trials), ask.arch, ask.fidelity, result,
-                             finished.finished_at - finished.started_at, finished.started_at, finished.finished_at,
-                             ask.worker, finished.job.attempt, ask.sim_start, sim_end, ask.ask_number)  # fmt: skip
-        self.study.record(record)
-        self.optimizer.tell(run.request, result)
-        return record
+    def _start(self, ask: AskRecord, request: Request) -> None:
+        self.running[ask.ask_number] = ask, request
+        self.executor.submit(Job(ask.ask_number, request, ask.worker, clock=ask.sim_start))
 
 
 def is_simulated(evaluator: Evaluator) -> bool:

@@ -56,7 +56,14 @@ class Storage(Protocol):
 
     def asks(self) -> list[AskRecord]: ...
 
-    def add_ask(self, ask: AskRecord) -> None: ...
+    def add_ask(self, ask: AskRecord, *, commit: bool = True) -> None:
+        """Store a trial's start; ``commit=False`` keeps it uncommitted until the next result is stored (:meth:`add`).
+
+        The loop defers on a simulated clock, where a start is a lookup that ends before anything else happens:
+        what a kill leaves is then still a prefix of the run (a lost start is asked again, identically, on resume),
+        for one commit per trial instead of two. On a real clock a start commits at once (RUNNING trials show).
+        """
+        ...
 
     def close(self) -> None: ...
 
@@ -85,7 +92,7 @@ class MemoryStorage:
     def asks(self) -> list[AskRecord]:
         return list(self._asks)
 
-    def add_ask(self, ask: AskRecord) -> None:
+    def add_ask(self, ask: AskRecord, *, commit: bool = True) -> None:
         self._asks.append(ask)
 
     def close(self) -> None:
@@ -212,7 +219,8 @@ class SQLiteStorage:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
+        if not self._db.in_transaction:  # else starts written with commit=False are open: they commit with this
+            self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
@@ -315,11 +323,16 @@ class SQLiteStorage:
         except (sqlite3.DatabaseError, ArchError, ValueError) as exc:
             raise self._corrupt(exc) from None
 
-    def add_ask(self, ask: AskRecord) -> None:
+    def add_ask(self, ask: AskRecord, *, commit: bool = True) -> None:
         row = (ask.ask_number, ask.arch.to_string(), ask.fidelity, ask.told_before, ask.worker, ask.sim_start,
                ask.started_at)  # fmt: skip
         try:
-            with self._transaction():
+            if commit:
+                with self._transaction():
+                    self._db.execute("INSERT INTO asks VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            else:  # committed with the next result (Storage.add_ask)
+                if not self._db.in_transaction:
+                    self._db.execute("BEGIN IMMEDIATE")
                 self._db.execute("INSERT INTO asks VALUES (?, ?, ?, ?, ?, ?, ?)", row)
         except sqlite3.DatabaseError as exc:
             raise StudyError(f"cannot record the start of trial {ask.ask_number} in {self.path}: {exc}") from None

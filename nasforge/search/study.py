@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from nasforge.search.evaluators import Evaluator
     from nasforge.search.executors import Executor
 
-__all__ = ["DB_FILES", "DB_NAME", "SearchOutcome", "Study", "incumbent_of"]
+__all__ = ["DB_FILES", "DB_NAME", "SearchOutcome", "Study", "improves", "incumbent_of"]
 
 
 def _normalized(config: dict[str, Any]) -> dict[str, Any]:
@@ -55,12 +55,15 @@ def incumbent_of(trials: Sequence[TrialRecord]) -> TrialRecord | None:
     """
     best: TrialRecord | None = None
     for record in trials:
-        if record.result.ok and record.result.feasible and _better(record, best):
+        if improves(record, best):
             best = record
     return best
 
 
-def _better(record: TrialRecord, best: TrialRecord | None) -> bool:
+def improves(record: TrialRecord, best: TrialRecord | None) -> bool:
+    """Whether ``record`` replaces ``best`` as the incumbent (:func:`incumbent_of`'s rule, one trial at a time)."""
+    if not (record.result.ok and record.result.feasible):
+        return False
     if best is None or record.fidelity > best.fidelity:
         return True
     return record.fidelity == best.fidelity and record.result.objective > best.result.objective
@@ -224,7 +227,7 @@ class Study:
         # The clock is when the last result came in: with one worker, the sum of the costs.
         end = self.clock + record.result.cost if record.sim_end is None else record.sim_end
         self.clock = max(self.clock, end)
-        if record.result.ok and record.result.feasible and _better(record, self.incumbent):
+        if improves(record, self.incumbent):
             self.incumbent = record
 
     # --- reading -------------------------------------------------------------------------------------------------

@@ -17,9 +17,11 @@ True
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -38,6 +40,8 @@ EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2
 
 NUM_NODES = 4
 NUM_ARCHS = len(OPS) ** len(EDGES)  # 15,625
+_OP_INDEX: Mapping[str, int] = MappingProxyType({op: i for i, op in enumerate(OPS)})
+_PLACES = tuple(len(OPS) ** (len(EDGES) - 1 - k) for k in range(len(EDGES)))  # base-5 weight of each edge's digit
 
 CanonicalKind = Literal["nb201", "functional"]
 CANONICAL_KINDS: tuple[CanonicalKind, ...] = ("nb201", "functional")
@@ -144,19 +148,21 @@ class NB201Arch:
             raise ArchError(f"invalid NB201 op code {code!r}: expected 6 digits 0-4 (0={OPS[0]} ... 4={OPS[4]})")
         return cls(tuple(OPS[int(c)] for c in code))
 
-    @property
+    # Cached on the (frozen, immutable) value: searches read both once or twice per trial.
+    @functools.cached_property
     def code(self) -> int:
         """The :attr:`op_code` read as a base-5 number (0..15624; ``'333133'`` → 11668); *not* the official
         :attr:`index`. Lexicographic in the ops, so it is nasforge's dense position of the cell."""
-        return int(self.op_code, len(OPS))
+        return sum(_OP_INDEX[op] * place for op, place in zip(self.ops, _PLACES))
 
     @classmethod
     def from_code(cls, code: int) -> NB201Arch:
+        """The arch of base-5 ``code`` (one shared value per code: archs are immutable)."""
         if not 0 <= code < NUM_ARCHS:
             raise ArchError(f"NB201 code {code} out of range 0..{NUM_ARCHS - 1}")
-        return cls(tuple(OPS[int(d)] for d in np.base_repr(code, len(OPS)).zfill(len(EDGES))))
+        return _arch_table()[code]
 
-    @property
+    @functools.cached_property
     def index(self) -> int:
         """The official NB201 / NATS-Bench (tss) index (0..15624; ``'333133'`` → 9930): NB201's own shuffled
         order, read from the shipped permutation; the number papers and benchmark files name a cell by."""
@@ -247,8 +253,18 @@ def all_archs() -> Iterator[NB201Arch]:
 
 
 def sample(rng: np.random.Generator) -> NB201Arch:
-    """A uniformly random arch."""
-    return NB201Arch.from_code(int(rng.integers(NUM_ARCHS)))
+    """A uniformly random arch (one draw of ``rng``)."""
+    return _arch_table()[int(rng.integers(NUM_ARCHS))]
+
+
+@functools.cache
+def _arch_table() -> tuple[NB201Arch, ...]:
+    """Every arch, by base-5 code: built once per process (~20 ms), so a search draws and mutates archs without
+    building one per trial. ``product`` counts in base 5 with edge 0 as the most significant digit, as ``code``."""
+    table = tuple(NB201Arch(ops) for ops in itertools.product(OPS, repeat=len(EDGES)))
+    for code, arch in enumerate(table):
+        arch.__dict__["code"] = code  # the cached_property's slot: known here without computing it
+    return table
 
 
 class NB201SpaceView:
@@ -274,16 +290,14 @@ class NB201SpaceView:
     def mutate(self, arch: NB201Arch, rng: np.random.Generator) -> NB201Arch:
         """Change the op of one uniformly chosen edge to a uniformly chosen *different* op (NB201's REA)."""
         edge = int(rng.integers(len(self.choices)))
-        current = _OP_INDEX[arch.ops[edge]]
+        code, place = arch.code, _PLACES[edge]
+        current = code // place % len(OPS)
         new = int(rng.integers(self.choices[edge] - 1))
         new += new >= current
-        return NB201Arch(arch.ops[:edge] + (OPS[new],) + arch.ops[edge + 1 :])
+        return _arch_table()[code + (new - current) * place]  # the arch with that one digit changed
 
     def neighbors(self, arch: NB201Arch) -> list[NB201Arch]:
         return arch.neighbors()
-
-
-_OP_INDEX = {op: i for i, op in enumerate(OPS)}
 
 
 def config_space(seed: int | None = None, default_op: str = OPS[0]) -> ConfigurationSpace:
