@@ -183,8 +183,8 @@ class BANANAS(Optimizer):
         if zc_pool:
             check_pool(zc_pool, num_init, "num_init", self.space.size)
         if (zc_pool or zc_features) and zc is None:
-            raise ConfigError("bananas with zc_pool or zc_features needs zero-cost proxy scores: run it as "
-                              "bananas+zc with --zc PROXY")  # fmt: skip
+            raise ConfigError("bananas with zc_pool or zc_features needs zero-cost proxy scores (zc=ProxyScores); "
+                              "on the command line: nasforge compare --optimizers bananas+zc --zc PROXY")  # fmt: skip
         self.meter = ZeroCostMeter(zc) if zc is not None and (zc_pool or zc_features) else None
         self.evaluated: list[tuple[Arch, float]] = []  # successful results, told order
         self.parents_used: set[Arch] = set()  # every arch a candidate was mutated from

@@ -66,7 +66,8 @@ class RegularizedEvolution(Optimizer):
         if zc_pool:
             check_pool(zc_pool, population_size, "population_size", self.space.size)
             if self.meter is None:
-                raise ConfigError("rea with zc_pool needs zero-cost proxy scores: run it as rea+zc with --zc PROXY")
+                raise ConfigError("rea with zc_pool needs zero-cost proxy scores (zc=ProxyScores); on the command "
+                                  "line: nasforge compare --optimizers rea+zc --zc PROXY")
             self.warm_pool, self.warm = warm_start(self.space, self.rng, self.meter, zc_pool, population_size)
         self.population_size = population_size
         self.sample_size = sample_size
