@@ -24,7 +24,6 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-from scipy.sparse import csr_matrix
 
 from nasforge.errors import ConfigError
 from nasforge.optimizers._base import INFEASIBLE, Optimizer, OptionSpec, Seed
@@ -74,7 +73,9 @@ class MLPEnsemble:
         return [acts[0].T @ flat, flat.sum(axis=0)] + grads
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> MLPEnsemble:
-        # Tiny matrices: BLAS threads only contend (3-8x slower measured on a shared 2-core machine).
+        # Tiny matrices: BLAS threads only contend (3-8x slower measured on a shared 2-core machine). Imported here:
+        # every search process imports the optimizers, few fit a BANANAS ensemble.
+        from scipy.sparse import csr_matrix
         from threadpoolctl import threadpool_limits
 
         E, h, rng, d = self.members, self.width, self.rng, X.shape[1]
@@ -111,6 +112,7 @@ class MLPEnsemble:
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        from scipy.sparse import csr_matrix
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1):
