@@ -91,11 +91,15 @@ class Request:
     """One evaluation asked for by an optimizer: an arch and, for multi-fidelity optimizers, a fidelity.
 
     ``fidelity`` is the number of training epochs of the schedule to use (on NB201: 12 = the separate
-    12-epoch schedule, 200 = the full one); ``None`` means the evaluator's default fidelity.
+    12-epoch schedule, 200 = the full one); ``None`` means the evaluator's default fidelity. ``overhead`` is the
+    seconds the optimizer spent choosing this request that belong on the clock (zero-cost proxy evaluations,
+    :mod:`nasforge.optimizers.zerocost`): the NB201 benchmark evaluator adds it to the trial's cost. It is not part
+    of the request's identity (equality, hashing, what a study stores).
     """
 
     arch: Arch
     fidelity: int | None = None
+    overhead: float = field(default=0.0, compare=False)
 
 
 def _frozen_metrics(metrics: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -57,8 +57,8 @@ def test_registry_lists_every_optimizer_by_its_name():
 
 
 def test_unknown_optimizer_names_the_valid_ones():
-    known = "known optimizers: hb, ls, mols, morea, nsga2, optuna-gp, optuna-nsga2, optuna-random, optuna-tpe, parego, "
-    known += "rea, rs"
+    known = "known optimizers: bananas, hb, ls, mols, morea, nsga2, optuna-gp, optuna-nsga2, optuna-random, "
+    known += "optuna-tpe, parego, rea, rs"
     with pytest.raises(ConfigError, match=known):
         create_optimizer("bogus", seed=0)
 
@@ -169,6 +169,7 @@ BUILT_ON = {
     "morea": lambda opt: {arch for arch, _ in opt.population},
     "nsga2": lambda opt: {arch for arch, _ in opt.parents},
     "mols": lambda opt: set(opt.archive),
+    "bananas": lambda opt: opt.parents_used | {arch for arch, _ in opt.evaluated},  # mutated, and trained on
     "parego": lambda opt: BUILT_ON[opt.base](opt.inner),  # the current segment's single-objective optimizer
 }
 
@@ -236,7 +237,10 @@ def test_telling_something_not_pending_is_an_error(name):
 
 def test_optimizers_do_not_import_torch_or_benchmarks():
     code = (
-        "import sys, nasforge.optimizers as o; o.create_optimizer('tpe', 0).ask(); "
+        "import sys, nasforge.optimizers as o; from nasforge.trial import Result as R; "
+        "o.create_optimizer('tpe', 0).ask(); "
+        "b = o.create_optimizer('bananas', 0, num_init=1, epochs=2); [b.tell(b.ask(), R.complete(1.0)) "
+        "for _ in range(3)]; "
         "bad = [m for m in sys.modules if m in ('torch', 'optuna') or m.startswith('nasforge.benchmarks')]; "
         "print(bad)"
     )

@@ -104,7 +104,7 @@ def test_corrupted_database_is_one_line(capsys, real_data_dir, tmp_path):
 @pytest.mark.parametrize(
     ("args", "pattern"),
     [
-        (("--optimizer", "bogus"), "unknown optimizer 'bogus'; known optimizers: hb, ls, mols, morea, nsga2, "),
+        (("--optimizer", "bogus"), "unknown optimizer 'bogus'; known optimizers: bananas, hb, ls, mols, morea, "),
         (("--space", "darts-xl"), "unknown search space 'darts-xl'"),
         (("--benchmark", "mnist"), "unknown benchmark dataset 'mnist'"),
     ],

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -226,6 +226,47 @@ def metric_columns(store: Any, dataset: str, metrics: tuple[str, ...]) -> dict[s
     return out
 
 
+# Mean CPU seconds per arch of each proxy (batch 64, NB201 C=16 N=5, 2 threads), measured by perf/bench_zerocost.py
+# (perf/results/zerocost.json): the charge for a store that holds a proxy's scores but not their per-arch times.
+MEASURED_PROXY_SECONDS: Mapping[str, float] = {
+    "grad_norm": 2.919, "snip": 2.883, "grasp": 11.128, "fisher": 1.777, "plain": 2.315, "synflow": 1.411,
+    "jacob_cov": 1.348, "nwot": 1.407, "zen": 1.753, "epe_nas": 0.796, "l2_norm": 0.0105, "params": 0.00225,
+    "flops": 0.00041, "zico": 1.278,
+}  # fmt: skip
+
+
+def proxy_scores(store: Any, dataset: str, proxy: str) -> Any:
+    """The zero-cost proxy ``proxy``'s scores on benchmark ``dataset`` from ``store`` (its ``zc_<proxy>`` metric,
+    written by ``nasforge zc score``), as a :class:`~nasforge.optimizers.zerocost.ProxyScores` charged at the
+    per-arch measured seconds ``zc_<proxy>_time`` when the store keeps them, else at the proxy's measured mean
+    (:data:`MEASURED_PROXY_SECONDS`). A store without the metric, or without a score for every arch, raises
+    :class:`ConfigError` naming the command that makes it."""
+    from nasforge.optimizers.zerocost import ProxyScores
+
+    check_benchmark_dataset(dataset)
+    metric = f"zc_{proxy}"
+    have = tuple(store.metrics(dataset)) if dataset in store.datasets else ()
+    make = f"nasforge zc score --dataset {dataset} --proxies {proxy} --archs all --out STORE"
+    if metric not in have:
+        raise ConfigError(f"the zero-cost store has no {metric} on {dataset}; make it with: {make}")
+    every = np.arange(NUM_ARCHS)
+    scores = store.query_many(every, dataset, metric, missing="nan")
+    if not np.isfinite(scores).all():
+        missing = int(np.sum(~np.isfinite(scores)))
+        raise ConfigError(f"the zero-cost store lacks {metric} for {missing} of {NUM_ARCHS} archs on {dataset}; "
+                          f"score them all: {make}")  # fmt: skip
+    if f"{metric}_time" in have:
+        seconds, source = store.query_many(every, dataset, f"{metric}_time", missing="nan"), f"{metric}_time per arch"
+        seconds = np.where(np.isfinite(seconds), seconds, np.nanmean(seconds))
+    elif proxy in MEASURED_PROXY_SECONDS:
+        seconds = np.full(NUM_ARCHS, MEASURED_PROXY_SECONDS[proxy])
+        source = f"{MEASURED_PROXY_SECONDS[proxy]:g} s/arch, perf/results/zerocost.json's mean"
+    else:
+        raise ConfigError(f"the zero-cost store has no {metric}_time and no measured cost is known for {proxy}; "
+                          f"score it with nasforge zc score, which records the seconds")  # fmt: skip
+    return ProxyScores(proxy, scores, seconds, source)
+
+
 def describe_metrics(metrics: tuple[str, ...]) -> str:
     """Metric names for a message: ``latency_<device>`` ones grouped as ``latency_DEVICE (DEVICE: a, b, ...)``."""
     devices = [m[len("latency_"):] for m in metrics if m.startswith("latency_") and m != "latency_12ep"]
@@ -322,7 +363,8 @@ class BenchmarkEvaluator:
         return fidelity
 
     def predicted_cost(self, request: Request) -> float:
-        return self._lookup(request)[0]
+        # The optimizer's zero-cost seconds spent choosing this request are charged with it.
+        return self._lookup(request)[0] + request.overhead
 
     def _lookup(self, request: Request) -> list[Any]:
         """[predicted cost, result or None] of ``request``, read from the tables on first sight (see ``__init__``)."""
@@ -369,6 +411,8 @@ class BenchmarkEvaluator:
         if result is None:
             fidelity = self.default_fidelity if request.fidelity is None else request.fidelity
             result = entry[1] = self._result(request.arch.index, fidelity, entry[0])
+        if request.overhead:  # the optimizer's zero-cost seconds spent choosing this request are charged with it
+            result = replace(result, cost=result.cost + request.overhead)
         return result
 
     def _result(self, index: int, fidelity: int, cost: float) -> Result:

@@ -138,6 +138,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--objectives", action="append", default=None, metavar="METRIC:DIR,METRIC:DIR",
                    help="multi-objective rows instead: hypervolume regret against the exact front for this "
                         "objective set (repeatable; default optimizers then rs,morea,nsga2,parego,mols)")
+    p.add_argument("--zc", default=None, metavar="PROXY",
+                   help="zero-cost proxy the NAME+zc optimizers (rea+zc, bananas+zc) rank archs by, e.g. synflow: "
+                        "read from the store's zc_PROXY metric, its seconds charged to the clock")  # fmt: skip
+    p.add_argument("--zc-store", default=None, metavar="DIR",
+                   help="store holding the zc_PROXY scores ('nasforge zc score' writes one; default: --store's)")
     add_data_dir(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_compare)
@@ -581,12 +586,13 @@ def _compare(args: argparse.Namespace, run: RunDir) -> int:
     else:
         store = load_nb201(args.data_dir, args.store)
         tables = {s.dataset: LookupTables.from_store(store, s.dataset) for s in settings}
+    zc = _zc_scores(args, optimizers, settings, store)
     started = time.perf_counter()
     total = args.seeds * len(optimizers) * len(settings)
     # Thousands of short searches: off a terminal, a line every 10 s rather than one per search.
     with Progress("compare", total=total, unit="searches", min_interval=10.0) as bar:
         comparison = compare(tables, optimizers, settings, range(args.seeds), workers=args.processes,
-                             progress=bar.update)  # fmt: skip
+                             progress=bar.update, zc=zc)  # fmt: skip
     seconds = time.perf_counter() - started
     command = _compare_command(args, optimizers, settings)
     run.begin()  # a forced comparison's old files go only now, when the new results are ready
@@ -607,6 +613,25 @@ def _compare(args: argparse.Namespace, run: RunDir) -> int:
     return 0
 
 
+def _zc_scores(args: argparse.Namespace, optimizers: list[str], settings: list[Any], store: Any) -> dict[str, Any]:
+    """The ``--zc`` proxy's scores per dataset for the ``NAME+zc`` optimizers (none: an empty dict)."""
+    from nasforge.optimizers import is_zc_variant
+
+    variants = [name for name in optimizers if is_zc_variant(name)]
+    if not variants:
+        check(args.zc is None and args.zc_store is None,
+              "--zc/--zc-store feed the NAME+zc optimizers (rea+zc, bananas+zc); add one to --optimizers or drop them")
+        return {}
+    check(args.space == "nb201", f"--optimizers {','.join(variants)}: zero-cost scores exist for nb201 only")
+    check(args.zc is not None, f"--optimizers {','.join(variants)} rank archs by a zero-cost proxy: give --zc PROXY "
+                               "(e.g. --zc synflow)")  # fmt: skip
+    from nasforge.benchmarks import open_store
+    from nasforge.benchmarks.blackbox import proxy_scores
+
+    zc_store = open_store(args.zc_store) if args.zc_store else store
+    return {s.dataset: proxy_scores(zc_store, s.dataset, args.zc) for s in settings}
+
+
 def _compare_command(args: argparse.Namespace, optimizers: list[str], settings: list[Any]) -> str:
     """The command line that regenerates this comparison, every choice spelled out."""
     per_dataset = [s for s in settings if s.workers == settings[0].workers]  # settings repeat per worker count
@@ -625,6 +650,10 @@ def _compare_command(args: argparse.Namespace, optimizers: list[str], settings: 
         argv += ["--data-dir", str(args.data_dir)]
     if args.store:
         argv += ["--store", str(args.store)]
+    if args.zc:
+        argv += ["--zc", args.zc]
+    if args.zc_store:
+        argv += ["--zc-store", str(args.zc_store)]
     return shlex.join([*argv, "--force"])
 
 

@@ -2,14 +2,18 @@
 
 >>> from nasforge.optimizers import create_optimizer, list_optimizers
 >>> list_optimizers()  # doctest: +NORMALIZE_WHITESPACE
-['hb', 'ls', 'mols', 'morea', 'nsga2', 'optuna-gp', 'optuna-nsga2', 'optuna-random', 'optuna-tpe', 'parego',
- 'rea', 'rs', 'sh', 'tpe']
+['bananas', 'hb', 'ls', 'mols', 'morea', 'nsga2', 'optuna-gp', 'optuna-nsga2', 'optuna-random', 'optuna-tpe',
+ 'parego', 'rea', 'rs', 'sh', 'tpe']
 >>> opt = create_optimizer("rea", seed=0)
 >>> request = opt.ask()
 >>> type(request.arch).__name__
 'NB201Arch'
 
 Optimizers never import torch and never touch a benchmark: they see requests and results only.
+
+``NAME+zc`` (``rea+zc``, ``bananas+zc``) is the zero-cost-aware variant of an optimizer that declares one
+(its ``zc_preset`` settings); it is built with a proxy's scores,
+``zc=``:class:`~nasforge.optimizers.zerocost.ProxyScores`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 from nasforge.errors import ConfigError
 from nasforge.optimizers._base import Optimizer, Seed
 from nasforge.optimizers._optuna import OPTUNA_OPTIMIZERS, check_available
+from nasforge.optimizers.bananas import BANANAS
 from nasforge.optimizers.hyperband import Hyperband, SuccessiveHalving
 from nasforge.optimizers.local_search import LocalSearch
 from nasforge.optimizers.multiobjective import MOREA, MULTI_OBJECTIVE_OPTIMIZERS, NSGA2, MOLocalSearch, ParEGO
@@ -32,7 +37,7 @@ from nasforge.spaces.registry import BlackBoxView, blackbox_view
 OPTIMIZERS: MappingProxyType[str, type[Optimizer]] = MappingProxyType(
     {
         cls.name: cls
-        for cls in (RandomSearch, RegularizedEvolution, LocalSearch, Hyperband, SuccessiveHalving, TPE,
+        for cls in (RandomSearch, RegularizedEvolution, LocalSearch, Hyperband, SuccessiveHalving, TPE, BANANAS,
                     *MULTI_OBJECTIVE_OPTIMIZERS, *OPTUNA_OPTIMIZERS)  # fmt: skip
     }
 )
@@ -44,12 +49,26 @@ def list_optimizers() -> list[str]:
     return sorted(OPTIMIZERS)
 
 
+ZC_SUFFIX = "+zc"
+"""``NAME+zc`` names an optimizer's zero-cost-aware variant (module docstring)."""
+
+
+def is_zc_variant(name: str) -> bool:
+    """Whether ``name`` is a ``NAME+zc`` variant (built with proxy scores)."""
+    return name.endswith(ZC_SUFFIX)
+
+
 def optimizer_class(name: str) -> type[Optimizer]:
-    """The optimizer class ``name``; :class:`ConfigError` if unknown or if its optional extra is missing."""
+    """The optimizer class ``name`` (of a ``NAME+zc`` variant: NAME's); :class:`ConfigError` if unknown, if it has
+    no zero-cost variant, or if its optional extra is missing."""
+    base = name.removesuffix(ZC_SUFFIX)
     try:
-        cls = OPTIMIZERS[name]
+        cls = OPTIMIZERS[base]
     except KeyError:
         raise ConfigError(f"unknown optimizer {name!r}; known optimizers: {', '.join(list_optimizers())}") from None
+    if base != name and not cls.zc_preset:
+        variants = ", ".join(n + ZC_SUFFIX for n in list_optimizers() if OPTIMIZERS[n].zc_preset)
+        raise ConfigError(f"{base} has no zero-cost-aware variant; the ones that exist: {variants}")
     check_available(cls)
     return cls
 
@@ -61,11 +80,16 @@ def get_space(name: str) -> BlackBoxView:
 
 
 def create_optimizer(name: str, seed: Seed, *, space: str = "nb201", **options: Any) -> Optimizer:
-    """A new optimizer ``name`` with its own generator seeded by ``seed``; ``options`` go to its constructor."""
-    return optimizer_class(name)(seed, space=space, **options)
+    """A new optimizer ``name`` with its own generator seeded by ``seed``; ``options`` go to its constructor (a
+    ``NAME+zc`` variant: its ``zc_preset`` first, and it needs ``zc=``, the proxy's scores)."""
+    cls = optimizer_class(name)
+    if is_zc_variant(name):
+        options = {**cls.zc_preset, **options}
+    return cls(seed, space=space, **options)
 
 
 __all__ = [
+    "BANANAS",
     "OPTIMIZERS",
     "TPE",
     "Hyperband",
@@ -83,6 +107,7 @@ __all__ = [
     "SuccessiveHalving",
     "create_optimizer",
     "get_space",
+    "is_zc_variant",
     "list_optimizers",
     "optimizer_class",
 ]

@@ -48,14 +48,20 @@ def penalised(result: Result) -> Result:
 
 @dataclass(frozen=True)
 class OptionSpec:
-    """One hyperparameter an optimizer declares: its type (int, float or bool) and inclusive range."""
+    """One hyperparameter an optimizer declares: its type (int, float, bool, or str with its ``choices``) and
+    inclusive range."""
 
     kind: type
     low: float | None = None
     high: float | None = None
+    choices: tuple[str, ...] = ()
 
     def parse(self, name: str, text: str) -> Any:
         """``text`` as this option's value; :class:`ConfigError` naming the option and its type/range."""
+        if self.kind is str:
+            if text not in self.choices:
+                raise ConfigError(f"optimizer setting {name}={text!r:.40}: give one of {', '.join(self.choices)}")
+            return text
         span = f"{self.kind.__name__} in [{self.low if self.low is not None else '-inf'}, " \
                f"{self.high if self.high is not None else 'inf'}]"  # fmt: skip
         if self.kind is bool:
@@ -95,11 +101,14 @@ class Optimizer(ABC):
     Class attributes describe the optimizer to the contract tests and the CLI:
     ``allows_repeats`` (it may ask for an (arch, fidelity) pair that was already asked) and
     ``multi_fidelity`` (its requests carry fidelities), ``settings`` (the hyperparameters its constructor takes
-    that ``--optimizer-args`` may set, each with its type and range).
+    that ``--optimizer-args`` may set, each with its type and range), ``zc_preset`` (the settings of its
+    zero-cost-aware variant ``<name>+zc``, :mod:`nasforge.optimizers.zerocost`).
     """
 
     name: ClassVar[str]
     settings: ClassVar[Mapping[str, OptionSpec]] = MappingProxyType({})  # what --optimizer-args may set
+    # The settings of its zero-cost-aware variant "<name>+zc" (built with proxy scores); empty: it has none.
+    zc_preset: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     allows_repeats: ClassVar[bool] = False
     multi_fidelity: ClassVar[bool] = False
 

@@ -4,6 +4,10 @@ The first ``population_size`` requests are random; after that each request mutat
 ``sample_size`` members drawn (with replacement) from the population, and every finished child pushes
 the oldest member out. Only finished, successful trials enter the population, so with asynchronous
 workers parents are drawn from completed results only; a FAIL result is dropped.
+
+Zero-cost warm-up (``zc_pool`` > 0, with proxy scores; the variant ``rea+zc``): the first ``population_size``
+requests are the best of ``zc_pool`` random archs ranked by the proxy instead of random archs; the pool's proxy
+seconds ride on the first request (:mod:`nasforge.optimizers.zerocost`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 from collections import deque
 from types import MappingProxyType
 
+from nasforge.errors import ConfigError
 from nasforge.optimizers._base import Optimizer, OptionSpec, Seed
+from nasforge.optimizers.zerocost import DEFAULT_POOL, ProxyScores, ZeroCostMeter, check_pool, warm_start
 from nasforge.trial import Arch, Request, Result
 
 # Mutations tried for an arch not asked before (when repeats are off) before falling back to random.
@@ -35,7 +41,8 @@ class RegularizedEvolution(Optimizer):
 
     name = "rea"
     settings = MappingProxyType({"population_size": OptionSpec(int, 1), "sample_size": OptionSpec(int, 1),
-                                 "allow_repeats": OptionSpec(bool)})  # fmt: skip
+                                 "allow_repeats": OptionSpec(bool), "zc_pool": OptionSpec(int, 0)})  # fmt: skip
+    zc_preset = MappingProxyType({"zc_pool": DEFAULT_POOL})
     allows_repeats = True
 
     def __init__(
@@ -46,10 +53,22 @@ class RegularizedEvolution(Optimizer):
         population_size: int = 10,
         sample_size: int = 3,
         allow_repeats: bool = True,
+        zc_pool: int = 0,
+        zc: ProxyScores | None = None,
     ) -> None:
         super().__init__(seed, space=space)
         if population_size < 1 or not 1 <= sample_size:
             raise ValueError(f"population_size and sample_size must be >= 1, got {population_size}, {sample_size}")
+        self.zc_pool = zc_pool
+        self.meter = ZeroCostMeter(zc) if zc is not None else None
+        self.warm: list[Arch] = []  # the warm-up's archs still to ask, best first
+        self.warm_pool: list[Arch] = []
+        if zc_pool:
+            check_pool(zc_pool, population_size, "population_size", self.space.size)
+            if self.meter is None:
+                raise ConfigError("rea with zc_pool needs zero-cost proxy scores (zc=ProxyScores); on the command "
+                                  "line: nasforge compare --optimizers rea+zc --zc PROXY")
+            self.warm_pool, self.warm = warm_start(self.space, self.rng, self.meter, zc_pool, population_size)
         self.population_size = population_size
         self.sample_size = sample_size
         self.allow_repeats = allow_repeats
@@ -59,8 +78,11 @@ class RegularizedEvolution(Optimizer):
     def _ask(self) -> Request:
         # Random members until the population (finished + random ones still running) is full.
         if len(self.population) + len(self._random_pending) < self.population_size or not self.population:
-            arch = self.space.sample(self.rng) if self.allow_repeats else self._sample_unseen()
-            request = Request(arch)
+            if self.warm:
+                arch = self.warm.pop(0)
+            else:
+                arch = self.space.sample(self.rng) if self.allow_repeats else self._sample_unseen()
+            request = Request(arch, overhead=self.meter.take() if self.meter else 0.0)
             self._random_pending.append(request)
             return request
         picks = self.rng.integers(len(self.population), size=self.sample_size)
@@ -87,4 +109,5 @@ class RegularizedEvolution(Optimizer):
             "population_size": self.population_size,
             "sample_size": self.sample_size,
             "allow_repeats": self.allow_repeats,
+            **({"zc_pool": self.zc_pool, "zc_proxy": self.meter.table.proxy} if self.meter and self.zc_pool else {}),
         }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from nasforge.benchmarks.blackbox import BenchmarkEvaluator, LookupTables, check_benchmark_dataset
 from nasforge.errors import ConfigError
-from nasforge.optimizers import create_optimizer, optimizer_class
+from nasforge.optimizers import create_optimizer, is_zc_variant, optimizer_class
 from nasforge.search.loop import RunLimits, run
 from nasforge.search.storage import MemoryStorage
 from nasforge.search.study import improves
@@ -121,12 +121,14 @@ def run_search(
     grid: np.ndarray,
     eval_cost_epochs: float = 0.0,
     workers: int = 1,
+    zc: Any = None,
 ) -> RunSummary:
     """One benchmark search with ``workers`` simulated workers: (incumbent's final test accuracy, number of
-    trials, incumbent test on ``grid``). ``tables`` may also be an
+    trials, incumbent test on ``grid``). A ``NAME+zc`` optimizer gets ``zc`` (the dataset's
+    :class:`~nasforge.optimizers.zerocost.ProxyScores`). ``tables`` may also be an
     :class:`~nasforge.benchmarks.nats_sss.SSSBenchmarkEvaluator` (the nats-sss space): then the reported value is
     the incumbent's 90-epoch validation accuracy (the space has no test accuracy) and the clock counts trials."""
-    return _search(_evaluator(tables, eval_cost_epochs), optimizer, seed, time_budget, grid, workers)
+    return _search(_evaluator(tables, eval_cost_epochs), optimizer, seed, time_budget, grid, workers, zc)
 
 
 def _evaluator(tables: Any, eval_cost_epochs: float) -> tuple[Any, str, str]:
@@ -162,12 +164,14 @@ class _Track:
 
 
 def _search(
-    evaluator: tuple[Any, str, str], optimizer: str, seed: int, time_budget: float, grid: np.ndarray, workers: int
+    evaluator: tuple[Any, str, str], optimizer: str, seed: int, time_budget: float, grid: np.ndarray, workers: int,
+    zc: Any = None,
 ) -> RunSummary:
     evaluator, space, metric = evaluator
     track = _Track(metric)
+    options = {"zc": zc} if is_zc_variant(optimizer) else {}
     # replayed: a fresh optimizer has been told every trial of a study that has none.
-    outcome = run(track, create_optimizer(optimizer, seed, space=space), evaluator,
+    outcome = run(track, create_optimizer(optimizer, seed, space=space, **options), evaluator,
                   RunLimits(time_budget=time_budget, workers=workers), replayed=True)  # fmt: skip
     final = outcome.incumbent.result.metrics[metric] if outcome.incumbent is not None else math.nan
     # The incumbent at time t is the one after the last trial that finished by t.
@@ -176,11 +180,11 @@ def _search(
     return final, len(outcome.trials), curve
 
 
-def _run_chunk(task: tuple[Any, str, tuple[int, ...], Setting, np.ndarray]) -> list[RunSummary]:
-    tables, optimizer, seeds, setting, grid = task
+def _run_chunk(task: tuple[Any, str, tuple[int, ...], Setting, np.ndarray, Any]) -> list[RunSummary]:
+    tables, optimizer, seeds, setting, grid, zc = task
     # One evaluator for the chunk: its lookups are kept, and the chunk's searches meet the same archs.
     evaluator = _evaluator(tables, setting.eval_cost_epochs)
-    return [_search(evaluator, optimizer, s, setting.time_budget, grid, setting.workers) for s in seeds]
+    return [_search(evaluator, optimizer, s, setting.time_budget, grid, setting.workers, zc) for s in seeds]
 
 
 def compare(
@@ -191,11 +195,15 @@ def compare(
     *,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    zc: Mapping[str, Any] | None = None,
 ) -> Comparison:
     """Run every optimizer on every setting for every seed, on ``workers`` processes (default: all cores).
-    ``tables`` maps each dataset to its :class:`LookupTables` (NB201) or sss evaluator (see :func:`run_search`)."""
+    ``tables`` maps each dataset to its :class:`LookupTables` (NB201) or sss evaluator (see :func:`run_search`);
+    ``zc`` each dataset to the proxy scores its ``NAME+zc`` optimizers use."""
     for name in optimizers:
         optimizer_class(name)  # unknown names fail before any work starts
+        if is_zc_variant(name) and not all(s.dataset in (zc or {}) for s in settings):
+            raise ConfigError(f"{name} needs zero-cost proxy scores for every dataset (compare --zc PROXY)")
     workers = workers or os.cpu_count() or 1
     seeds = tuple(int(s) for s in seeds)
     chunk = max(1, math.ceil(len(seeds) / (2 * workers)))
@@ -204,7 +212,8 @@ def compare(
         grid = np.linspace(0.0, setting.time_budget, GRID_POINTS)
         for name in optimizers:
             for start in range(0, len(seeds), chunk):
-                tasks.append((tables[setting.dataset], name, seeds[start : start + chunk], setting, grid))
+                scores = (zc or {}).get(setting.dataset) if is_zc_variant(name) else None
+                tasks.append((tables[setting.dataset], name, seeds[start : start + chunk], setting, grid, scores))
                 owners.append((name, setting))
     results: list[list[RunSummary]] = []
     if workers == 1:

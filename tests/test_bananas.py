@@ -1,0 +1,204 @@
+"""BANANAS and zero-cost-aware search (rea+zc, bananas+zc): hand-worked landscapes, acquisitions and charges."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from _cli import run as cli
+
+from nasforge.benchmarks.blackbox import BenchmarkEvaluator, LookupTables
+from nasforge.errors import ConfigError
+from nasforge.optimizers import create_optimizer
+from nasforge.optimizers._base import parse_optimizer_args
+from nasforge.optimizers.bananas import BANANAS, MLPEnsemble, acquisition
+from nasforge.optimizers.zerocost import ProxyScores
+from nasforge.search.study import Study
+from nasforge.spaces.nats_sss import SSSArch
+from nasforge.spaces.nb201 import NUM_ARCHS, NB201Arch
+from nasforge.trial import Result
+
+WEIGHTS = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+OPTIMUM = NB201Arch(("avg_pool_3x3",) * 6)  # the unique best of WEIGHTS @ op indices: 4 * 21 = 84
+
+
+def separable(arch: NB201Arch) -> float:
+    return float(WEIGHTS @ np.array(arch.op_indices))
+
+
+def proxy_table(seconds: np.ndarray | float = 1.0) -> ProxyScores:
+    """A proxy that ranks archs by a fixed random permutation (unrelated to any objective), with given costs."""
+    scores = np.random.default_rng(123).permutation(NUM_ARCHS).astype(float)
+    return ProxyScores("perm", scores, np.broadcast_to(np.asarray(seconds, float), (NUM_ARCHS,)).copy())
+
+
+def tiny_tables() -> LookupTables:
+    """Lookup tables over all NB201 archs: validation = the separable objective, training time = 1 + index/1000."""
+    idx = np.arange(NUM_ARCHS)
+    valid = np.array([separable(NB201Arch.from_index(int(i))) for i in idx])
+    return LookupTables(dataset="cifar10", valid={12: valid}, test=valid, train_time=1.0 + idx / 1000.0,
+                        params=np.ones(NUM_ARCHS), flops=np.ones(NUM_ARCHS), report="cifar10:test_acc")  # fmt: skip
+
+
+# --- BANANAS --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bananas_finds_the_optimum_of_a_separable_landscape(seed):
+    opt = create_optimizer("bananas", seed)
+    for _ in range(150):
+        request = opt.ask()
+        opt.tell(request, Result.complete(separable(request.arch)))
+    found = [r.arch for r, _ in opt.history]
+    assert OPTIMUM in found  # 150 of 15,625 archs: random search finds it with probability about 1 %
+    assert np.mean([separable(a) for a in found[-50:]]) > np.mean([separable(a) for a in found[:10]]) + 15
+
+
+def test_bananas_on_nats_sss_climbs_to_the_widest_net():
+    # Objective: total channels; the unique best of the 32,768 archs is 64:64:64:64:64.
+    opt = create_optimizer("bananas", 0, space="nats-sss")
+    for _ in range(120):
+        request = opt.ask()
+        assert isinstance(request.arch, SSSArch)
+        opt.tell(request, Result.complete(float(sum(request.arch.channels))))
+    best = max(sum(r.arch.channels) for r, _ in opt.history)
+    assert best >= 5 * 64 - 16  # within two channel steps of the top (random: ~ 280 of 320 after 120 draws)
+
+
+def test_proposals_after_the_initial_design_are_mutations_of_the_best():
+    opt = BANANAS(0, num_init=10, batch=10, parents=2)
+    for _ in range(10):
+        r = opt.ask()
+        opt.tell(r, Result.complete(separable(r.arch)))
+    top2 = sorted(opt.evaluated, key=lambda av: -av[1])[:2]
+    batch = [opt.ask().arch for _ in range(10)]
+    neighbours = set(top2[0][0].neighbors()) | set(top2[1][0].neighbors())
+    assert set(batch) <= neighbours and len(set(batch)) == 10
+    assert opt.parents_used == {a for a, _ in top2}
+
+
+def test_ucb_acquisition_is_mean_plus_beta_std():
+    mean, std = np.array([1.0, 2.0, 3.0]), np.array([3.0, 1.0, 0.0])
+    got = acquisition(mean, std, "ucb", np.random.default_rng(0), beta=0.5)
+    assert got.tolist() == [2.5, 2.5, 3.0]
+
+
+def test_thompson_sampling_draws_each_candidate_independently():
+    # Candidate a ~ N(0, 1), b = 1 exactly: a wins with probability P(Z > 1) = 0.1587 (normal table).
+    rng = np.random.default_rng(0)
+    wins = [acquisition(np.array([0.0, 1.0]), np.array([1.0, 0.0]), "its", rng, beta=0.0).argmax() == 0
+            for _ in range(20000)]  # fmt: skip
+    assert np.mean(wins) == pytest.approx(0.1587, abs=0.01)
+    # No spread: the draw is the mean.
+    assert acquisition(np.array([4.0, 5.0]), np.zeros(2), "its", rng, 0.0).tolist() == [4.0, 5.0]
+
+
+def test_the_ensemble_fits_a_linear_function_and_its_members_differ():
+    rng = np.random.default_rng(0)
+    X = (rng.random((80, 20)) < 0.2).astype(float)
+    y = X @ np.linspace(-1, 1, 20)
+    model = MLPEnsemble(5, 2, 32, 300, 0.01, np.random.default_rng(1)).fit(X, y)
+    Xt = (rng.random((40, 20)) < 0.2).astype(float)
+    pred = model.predict(Xt)
+    assert pred.shape == (5, 40)
+    assert np.corrcoef(pred.mean(axis=0), Xt @ np.linspace(-1, 1, 20))[0, 1] > 0.95
+    assert pred.std(axis=0).mean() > 1e-3  # the members' different initialisations give a spread
+
+
+def test_bananas_settings_are_declared_and_checked():
+    assert parse_optimizer_args(BANANAS, "acquisition=ucb,num_init=5,zc_features=true") == {
+        "acquisition": "ucb", "num_init": 5, "zc_features": True}  # fmt: skip
+    with pytest.raises(ConfigError, match="give one of its, ucb"):
+        parse_optimizer_args(BANANAS, "acquisition=ei")
+    with pytest.raises(ConfigError, match="bananas has no setting 'pool'"):
+        parse_optimizer_args(BANANAS, "pool=3")
+    with pytest.raises(ConfigError, match="batch=20 is larger than candidates=10"):
+        BANANAS(0, batch=20, candidates=10)
+
+
+# --- zero-cost warm-up and features ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, k", [("rea+zc", 10), ("bananas+zc", 10)])
+def test_warm_up_asks_the_proxys_top_k_of_the_pool_first(name, k):
+    table = proxy_table()
+    opt = create_optimizer(name, 5, zc=table)
+    pool = opt.warm_pool
+    assert len(pool) == 1000 == len(set(pool))
+    expected = sorted(pool, key=lambda a: -table.scores[a.index])[:k]  # the top k, computed here by sorting
+    asked = [opt.ask().arch for _ in range(k)]
+    assert asked == expected
+
+
+def test_rea_warm_up_charges_the_pool_on_the_simulated_clock():
+    seconds = np.arange(NUM_ARCHS) / 100.0  # arch i's proxy costs i/100 s
+    tables = tiny_tables()
+    opt = create_optimizer("rea", 2, population_size=5, zc_pool=20, zc=proxy_table(seconds))
+    outcome = Study.in_memory({}).optimize(opt, BenchmarkEvaluator(tables=tables), n_iter=30)
+    pool_cost = sum(a.index / 100.0 for a in opt.warm_pool)
+    training = sum((1.0 + t.arch.index / 1000.0) * 12 for t in outcome.trials)
+    assert outcome.clock == pytest.approx(training + pool_cost)
+    first = outcome.trials[0]
+    assert first.result.cost == pytest.approx((1.0 + first.arch.index / 1000.0) * 12 + pool_cost)
+    assert all(t.result.cost == pytest.approx((1.0 + t.arch.index / 1000.0) * 12) for t in outcome.trials[1:])
+
+
+def test_bananas_zc_features_charge_each_scored_arch_once():
+    seconds = 0.5 + np.arange(NUM_ARCHS) % 7  # distinct per arch
+    opt = create_optimizer("bananas", 3, num_init=5, zc_pool=30, zc_features=True, zc=proxy_table(seconds),
+                           candidates=40, epochs=30)  # fmt: skip
+    outcome = Study.in_memory({}).optimize(opt, BenchmarkEvaluator(tables=tiny_tables()), n_iter=25)
+    scored = set(opt.warm_pool) | set(opt._encoded)  # the pool, and every arch the predictor saw (train + candidates)
+    training = sum((1.0 + t.arch.index / 1000.0) * 12 for t in outcome.trials)
+    assert outcome.clock == pytest.approx(training + sum(seconds[a.index] for a in scored))
+
+
+def test_zero_cost_settings_need_scores_and_a_large_enough_pool():
+    with pytest.raises(ConfigError, match="needs zero-cost proxy scores"):
+        create_optimizer("rea", 0, zc_pool=100)
+    with pytest.raises(ConfigError, match="needs zero-cost proxy scores"):
+        create_optimizer("bananas", 0, zc_features=True)
+    with pytest.raises(ConfigError, match="zc_pool=5 is smaller than population_size=10"):
+        create_optimizer("rea+zc", 0, zc_pool=5, zc=proxy_table())
+    with pytest.raises(ConfigError, match="zc_pool=8 is smaller than num_init=10"):
+        create_optimizer("bananas+zc", 0, zc_pool=8, zc=proxy_table())
+    with pytest.raises(ConfigError, match="larger than the space"):
+        create_optimizer("rea+zc", 0, zc_pool=20000, zc=proxy_table())
+    with pytest.raises(ConfigError, match=r"rs has no zero-cost-aware variant; the ones .*: bananas\+zc, rea\+zc"):
+        create_optimizer("rs+zc", 0)
+
+
+def test_an_unscored_arch_is_an_error_naming_the_command():
+    table = proxy_table()
+    scores = table.scores.copy()
+    scores[::2] = math.nan
+    with pytest.raises(Exception, match="nasforge zc score"):
+        create_optimizer("rea+zc", 0, zc=ProxyScores("perm", scores, table.seconds))
+
+
+# --- the CLI ----------------------------------------------------------------------------------------------------
+
+
+def test_compare_with_a_store_without_the_proxy_is_one_line(capsys, real_data_dir, tmp_path):
+    code, out, err = cli(capsys, "compare", "--data-dir", str(real_data_dir), "--optimizers", "rea,rea+zc",
+                         "--zc", "synflow", "--seeds", "2", "--datasets", "cifar10", "--time-budget", "2000",
+                         "--out", str(tmp_path / "c"))  # fmt: skip
+    assert code == 2 and err.count("\n") == 1
+    assert "no zc_synflow on cifar10" in err and "nasforge zc score --dataset cifar10 --proxies synflow" in err
+    assert not (tmp_path / "c" / "compare.json").exists()
+
+
+def test_compare_zc_variant_without_a_proxy_is_one_line(capsys, real_data_dir, tmp_path):
+    code, _, err = cli(capsys, "compare", "--data-dir", str(real_data_dir), "--optimizers", "bananas+zc",
+                       "--seeds", "2", "--datasets", "cifar10", "--time-budget", "2000",
+                       "--out", str(tmp_path / "c"))  # fmt: skip
+    assert code == 2 and err.count("\n") == 1 and "give --zc PROXY" in err
+
+
+def test_search_with_a_bad_bananas_setting_is_one_line(capsys, real_data_dir, tmp_path):
+    for args, message in ((["--optimizer-args", "population=3"], "bananas has no setting 'population'"),
+                          (["--optimizer-args", "num_init=20,zc_pool=10"], "zc_pool=10 is smaller than num_init=20")):
+        code, _, err = cli(capsys, "search", "--data-dir", str(real_data_dir), "--optimizer", "bananas",
+                           "--n-iter", "5", "--out", str(tmp_path / "s"), *args)  # fmt: skip
+        assert code == 2 and err.count("\n") == 1 and message in err, err
