@@ -22,6 +22,7 @@ from nasforge.cli._common import add_data_dir, add_json_flag, check, emit
 # nasforge.train.export.FORMATS, spelt out so that `--help` need not import torch (tests/test_export.py checks).
 FORMATS = ("torchscript", "onnx")
 UNTRAINED = "UNTRAINED weights"
+MAX_RUNS = 100_000  # timed calls of --summary: past this a latency median gains nothing
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="print parameters, MACs and the exported model's CPU latency (batch 1)")  # fmt: skip
     p.add_argument(
         "--runs",
-        type=argtypes.positive_int,
+        type=argtypes.int_range(1, MAX_RUNS),
         default=50,
         help="with --summary: timed calls, the median is reported (default 50, after 10 warm-up calls)",
     )
