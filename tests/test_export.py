@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _cli import run
 
 from nasforge.data import Normalizer, load_dataset
-from tests._cli import run
 
 PIL = pytest.importorskip("PIL.Image")
 
