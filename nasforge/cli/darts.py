@@ -289,11 +289,9 @@ def cmd_train_genotype(args: argparse.Namespace) -> int:
 def _train_genotype(args: argparse.Namespace, out: Path, run: RunDir) -> int:
     from nasforge.errors import ConfigError
     from nasforge.oneshot.search import load_genotype
-    from nasforge.oneshot.supernet import darts_macro
-    from nasforge.spaces.darts_model import DartsNetwork
     from nasforge.spaces.nb201 import NB201Arch
-    from nasforge.train import TrainConfig, seeded, train
-    from nasforge.train.models import check_input_size
+    from nasforge.train import TrainConfig, train
+    from nasforge.train.models import build_darts
 
     _set_threads(args.threads)
     check_dataset_options(args, DATASETS)
@@ -309,17 +307,17 @@ def _train_genotype(args: argparse.Namespace, out: Path, run: RunDir) -> int:
     )
     train_set, data_source = _load_train_split(args, args.fraction, args.seed)
     test_set, _ = _load_train_split(args, 1.0, args.seed, split="test")
-    check_input_size(train_set.spec, "DARTS")
-    macro = darts_macro(doc["space"], train_set.spec, args.C, doc.get("layers"), doc.get("stem_multiplier"))
-    with seeded(args.seed):
-        model = DartsNetwork(arch, macro)
+    macro = {"layers": doc.get("layers"), "stem_multiplier": doc.get("stem_multiplier")}
+    model = build_darts(arch, train_set.spec, doc["space"], C=args.C, seed=args.seed, **macro)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device)
-    run.begin({"genotype": str(arch), "--dataset": args.dataset, "--epochs": args.epochs, "--C": args.C,
+    # The space, its macro options and the image size are recorded too: 'nasforge export' rebuilds the network.
+    run.begin({"genotype": str(arch), "space": doc["space"], **macro, "--dataset": args.dataset,
+               "--image-size": args.image_size, "--epochs": args.epochs, "--C": args.C,
                "--batch-size": args.batch_size, "--lr": args.lr, "--fraction": args.fraction, "--seed": args.seed,
                "data": data_source})  # fmt: skip
     if not args.json:
         params = sum(p.numel() for p in model.parameters())
-        print(f"training {arch} (C={macro.C}, {params:,} parameters) on {train_set.source}", flush=True)
+        print(f"training {arch} (C={args.C}, {params:,} parameters) on {train_set.source}", flush=True)
     result = train(
         model,
         train_set,
@@ -337,7 +335,7 @@ def _train_genotype(args: argparse.Namespace, out: Path, run: RunDir) -> int:
     payload = {
         "genotype": str(arch),
         "space": doc["space"],
-        "C": macro.C,
+        "C": args.C,
         "test_acc": result.valid_acc,
         "test_size": len(test_set),
         "train": result.to_dict(),

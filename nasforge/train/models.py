@@ -6,7 +6,9 @@ from __future__ import annotations
 from torch import nn
 
 from nasforge.data.specs import DatasetSpec, dataset_spec
-from nasforge.errors import ConfigError
+from nasforge.errors import ArchError, ConfigError
+from nasforge.spaces.darts import Genotype
+from nasforge.spaces.nats_sss import SSSArch
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.train.engine import seeded
 
@@ -36,3 +38,55 @@ def build_nb201(arch: NB201Arch, dataset: str | DatasetSpec, *, C: int = 16, N: 
     check_input_size(spec, "NB201")
     with seeded(seed):
         return NB201Network(arch, num_classes=spec.num_classes, C=C, N=N, in_channels=spec.channels)
+
+
+def build_darts(
+    genotype: Genotype,
+    dataset: str | DatasetSpec,
+    space: str,
+    *,
+    C: int = 16,
+    layers: int | None = None,
+    stem_multiplier: int | None = None,
+    seed: int = 0,
+) -> nn.Module:
+    """The discrete network of a DARTS ``genotype`` found in the one-shot ``space`` (darts-mnist, darts), sized
+    for ``dataset``; ``layers`` / ``stem_multiplier`` ``None`` are the space's defaults. Raises
+    :class:`ConfigError` when the images do not fit, :class:`ArchError` for ops or cells foreign to ``space``."""
+    from nasforge.oneshot.supernet import darts_macro
+    from nasforge.spaces.darts_model import DartsNetwork
+
+    spec = dataset_spec(dataset)
+    check_input_size(spec, "DARTS")
+    genotype.check_space(space)
+    macro = darts_macro(space, spec, C, layers, stem_multiplier)
+    with seeded(seed):
+        return DartsNetwork(genotype, macro)
+
+
+def genotype_space(genotype: Genotype) -> str:
+    """The one-shot DARTS cell space whose cells have ``genotype``'s inputs and nodes (darts-mnist: 1 and 2,
+    darts: 2 and 4); :class:`ArchError` for any other shape."""
+    from nasforge.oneshot.supernet import darts_macro
+
+    shapes = {}
+    for space in ("darts-mnist", "darts"):
+        macro = darts_macro(space, "mnist")
+        shapes[(macro.n_inputs, macro.steps)] = space
+    space = shapes.get((genotype.n_inputs, genotype.steps))
+    if space is None:
+        raise ArchError(
+            f"a genotype with {genotype.n_inputs} input(s) and {genotype.steps} nodes per cell fits no DARTS space "
+            "(darts-mnist: 1 and 2, darts: 2 and 4)"
+        )
+    return space
+
+
+def build_sss(arch: SSSArch, dataset: str | DatasetSpec, *, seed: int = 0) -> nn.Module:
+    """NATS-Bench's size-space network for ``arch`` sized for ``dataset``, weights initialized from ``seed``."""
+    from nasforge.spaces.nats_sss_model import SSSNetwork
+
+    spec = dataset_spec(dataset)
+    check_input_size(spec, "NATS-sss")
+    with seeded(seed):
+        return SSSNetwork(arch, num_classes=spec.num_classes, in_channels=spec.channels)
