@@ -35,7 +35,7 @@ from nasforge.benchmarks.importers import (
     _field,
     _FieldError,
     _number,
-    _read_nats_record,
+    _read_nats,
     _read_rows,
     _series,
     nats_files,
@@ -197,50 +197,15 @@ def _read_sss(path: Path) -> tuple[int | None, _PerMetric]:
         return None, {}
     if isinstance(data, dict) and "200" in data:  # only tss has the 200-epoch schedule
         raise BenchmarkError(f"{path}: a NATS-Bench tss (topology) file, not an sss file: import it into NB201 stores")
-    if not isinstance(data, dict) or not set(data) & set(SSS_SCHEDULES):
-        got = sorted(map(repr, data))[:5] if isinstance(data, dict) else type(data).__name__
-        raise BenchmarkError(f"{path}: not a NATS-Bench sss file (expected a dict with keys '01'/'12'/'90', got {got})")
-    out: _PerMetric = {}
-    index = None
-    try:
-        for hp, suffix in SSS_SCHEDULES.items():
-            if hp not in data:
-                continue
-            entry = _field(data, hp, dict, f"schedule {hp!r}")
-            arch = SSSArch.parse(_field(entry, "arch_str", str, f"schedule {hp!r}"))
-            arch_index = _field(entry, "arch_index", int, f"schedule {hp!r}")
-            if arch.index != arch_index or index not in (None, arch_index):
-                raise _FieldError(f"arch_index {arch_index} does not match arch_str {arch} (index {arch.index})")
-            index = arch_index
-            for key, rec in _field(entry, "all_results", dict, f"schedule {hp!r}").items():
-                ds, seed = _result_key(key, hp)
-                where = f"schedule {hp!r}, {ds} seed {seed}"
-                if not isinstance(rec, dict):
-                    raise _FieldError(f"{where}: the record has type {type(rec).__name__}, expected dict")
-                _read_nats_record(out, ds, seed, rec, hp, suffix, where)
-                _read_sss_extras(out, ds, seed, rec, hp, suffix, where, arch)
-        for (ds, metric), seeds in out.items():
-            if len({v.shape for v in seeds.values()}) > 1:
-                raise _FieldError(f"{metric} on {ds} has per-seed lists of different lengths")
-    except (_FieldError, ArchError) as exc:
-        raise BenchmarkError(f"{path}: malformed NATS-Bench sss file: {exc}") from None
-    if index is None:
-        raise BenchmarkError(f"{path}: the file holds no schedule")
-    return index, out
-
-
-def _result_key(key: Any, hp: str) -> tuple[str, int]:
-    if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str) and isinstance(key[1], int)):
-        raise _FieldError(f"schedule {hp!r}: all_results key {key!r} is not a (dataset, seed) pair")
-    if key[0] not in NATS_SPLITS:
-        raise _FieldError(f"unknown dataset {key[0]!r} in all_results; known: {', '.join(SSS_DATASETS)}")
-    return key[0], int(key[1])
+    return _read_nats(path, data, kind="sss", schedules=SSS_SCHEDULES, parse_arch=SSSArch.parse,
+                      extras=_read_sss_extras)  # fmt: skip
 
 
 def _read_sss_extras(
     out: _PerMetric, ds: str, seed: int, rec: dict, hp: str, suffix: str, where: str, arch: SSSArch
 ) -> None:
-    """What NATS's sss records hold beyond the tss importer's fields: top-5, times, costs, the config."""
+    """What NATS's sss records hold beyond the shared record reader's fields: top-5, mean eval times, costs
+    per network, the config (the per-epoch train and eval times are the shared reader's ``*_time`` curves)."""
     epochs = int(hp)
 
     def put(metric: str, values: Any) -> None:
@@ -250,7 +215,6 @@ def _read_sss_extras(
     if config.get("channels") != arch.to_string() or config.get("genotype") != nats_sss.GENOTYPE:
         raise _FieldError(f"{where}: arch_config {config!r:.120} is not {arch} with the sss cell {nats_sss.GENOTYPE}")
     put(f"train_acc5{suffix}", _series(rec, "train_acc5es", epochs, where))
-    put(f"train_time{suffix}", float(np.mean(_series(rec, "train_times", epochs, where))))
     eval_times = _field(rec, "eval_times", dict, where)
     for split, stem in NATS_SPLITS[ds].items():
         times = [_number(v, f"{where}: eval_times[{k}]") for k, v in eval_times.items()
