@@ -167,8 +167,13 @@ def test_unknown_dataset_hp_and_arch_raise_as_nats(apis: tuple, real_data_dir: P
     with pytest.raises(KeyError) as info:
         ours.get_more_info(0, "cifar10", hp="200")
     assert isinstance(info.value, NasforgeError) and "'01', '12', '90'" in str(info.value)
-    with pytest.raises(BenchmarkError, match="not an architecture of the NATS-Bench size space"):
-        ours.get_more_info("8:8:8:8:9", "cifar10")
+    # bad input names what exists: the 8 channel choices, the 5 layers, the index range
+    for bad, what in (("8:8:8:8:9", "8, 16, 24, 32, 40, 48, 56, 64"), ("8:8:8:8", "5 channel counts"),
+                      (" 8:8:8:8:8", "canonical string is '8:8:8:8:8'"), (32768, r"\[0, 32768\]")):  # fmt: skip
+        for call in (ours.get_more_info, ours.get_cost_info, ours.get_net_config):
+            with pytest.raises(BenchmarkError, match=what):
+                call(bad, "cifar10")
+        assert _call(official.get_more_info, bad, "cifar10") == "ValueError"
     # the topology space's files are not the size space's, and the other way round
     tss = sorted((real_data_dir / "nb201" / "curves" / "raw").glob("*__000011.pickle.pbz2"))
     if tss:

@@ -358,6 +358,12 @@ def test_evaluator_refuses_what_the_store_lacks(tiny_store: Path) -> None:
         bench.SSSBenchmarkEvaluator(store, "cifar10", objective="test_acc_90ep")
     with pytest.raises(BenchmarkError, match="known: cifar10"):
         bench.SSSBenchmarkEvaluator(store, "cifar10-valid")
+    # an NB201 arch's index would silently name another sss arch: refused, naming the fix
+    from nasforge.spaces.nb201 import NB201Arch
+    from nasforge.trial import Request
+
+    with pytest.raises(BenchmarkError, match="space='nats-sss'"):
+        bench.SSSBenchmarkEvaluator(store, "cifar10").evaluate(Request(NB201Arch.from_index(7), None))
 
 
 # --- CLI ----------------------------------------------------------------------------------------------------------

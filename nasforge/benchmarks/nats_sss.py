@@ -405,6 +405,9 @@ class SSSBenchmarkEvaluator:
 
         if request.fidelity not in (None, self.default_fidelity):
             raise BenchmarkError(f"the sss benchmark has one fidelity, 90 epochs; got {request.fidelity}")
+        if not isinstance(request.arch, SSSArch):  # an optimizer of another space: its index means another arch
+            raise BenchmarkError(f"the sss benchmark evaluates sss archs, got {type(request.arch).__name__} "
+                                 f"{request.arch}: create the optimizer with space='{SPACE_NAME}'")  # fmt: skip
         index = request.arch.index
         value = float(self.values[index])
         if math.isnan(value):

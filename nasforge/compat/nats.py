@@ -431,7 +431,13 @@ class NATStopology:
     def _index(self, arch: Any) -> int:
         index = self.query_index_by_arch(arch)
         if index < 0:
-            raise BenchmarkError(f"{arch!r:.120} is not an architecture of the NATS-Bench {self._SPACE} space")
+            why = ""
+            if isinstance(arch, str):  # say what is wrong with it: the parser's message names the valid choices
+                try:
+                    why = f": the canonical string is {self._ARCH.parse(arch).to_string()!r}"
+                except ArchError as exc:
+                    why = f": {exc}"
+            raise BenchmarkError(f"{arch!r:.120} is not an architecture of the NATS-Bench {self._SPACE} space{why}")
         return index
 
     def _check(self, dataset: str, hp: Any) -> tuple[str, str]:

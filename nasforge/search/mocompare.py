@@ -61,6 +61,11 @@ class MORow:
                 "final": self.final.tolist()}  # fmt: skip
 
 
+def _space(tables: Any) -> str:
+    """The space the optimizers propose from: NB201 for lookup tables, else the size space's."""
+    return "nb201" if isinstance(tables, LookupTables) else "nats-sss"
+
+
 def _evaluator(tables: Any, objectives: Sequence[Objective]) -> Any:
     """NB201's lookup evaluator over ``tables``, or, for the size space, its sss evaluator scoring ``objectives``."""
     if isinstance(tables, LookupTables):
@@ -93,8 +98,8 @@ def run_mo_search(tables: LookupTables, objectives: Sequence[Objective], optimiz
         hv = hypervolume(np.array(front) * signs, true.ref, up) if front else 0.0
         regrets.append((true.hypervolume - hv) / true.hypervolume)
 
-    outcome = study.optimize(create_optimizer(optimizer, seed, **options), evaluator, time_budget=time_budget,
-                             callback=track)  # fmt: skip
+    optimizer_ = create_optimizer(optimizer, seed, space=_space(tables), **options)
+    outcome = study.optimize(optimizer_, evaluator, time_budget=time_budget, callback=track)
     final = regrets[-1] if regrets else 1.0
     found = {t.arch.index for t in study.best_trials()}
     on_front = len(found & set(true.indices.tolist()))
@@ -110,7 +115,8 @@ def run_mo_front(tables: LookupTables, objectives: Sequence[Objective], optimize
     cls = optimizer_class(optimizer)
     options = {"objectives": format_objectives(objectives)} if getattr(cls, "multi_objective", False) else {}
     study = Study.in_memory({}, objectives)
-    study.optimize(create_optimizer(optimizer, seed, **options), evaluator, time_budget=time_budget)
+    study.optimize(create_optimizer(optimizer, seed, space=_space(tables), **options), evaluator,
+                   time_budget=time_budget)  # fmt: skip
     return np.array([[t.result.value(o.name) for o in objectives] for t in study.best_trials()]).reshape(-1, 2)
 
 
