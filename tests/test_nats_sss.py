@@ -358,6 +358,12 @@ def test_evaluator_refuses_what_the_store_lacks(tiny_store: Path) -> None:
         bench.SSSBenchmarkEvaluator(store, "cifar10", objective="test_acc_90ep")
     with pytest.raises(BenchmarkError, match="known: cifar10"):
         bench.SSSBenchmarkEvaluator(store, "cifar10-valid")
+    # an NB201 arch's index would silently name another sss arch: refused, naming the fix
+    from nasforge.spaces.nb201 import NB201Arch
+    from nasforge.trial import Request
+
+    with pytest.raises(BenchmarkError, match="space='nats-sss'"):
+        bench.SSSBenchmarkEvaluator(store, "cifar10").evaluate(Request(NB201Arch.from_index(7), None))
 
 
 # --- CLI ----------------------------------------------------------------------------------------------------------
@@ -573,3 +579,110 @@ def test_cli_compare_on_the_tiny_store(tiny_store: Path, tmp_path: Path, capsys:
                          "--store", str(tiny_store), "--out", str(tmp_path / "bad"))  # fmt: skip
     assert code == 2 and len(err.strip().splitlines()) == 1 and "one fidelity" in err
     assert not (tmp_path / "bad").exists()
+
+
+# --- multi-objective on sss: exact fronts, search and compare with objectives; bad input across sss paths ----------
+
+
+def _front_values(acc: np.ndarray, cost: np.ndarray) -> set[tuple[float, float]]:
+    """The (cost, accuracy) pairs of the exact max-accuracy x min-cost front, by a plain sweep (no nasforge code)."""
+    out, best = set(), -np.inf
+    for k in np.lexsort((-acc, cost)):  # cost ascending, then accuracy descending
+        if acc[k] > best:
+            out.add((float(cost[k]), float(acc[k])))
+            best = acc[k]
+    return out
+
+
+def _front_size(acc: np.ndarray, cost: np.ndarray) -> int:
+    """Archs on the exact front: those whose (cost, accuracy) is a front pair (equal values dominate nothing)."""
+    pairs = _front_values(acc, cost)
+    return sum((float(c), float(a)) in pairs for c, a in zip(cost, acc))
+
+
+def test_cli_pareto_on_sss_is_the_exact_front(tiny_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    code, out, err = run(capsys, "pareto", "--space", "nats-sss", "--benchmark", "cifar100", "--objectives",
+                         "valid_acc_90ep_s777:max,params:min", "--store", str(tiny_store), "--json")  # fmt: skip
+    assert code == 0, err
+    payload = json.loads(out)
+    acc = np.array([fake_acc(i, 1) for i in range(32768)])
+    params = cost_table("cifar100")[0] / 1e6
+    want = _front_values(acc, params)
+    assert {(p["params"], p["valid_acc_90ep_s777"]) for p in payload["front"]} == want
+    assert payload["feasible_archs"] == 32768 and payload["space"] == "nats-sss"
+    assert payload["front_size"] == _front_size(acc, params)
+    ends = {p["arch"] for p in payload["front"]}
+    assert {"8:8:8:8:8", "64:64:64:64:64"} <= ends  # cheapest and most accurate (90 = 40 + 320/8 + 10)
+    assert max(p["valid_acc_90ep_s777"] for p in payload["front"]) == 90.0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("--objectives", "test_acc:max,params:min"), "no test accuracy exists"),
+    (("--objectives", "valid_acc_90ep_s777:max,latency_pixel3:min"), "valid_acc_90ep_s777, params, flops"),
+    (("--objectives", "valid_acc_90ep_s777:max,params:min", "--benchmark", "cifar10-valid"),
+     "known: cifar10, cifar100, ImageNet16-120"),
+])  # fmt: skip
+def test_cli_pareto_on_sss_bad_input(tiny_store: Path, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...],
+                                     message: str) -> None:  # fmt: skip
+    code, out, err = run(capsys, "pareto", "--space", "nats-sss", "--store", str(tiny_store), *argv)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_cli_search_on_sss_with_objectives(tiny_store: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    import json
+    import sqlite3
+
+    code, out, err = _search(capsys, tiny_store, tmp_path / "mo", "--optimizer", "rs", "--benchmark", "cifar100",
+                             "--n-iter", "40", "--objectives", "valid_acc_90ep_s777:max,flops:min")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["trials"] == 40
+    flops = cost_table("cifar100")[1] / 1e6
+    with sqlite3.connect(tmp_path / "mo" / "study.db") as db:
+        archs = [SSSArch.parse(a) for (a,) in db.execute("SELECT arch FROM trials")]
+    assert len(archs) == 40
+    # the found front (printed) holds only archs that no other trial dominates, in the table's own values
+    front = json.loads(out)["front"]
+    acc = np.array([fake_acc(a.index, 1) for a in archs])
+    cost = np.array([flops[a.index] for a in archs])
+    assert {(p["flops"], p["valid_acc_90ep_s777"]) for p in front["points"]} == _front_values(acc, cost)
+    assert front["true_front_size"] == _front_size(np.array([fake_acc(i, 1) for i in range(32768)]), flops)
+    code, out, err = _search(capsys, tiny_store, tmp_path / "bad", "--objectives", "test_acc_90ep:max,params:min")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "known for 3 archs only" not in err
+    assert "valid_acc_90ep_s777, params, flops" in err and not (tmp_path / "bad").exists()
+
+
+def test_cli_compare_objectives_on_sss(tiny_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    code, out, err = run(capsys, "compare", "--space", "nats-sss", "--optimizers", "rs,morea", "--seeds", "2",
+                         "--datasets", "cifar100", "--time-budget", "60", "--objectives",
+                         "valid_acc_90ep_s777:max,params:min", "--store", str(tiny_store), "--out",
+                         str(tmp_path / "mo"), "--processes", "1", "--json")  # fmt: skip
+    assert code == 0, err
+    rows = json.loads(out)["rows"]
+    front = _front_size(np.array([fake_acc(i, 1) for i in range(32768)]), cost_table("cifar100")[0] / 1e6)
+    assert {r["optimizer"] for r in rows} == {"rs", "morea"} and all(r["front_size"] == front for r in rows)
+    assert all(0.0 <= r["mean_hv_regret"] < 1.0 and r["mean_trials"] == 60 for r in rows)  # 1 per trial
+    report = (tmp_path / "mo" / "results.md").read_text()
+    assert "validation-set results" in report and "--space nats-sss" in report and "32,768 archs" in report
+    code, out, err = run(capsys, "compare", "--space", "nats-sss", "--seeds", "1", "--datasets", "cifar100",
+                         "--time-budget", "20", "--objectives", "test_acc:max,params:min", "--store",
+                         str(tiny_store), "--out", str(tmp_path / "bad"))  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "no test accuracy exists" in err
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("8:8:8:8:12", "8, 16, 24, 32, 40, 48, 56, 64"),  # a channel count outside the 8 choices
+    ("8:8:8:8", "5 channel counts"),                  # a wrong number of layers
+    ("8:8:8:8:8:8", "5 channel counts"),
+    ("32768", "0..32767"),                            # an index outside 0..32767
+])  # fmt: skip
+def test_cli_bench_query_bad_sss_arch(tiny_store: Path, capsys: pytest.CaptureFixture[str], bad: str,
+                                      message: str) -> None:  # fmt: skip
+    code, out, err = run(capsys, "bench", "query", bad, "--dataset", "cifar100", "--metric", "valid_acc_90ep_s777",
+                         "--store", str(tiny_store))  # fmt: skip
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and message in err

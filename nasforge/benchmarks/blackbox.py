@@ -192,7 +192,7 @@ def _objective_column(store: Any, dataset: str, metric: str, column: Any) -> np.
 
 def check_satisfiable(limits: list[tuple[Constraint, np.ndarray]], dataset: str) -> None:
     """A :class:`ConfigError` when no arch meets every constraint, naming the best value each can reach."""
-    ok = np.ones(NUM_ARCHS, dtype=bool)
+    ok = np.ones(len(limits[0][1]) if limits else NUM_ARCHS, dtype=bool)  # any space's columns (NB201, sss)
     alone, best = [], []
     for c, column in limits:
         met = (column <= c.bound) if c.op == "<=" else (column >= c.bound)

@@ -21,7 +21,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -409,25 +409,39 @@ def _check_meta(path: Path, data: dict) -> int:
     return len(archs)
 
 
-def _read_nats(path: Path, data: Any, where: str = "") -> tuple[int, dict[tuple[str, str], dict[int, np.ndarray]]]:
-    """(index, {(dataset, metric): {seed: per-epoch values, or one final value}}), every field checked."""
-    if not isinstance(data, dict) or not set(data) & set(NATS_SCHEDULES):
+def _read_nats(
+    path: Path,
+    data: Any,
+    where: str = "",
+    *,
+    kind: str = "tss",
+    schedules: dict[str, str] = NATS_SCHEDULES,
+    parse_arch: Callable[[str], Any] = NB201Arch.parse,
+    extras: Callable[..., None] | None = None,
+) -> tuple[int, dict[tuple[str, str], dict[int, np.ndarray]]]:
+    """(index, {(dataset, metric): {seed: per-epoch values, or one final value}}), every field checked.
+
+    The one reader of NATS-Bench per-arch records, for both spaces: tss by default; the size space
+    (:mod:`nasforge.benchmarks.nats_sss`) passes its ``schedules`` (hp -> metric suffix), arch parser and
+    ``extras(out, ds, seed, record, hp, suffix, where, arch)`` for the fields only its records hold.
+    """
+    if not isinstance(data, dict) or not set(data) & set(schedules):
         got = sorted(map(repr, data))[:5] if isinstance(data, dict) else type(data).__name__
+        keys = "/".join(f"'{hp}'" for hp in schedules)
         raise BenchmarkError(
-            f"{path}: {where}not a NATS-Bench tss file (expected a dict with keys '200'/'12' or a meta file with "
+            f"{path}: {where}not a NATS-Bench {kind} file (expected a dict with keys {keys} or a meta file with "
             f"'meta_archs', got {got})"
         )
     out: dict[tuple[str, str], dict[int, np.ndarray]] = {}
     index = None
     try:
-        for hp, suffix in NATS_SCHEDULES.items():
+        for hp, suffix in schedules.items():
             if hp not in data:
                 continue
             entry = _field(data, hp, dict, f"schedule {hp!r}")
-            arch_str = _field(entry, "arch_str", str, f"schedule {hp!r}")
-            arch = NB201Arch.parse(arch_str)
+            arch = parse_arch(_field(entry, "arch_str", str, f"schedule {hp!r}"))
             arch_index = _field(entry, "arch_index", int, f"schedule {hp!r}")
-            if arch.index != arch_index:
+            if arch.index != arch_index or index not in (None, arch_index):
                 raise _FieldError(f"arch_index {arch_index} does not match arch_str (official index {arch.index})")
             index = arch.index
             results = _field(entry, "all_results", dict, f"schedule {hp!r}")
@@ -441,13 +455,15 @@ def _read_nats(path: Path, data: Any, where: str = "") -> tuple[int, dict[tuple[
                 if not isinstance(rec, dict):
                     raise _FieldError(f"{where_rec}: the record has type {type(rec).__name__}, expected dict")
                 _read_nats_record(out, ds, seed, rec, hp, suffix, where_rec)
+                if extras is not None:
+                    extras(out, ds, seed, rec, hp, suffix, where_rec, arch)
         for (ds, metric), seeds in out.items():
             shapes = {s: v.shape for s, v in seeds.items()}
             if len(set(shapes.values())) > 1:
                 lengths = ", ".join(f"seed {s}: {v[0] if v else 1}" for s, v in sorted(shapes.items()))
                 raise _FieldError(f"{metric} on {ds} has per-seed lists of different lengths ({lengths})")
     except (_FieldError, ArchError) as exc:
-        raise BenchmarkError(f"{path}: {where}malformed NATS-Bench file: {exc}") from None
+        raise BenchmarkError(f"{path}: {where}malformed NATS-Bench {kind} file: {exc}") from None
     if index is None:
         raise BenchmarkError(f"{path}: {where}the file holds no schedule")
     return index, out
@@ -534,7 +550,7 @@ def _read_nats_record(out: dict, ds: str, seed: int, rec: dict, hp: str, suffix:
         put(f"latency{suffix}", sum(_number(v, f"{where}: latency") for v in latency) / len(latency))
     else:
         put(f"latency{suffix}", _number(latency, f"{where}: latency"))
-    if hp == "200":
+    if hp == "200":  # tss only (the size space's schedules are 01/12/90)
         valid = out.get((ds, "valid_acc"), {}).get(seed)
         if valid is not None:  # NATS's valid@199 is also the CSV's valid_acc_nats (same data version)
             put("valid_acc_nats", np.atleast_1d(valid)[-1])

@@ -18,9 +18,10 @@ split stems are NB201's (:data:`nasforge.benchmarks.importers.NATS_SPLITS`).
 
 from __future__ import annotations
 
+import copy
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +36,17 @@ from nasforge.benchmarks.importers import (
     _field,
     _FieldError,
     _number,
-    _read_nats_record,
+    _read_nats,
     _read_rows,
     _series,
     nats_files,
 )
 from nasforge.benchmarks.store import BenchmarkStore, open_store
 from nasforge.errors import ArchError, BenchmarkError
+from nasforge.objectives import Constraint, format_objectives
 from nasforge.spaces import nats_sss
 from nasforge.spaces.nats_sss import SPACE_NAME, SSSArch
+from nasforge.trial import Direction, Objective
 
 SSS_SCHEDULES: dict[str, str] = {"01": "_01ep", "12": "_12ep", "90": "_90ep"}
 """NATS's sss schedules (``hp``) → the metric suffix."""
@@ -197,50 +200,15 @@ def _read_sss(path: Path) -> tuple[int | None, _PerMetric]:
         return None, {}
     if isinstance(data, dict) and "200" in data:  # only tss has the 200-epoch schedule
         raise BenchmarkError(f"{path}: a NATS-Bench tss (topology) file, not an sss file: import it into NB201 stores")
-    if not isinstance(data, dict) or not set(data) & set(SSS_SCHEDULES):
-        got = sorted(map(repr, data))[:5] if isinstance(data, dict) else type(data).__name__
-        raise BenchmarkError(f"{path}: not a NATS-Bench sss file (expected a dict with keys '01'/'12'/'90', got {got})")
-    out: _PerMetric = {}
-    index = None
-    try:
-        for hp, suffix in SSS_SCHEDULES.items():
-            if hp not in data:
-                continue
-            entry = _field(data, hp, dict, f"schedule {hp!r}")
-            arch = SSSArch.parse(_field(entry, "arch_str", str, f"schedule {hp!r}"))
-            arch_index = _field(entry, "arch_index", int, f"schedule {hp!r}")
-            if arch.index != arch_index or index not in (None, arch_index):
-                raise _FieldError(f"arch_index {arch_index} does not match arch_str {arch} (index {arch.index})")
-            index = arch_index
-            for key, rec in _field(entry, "all_results", dict, f"schedule {hp!r}").items():
-                ds, seed = _result_key(key, hp)
-                where = f"schedule {hp!r}, {ds} seed {seed}"
-                if not isinstance(rec, dict):
-                    raise _FieldError(f"{where}: the record has type {type(rec).__name__}, expected dict")
-                _read_nats_record(out, ds, seed, rec, hp, suffix, where)
-                _read_sss_extras(out, ds, seed, rec, hp, suffix, where, arch)
-        for (ds, metric), seeds in out.items():
-            if len({v.shape for v in seeds.values()}) > 1:
-                raise _FieldError(f"{metric} on {ds} has per-seed lists of different lengths")
-    except (_FieldError, ArchError) as exc:
-        raise BenchmarkError(f"{path}: malformed NATS-Bench sss file: {exc}") from None
-    if index is None:
-        raise BenchmarkError(f"{path}: the file holds no schedule")
-    return index, out
-
-
-def _result_key(key: Any, hp: str) -> tuple[str, int]:
-    if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str) and isinstance(key[1], int)):
-        raise _FieldError(f"schedule {hp!r}: all_results key {key!r} is not a (dataset, seed) pair")
-    if key[0] not in NATS_SPLITS:
-        raise _FieldError(f"unknown dataset {key[0]!r} in all_results; known: {', '.join(SSS_DATASETS)}")
-    return key[0], int(key[1])
+    return _read_nats(path, data, kind="sss", schedules=SSS_SCHEDULES, parse_arch=SSSArch.parse,
+                      extras=_read_sss_extras)  # fmt: skip
 
 
 def _read_sss_extras(
     out: _PerMetric, ds: str, seed: int, rec: dict, hp: str, suffix: str, where: str, arch: SSSArch
 ) -> None:
-    """What NATS's sss records hold beyond the tss importer's fields: top-5, times, costs, the config."""
+    """What NATS's sss records hold beyond the shared record reader's fields: top-5, mean eval times, costs
+    per network, the config (the per-epoch train and eval times are the shared reader's ``*_time`` curves)."""
     epochs = int(hp)
 
     def put(metric: str, values: Any) -> None:
@@ -250,7 +218,6 @@ def _read_sss_extras(
     if config.get("channels") != arch.to_string() or config.get("genotype") != nats_sss.GENOTYPE:
         raise _FieldError(f"{where}: arch_config {config!r:.120} is not {arch} with the sss cell {nats_sss.GENOTYPE}")
     put(f"train_acc5{suffix}", _series(rec, "train_acc5es", epochs, where))
-    put(f"train_time{suffix}", float(np.mean(_series(rec, "train_times", epochs, where))))
     eval_times = _field(rec, "eval_times", dict, where)
     for split, stem in NATS_SPLITS[ds].items():
         times = [_number(v, f"{where}: eval_times[{k}]") for k, v in eval_times.items()
@@ -347,9 +314,38 @@ TRIAL_COST = 1.0
 times exist for 3 of the 32,768 archs only; a simulated-seconds clock would have to invent the rest."""
 
 
+WHOLE_SPACE_METRICS: tuple[str, ...] = (OBJECTIVE, "params", "flops")
+"""The sss metrics known for every one of the 32,768 archs (the rest are in NATS's 3 official files only)."""
+
+
+def sss_columns(store: BenchmarkStore, dataset: str, metrics: Iterable[str]) -> dict[str, np.ndarray]:
+    """Each of ``metrics`` on ``dataset`` for all 32,768 archs (index order, read-only). Only
+    :data:`WHOLE_SPACE_METRICS` qualify: any other name raises :class:`BenchmarkError` naming those (a metric of
+    the 3 official files only, e.g. ``test_acc_90ep``, would make a "front" of 3 archs)."""
+    have = store.metrics(dataset) if dataset in store.datasets else ()
+    out: dict[str, np.ndarray] = {}
+    for metric in dict.fromkeys(metrics):
+        if metric not in WHOLE_SPACE_METRICS or metric not in have:
+            known = "known for 3 archs only (NATS's official files)" if metric in have else "not in the sss store"
+            raise BenchmarkError(
+                f"metric {metric!r} on {dataset} is {known}; for all {nats_sss.NUM_ARCHS} sss archs it has "
+                f"{', '.join(m for m in WHOLE_SPACE_METRICS if m in have)} ({OBJECTIVE}: 90-epoch validation "
+                "accuracy of seed 777, %; params: M; flops: MFLOPs; no test accuracy exists for the space)"
+            )
+        values = store.query_many(np.arange(nats_sss.NUM_ARCHS), dataset, metric, missing="nan")
+        values.setflags(write=False)
+        out[metric] = values
+    return out
+
+
 class SSSBenchmarkEvaluator:
     """Request → Result by lookup in an sss store: the objective is :data:`OBJECTIVE` (90-epoch validation
     accuracy, seed 777, in %), each trial costs :data:`TRIAL_COST`; metrics add ``params`` (M) and ``flops`` (M).
+
+    ``objectives`` (named, with directions) and ``constraints`` may name :data:`WHOLE_SPACE_METRICS` (e.g.
+    ``valid_acc_90ep_s777:max,params:min``): each result then carries them in ``values`` and ``constraints``, and
+    its scalar ``objective`` is the first named objective, negated when minimised (as
+    :class:`~nasforge.benchmarks.blackbox.BenchmarkEvaluator`). :attr:`columns` holds those metrics' arrays.
 
     The same protocol as :class:`nasforge.benchmarks.blackbox.BenchmarkEvaluator` (``evaluate``, ``predicted_cost``,
     ``config``, ``default_fidelity``, ``simulated_clock``), so :class:`nasforge.search.study.Study` runs it. No test
@@ -360,7 +356,15 @@ class SSSBenchmarkEvaluator:
     fidelities = (90,)  # one schedule: a multi-fidelity optimizer (hb, sh) is refused before the search starts
     simulated_clock = True
 
-    def __init__(self, store: BenchmarkStore, dataset: str = "cifar10", *, objective: str = OBJECTIVE) -> None:
+    def __init__(
+        self,
+        store: BenchmarkStore,
+        dataset: str = "cifar10",
+        *,
+        objective: str = OBJECTIVE,
+        objectives: Sequence[Objective] = (),
+        constraints: Sequence[Constraint] = (),
+    ) -> None:
         if dataset not in SEARCH_DATASETS:
             raise BenchmarkError(f"unknown sss benchmark dataset {dataset!r}; known: {', '.join(SEARCH_DATASETS)}")
         if store.manifest["space"] != SPACE_NAME:
@@ -376,6 +380,22 @@ class SSSBenchmarkEvaluator:
         self.values = store.query_many(every, self.search_dataset, objective, missing="nan")
         self.params = store.query_many(every, self.search_dataset, "params", missing="nan")
         self.flops = store.query_many(every, self.search_dataset, "flops", missing="nan")
+        self.objectives, self.constraints = tuple(objectives), tuple(constraints)
+        named = [o.name for o in self.objectives] + [c.metric for c in self.constraints]
+        self.columns = sss_columns(store, self.search_dataset, dict.fromkeys([*WHOLE_SPACE_METRICS, *named]))
+        if self.constraints:
+            from nasforge.benchmarks.blackbox import check_satisfiable
+
+            check_satisfiable([(c, self.columns[c.metric]) for c in self.constraints], self.search_dataset)
+
+    def with_objectives(self, objectives: Sequence[Objective]) -> SSSBenchmarkEvaluator:
+        """This evaluator (same arrays) scoring ``objectives``: what a multi-objective compare ships per set."""
+        named = [o.name for o in objectives if o.name not in self.columns]
+        if named:
+            raise BenchmarkError(f"objective {named[0]!r} is not one of {', '.join(self.columns)}")
+        other = copy.copy(self)
+        other.objectives = tuple(objectives)
+        return other
 
     def predicted_cost(self, request: Any) -> float:
         return TRIAL_COST
@@ -385,12 +405,22 @@ class SSSBenchmarkEvaluator:
 
         if request.fidelity not in (None, self.default_fidelity):
             raise BenchmarkError(f"the sss benchmark has one fidelity, 90 epochs; got {request.fidelity}")
+        if not isinstance(request.arch, SSSArch):  # an optimizer of another space: its index means another arch
+            raise BenchmarkError(f"the sss benchmark evaluates sss archs, got {type(request.arch).__name__} "
+                                 f"{request.arch}: create the optimizer with space='{SPACE_NAME}'")  # fmt: skip
         index = request.arch.index
         value = float(self.values[index])
         if math.isnan(value):
             return Result.fail(f"the store records no {self.objective} for sss arch {index} on {self.search_dataset}")
         metrics = {self.objective: value, "params": float(self.params[index]), "flops": float(self.flops[index])}
-        return Result.complete(value, cost=TRIAL_COST, metrics=metrics)
+        if not (self.objectives or self.constraints):
+            return Result.complete(value, cost=TRIAL_COST, metrics=metrics)
+        values = {o.name: float(self.columns[o.name][index]) for o in self.objectives}
+        limits = {c.name: c.violation(float(self.columns[c.metric][index])) for c in self.constraints}
+        first = self.objectives[0] if self.objectives else None
+        scalar = value if first is None else values[first.name] * (1.0 if first.direction is Direction.MAXIMIZE
+                                                                   else -1.0)  # fmt: skip
+        return Result.complete(scalar, cost=TRIAL_COST, metrics=metrics, values=values, constraints=limits)
 
     def test_report(self, arch: Any) -> None:
         """No test accuracy exists for the space: nothing to report beside the validation accuracy searched."""
@@ -408,4 +438,6 @@ class SSSBenchmarkEvaluator:
             "default_fidelity": self.default_fidelity,
             "cost": f"{TRIAL_COST:g} per trial (no training times for 32,765 of the 32,768 archs)",
             "eval_cost_epochs": 0.0,
+            **({"objectives": format_objectives(self.objectives)} if self.objectives else {}),
+            **({"constraints": [c.name for c in self.constraints]} if self.constraints else {}),
         }

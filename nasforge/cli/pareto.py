@@ -1,10 +1,12 @@
-"""``nasforge pareto``: the exact Pareto front of any objective set over all 15,625 NB201 archs, its hypervolume
-(and the reference point used), and, with ``--budgets``, the best feasible value of the first objective under
-each bound on the second (e.g. the best CIFAR-100 accuracy within 14 ms on a Gold 6226).
+"""``nasforge pareto``: the exact Pareto front of any objective set over a whole space (NB201's 15,625 archs, or
+``--space nats-sss``: NATS-Bench's 32,768 channel configurations), its hypervolume (and the reference point used),
+and, with ``--budgets``, the best feasible value of the first objective under each bound on the second (e.g. the
+best CIFAR-100 accuracy within 14 ms on a Gold 6226).
 
 nasforge pareto --benchmark cifar100 --objectives valid_acc:max,latency_gold_6226:min
 nasforge pareto --objectives valid_acc:max,latency_pixel3:min,params:min --constraint "latency_raspi4<=5" --json
 nasforge pareto --benchmark cifar100 --objectives test_acc:max,latency_gold_6226:min --budgets 5,10,14,20
+nasforge pareto --space nats-sss --benchmark cifar100 --objectives valid_acc_90ep_s777:max,params:min
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from nasforge.errors import ConfigError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("pareto", help="the exact Pareto front of store metrics over the whole space")
+    p.add_argument("--space", choices=("nb201", "nats-sss"), default="nb201",
+                   help="benchmarked space (default nb201); nats-sss: metrics valid_acc_90ep_s777, params, flops")
     p.add_argument("--benchmark", default="cifar10", metavar="DATASET",
                    help="cifar10 (its cifar10-valid results, as searched), cifar100 or ImageNet16-120")  # fmt: skip
     p.add_argument("--objectives", required=True, metavar="METRIC:DIR[,...]",
@@ -61,10 +65,18 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     ref = _numbers(args.ref, "--ref")
     budgets = _numbers(args.budgets, "--budgets")
     check(budgets is None or len(objectives) == 2, "--budgets needs exactly 2 objectives (value, budgeted metric)")
-    search_ds, _ = check_benchmark_dataset(args.benchmark)
-    store = load_nb201(args.data_dir, args.store)
     names = tuple(dict.fromkeys([o.name for o in objectives] + [c.metric for c in constraints]))
-    columns = metric_columns(store, search_ds, names)
+    if args.space == "nats-sss":
+        from nasforge.benchmarks.nats_sss import SEARCH_DATASETS, sss_columns
+        from nasforge.cli.search import _sss_store
+
+        check(args.benchmark in SEARCH_DATASETS, f"unknown nats-sss benchmark dataset {args.benchmark!r}; known: "
+                                                 f"{', '.join(SEARCH_DATASETS)}")  # fmt: skip
+        search_ds = SEARCH_DATASETS[args.benchmark]
+        columns = sss_columns(_sss_store(args.data_dir, args.store), search_ds, names)
+    else:
+        search_ds, _ = check_benchmark_dataset(args.benchmark)
+        columns = metric_columns(load_nb201(args.data_dir, args.store), search_ds, names)
     if constraints:
         check_satisfiable([(c, columns[c.metric]) for c in constraints], search_ds)
     start = time.perf_counter()
@@ -72,9 +84,10 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     front = true.front
     order = np.lexsort(front.T[::-1])
-    points = [{"index": int(true.indices[i]), "arch": _arch(int(true.indices[i])),
+    points = [{"index": int(true.indices[i]), "arch": _arch(args.space, int(true.indices[i])),
                **{o.name: float(front[i, j]) for j, o in enumerate(objectives)}} for i in order]  # fmt: skip
     payload: dict[str, Any] = {
+        "space": args.space,
         "benchmark": args.benchmark,
         "dataset": search_ds,
         "objectives": [[o.name, o.direction.value] for o in objectives],
@@ -89,18 +102,19 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         "front": points,
     }  # fmt: skip
     if budgets is not None:
-        payload["budgets"] = [_best_within(true, b) for b in budgets]
+        payload["budgets"] = [_best_within(true, b, args.space) for b in budgets]
     emit(args, payload, lambda: _text(payload))
     return 0
 
 
-def _arch(index: int) -> str:
+def _arch(space: str, index: int) -> str:
+    from nasforge.spaces.nats_sss import SSSArch
     from nasforge.spaces.nb201 import NB201Arch
 
-    return NB201Arch.from_index(index).to_string()
+    return (SSSArch if space == "nats-sss" else NB201Arch).from_index(index).to_string()
 
 
-def _best_within(true: Any, budget: float) -> dict[str, Any]:
+def _best_within(true: Any, budget: float, space: str) -> dict[str, Any]:
     """The best first objective among archs whose second objective is within ``budget`` (on its side)."""
     (first, second), pts = true.objectives, true.points
     ok = np.isfinite(pts).all(axis=1)
@@ -109,7 +123,7 @@ def _best_within(true: Any, budget: float) -> dict[str, Any]:
         return {"budget": budget, "index": None}
     values = np.where(ok, pts[:, 0], np.nan)
     index = int(np.nanargmax(values) if true.maximize[0] else np.nanargmin(values))
-    return {"budget": budget, "index": index, "arch": _arch(index), first.name: float(pts[index, 0]),
+    return {"budget": budget, "index": index, "arch": _arch(space, index), first.name: float(pts[index, 0]),
             second.name: float(pts[index, 1])}  # fmt: skip
 
 

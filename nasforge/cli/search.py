@@ -313,7 +313,8 @@ def _evaluator(settings: Any) -> Any:
         from nasforge.benchmarks.nats_sss import SSSBenchmarkEvaluator
 
         return SSSBenchmarkEvaluator(_sss_store(settings.data_dir, settings.store), settings.benchmark,
-                                     objective=settings.objective)  # fmt: skip
+                                     objective=settings.objective, objectives=settings.objectives,
+                                     constraints=settings.constraints)  # fmt: skip
     from nasforge.benchmarks import load_nb201
     from nasforge.benchmarks.blackbox import BenchmarkEvaluator
 
@@ -448,7 +449,8 @@ def _front(study: Any, evaluator: Any, settings: Any) -> dict[str, Any]:
     ``nasforge pareto``: the worst value of each objective over the space)."""
     from nasforge.pareto import TrueFront
 
-    true = TrueFront.from_columns(evaluator.tables.columns, settings.objectives, settings.constraints)
+    columns = getattr(evaluator, "tables", evaluator).columns  # NB201's lookup tables, or the sss evaluator's own
+    true = TrueFront.from_columns(columns, settings.objectives, settings.constraints)
     found = study.best_trials()
     points = [[t.result.value(o.name) for o in settings.objectives] for t in found]
     dominated = true.dominated(points)

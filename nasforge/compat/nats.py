@@ -1,4 +1,5 @@
-"""NATS-Bench's topology API (``nats_bench.create(path, 'tss')``) over a nasforge benchmark store.
+"""NATS-Bench's topology API (``nats_bench.create(path, 'tss')``) over a nasforge benchmark store; ``create(path,
+'sss')`` gives the size space's API (:mod:`nasforge.compat.nats_size`, the same machinery).
 
 A NATS-Bench script switches by changing its import and nothing else::
 
@@ -52,6 +53,7 @@ from nasforge.errors import ArchError, BenchmarkError
 from nasforge.spaces.nb201 import NUM_ARCHS, NB201Arch
 
 if TYPE_CHECKING:
+    from nasforge.spaces.nats_sss_model import SSSNetwork
     from nasforge.spaces.nb201_model import NB201Network
 
 SCHEDULES: dict[str, int] = {"12": 12, "200": 200}
@@ -94,50 +96,62 @@ class NATStopology:
         rng: random.Random | None = None,
         filename: str | None = None,
     ) -> None:
-        if store.num_archs != NUM_ARCHS:
-            raise BenchmarkError(f"store {store.path} holds {store.num_archs} archs, not the {NUM_ARCHS} of NB201/tss")
+        self._check_store(store)
         self.store = store
         self.filename = filename
         self.verbose = verbose
         self._fast_mode = fast_mode
         # NATS draws from the module-level ``random``; by default so does this, for identical trajectories.
         self._rng: Any = random if rng is None else rng  # the module's choice/randint use its shared generator
-        self._search_space_name = "topology"
-        self._full_train_epochs = 200
+        self._search_space_name = self._SPACE
+        self._full_train_epochs = self._PAPER_EPOCHS
         self._used_time = 0.0
         # Per-instance memo of the store's answers (the store is read-only): one record is read many times per call.
         self._memo: dict[tuple, Any] = {}
         if verbose:
-            print(f"nasforge NATS-Bench (topology) API over {store.path}: {len(self)} architectures")
+            print(f"nasforge NATS-Bench ({self._SPACE}) API over {store.path}: {len(self)} architectures")
+
+    # What differs between NATS's two spaces; NATSsize (compat/nats_size.py) overrides these.
+    _SPACE = "topology"
+    _NUM_ARCHS = NUM_ARCHS
+    _ARCH: Any = NB201Arch
+    _SCHEDULES: dict[str, int] = SCHEDULES
+    _SUFFIX: dict[str, str] = _SUFFIX
+    _PAPER_EPOCHS = 200
+    _C10_VALID_SHOWS_TEST = False  # NATS's size API also prints cifar10-valid's test split; its topology API does not
+
+    def _check_store(self, store: BenchmarkStore) -> None:
+        if store.num_archs != NUM_ARCHS:
+            raise BenchmarkError(f"store {store.path} holds {store.num_archs} archs, not the {NUM_ARCHS} of NB201/tss")
 
     # --- the space --------------------------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return NUM_ARCHS
+        return self._NUM_ARCHS
 
     def __getitem__(self, index: int) -> str:
         """The arch string of ``index`` (Python indexing, as NATS's ``meta_archs[index]``)."""
-        return NB201Arch.from_index(range(NUM_ARCHS)[index]).to_string()
+        return self._ARCH.from_index(range(self._NUM_ARCHS)[index]).to_string()
 
     def __iter__(self) -> Iterator[str]:
         """The arch strings in index order (NATS iterates ``meta_archs`` the same way)."""
-        return (NB201Arch.from_index(i).to_string() for i in range(NUM_ARCHS))
+        return (self._ARCH.from_index(i).to_string() for i in range(self._NUM_ARCHS))
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}({NUM_ARCHS} architectures, fast_mode={self._fast_mode}, "
+            f"{type(self).__name__}({self._NUM_ARCHS} architectures, fast_mode={self._fast_mode}, "
             f"file={self.filename}, store={self.store.path})"
         )
 
     def arch(self, index: int) -> str:
-        """The arch string of ``index``; ``ValueError`` (:class:`BenchmarkError`) outside 0..15624."""
-        if not 0 <= index < NUM_ARCHS:
-            raise BenchmarkError(f"invalid index : {index} vs. {NUM_ARCHS}.")
-        return NB201Arch.from_index(index).to_string()
+        """The arch string of ``index``; ``ValueError`` (:class:`BenchmarkError`) outside 0..len - 1."""
+        if not 0 <= index < self._NUM_ARCHS:
+            raise BenchmarkError(f"invalid index : {index} vs. {self._NUM_ARCHS}.")
+        return self._ARCH.from_index(index).to_string()
 
     def random(self) -> int:
         """A random arch index, drawn from ``rng`` as NATS does (``randint(0, len - 1)``)."""
-        return self._rng.randint(0, NUM_ARCHS - 1)
+        return self._rng.randint(0, self._NUM_ARCHS - 1)
 
     def query_index_by_arch(self, arch: Any) -> int:
         """The index of ``arch`` (an index, an arch string, an :class:`NB201Arch` or an object with ``tostr()``).
@@ -146,16 +160,16 @@ class NATStopology:
         that is not an arch of the space returns ``-1`` (a string must be NB201's canonical arch string).
         """
         if isinstance(arch, int):
-            if 0 <= arch < NUM_ARCHS:
+            if 0 <= arch < self._NUM_ARCHS:
                 return arch
-            raise BenchmarkError(f"Invalid architecture index {arch} vs [0, {NUM_ARCHS}].")
-        if isinstance(arch, NB201Arch):
+            raise BenchmarkError(f"Invalid architecture index {arch} vs [0, {self._NUM_ARCHS}].")
+        if isinstance(arch, self._ARCH):
             return arch.index
         text = arch if isinstance(arch, str) else arch.tostr() if hasattr(arch, "tostr") else None
         if not isinstance(text, str):
             return -1
         try:
-            parsed = NB201Arch.parse(text)
+            parsed = self._ARCH.parse(text)
         except ArchError:
             return -1
         return parsed.index if parsed.to_string() == text else -1
@@ -182,15 +196,15 @@ class NATStopology:
 
     @property
     def full_epochs_in_paper(self) -> int:
-        return 200
+        return self._PAPER_EPOCHS
 
     @property
     def is_topology(self) -> bool:
-        return True
+        return self._SPACE == "topology"
 
     @property
     def is_size(self) -> bool:
-        return False
+        return self._SPACE == "size"
 
     # --- NATS's queries --------------------------------------------------------------------------------------
 
@@ -209,7 +223,7 @@ class NATStopology:
         dataset, hp = self._check(dataset, hp)
         seeds = self._seeds(index, dataset, hp)
         if not seeds:
-            return self._summary_info(index, dataset, iepoch, hp)
+            return self._summary_info(index, dataset, iepoch, hp, is_random)
         if isinstance(is_random, bool) and is_random:
             is_random = self._rng.choice(seeds)
         train_info = self._metrics(index, dataset, hp, "train", iepoch, is_random)
@@ -256,6 +270,8 @@ class NATStopology:
             raise BenchmarkError(f"Invalid dataset name : {dataset} vs {_SIMULATE_DATASETS}")
         source = "cifar10-valid" if dataset == "cifar10" else dataset
         info = self.get_more_info(index, source, iepoch=iepoch, hp=hp, is_random=True)
+        if "train-all-time" not in info:
+            raise BenchmarkError(self._no_time(index, source, str(hp)))
         if "valid-accuracy" in info:
             valid_acc, eval_time = info["valid-accuracy"], info.get("valid-per-time")
         else:
@@ -275,7 +291,7 @@ class NATStopology:
         seeds = self._seeds(index, dataset, hp)
         if not seeds:
             return self._summary_costs(index, dataset, hp)
-        sfx = _SUFFIX[hp]
+        sfx = self._SUFFIX[hp]
 
         def per_seed(metric: str) -> list[float]:
             return [self.store.query(index, dataset, metric + sfx, seed=s) for s in seeds]
@@ -322,20 +338,20 @@ class NATStopology:
         """Print NATS's summary of arch ``index`` under each schedule; ``index < 0``: every arch with records."""
         if index < 0:
             print(self)
-            for i in range(NUM_ARCHS):
+            for i in range(self._NUM_ARCHS):
                 if self._hps(i):
                     print("\n" + "-" * 10 + f" The {i:06d}-th architecture! " + "-" * 10)
                     self.show(i)
             return
-        if index >= NUM_ARCHS:
-            print(f"This index ({index}) is out of range (0~{NUM_ARCHS}).")
+        if index >= self._NUM_ARCHS:
+            print(f"This index ({index}) is out of range (0~{self._NUM_ARCHS}).")
             return
         hps = self._hps(index)
         if not hps:
             print(f"The {index}-th architecture has not been evaluated or not saved.")
             return
         for hp in hps:
-            print(">" * 40 + f" {SCHEDULES[hp]:03d} epochs " + ">" * 40)
+            print(">" * 40 + f" {self._SCHEDULES[hp]:03d} epochs " + ">" * 40)
             print("\n".join(self._information(index, hp, None)))
         print("<" * 40 + "------------" + "<" * 40)
 
@@ -357,18 +373,12 @@ class NATStopology:
         """
         dataset, setname = _remap(dataset, metric_on_set)
         dataset, hp = self._check(dataset, hp)
-        sfx = _SUFFIX[hp]
+        sfx = self._SUFFIX[hp]
         stem = "train" if setname == "train" else NATS_SPLITS[dataset].get("x-valid" if setname == "valid" else setname)
-        every = np.arange(NUM_ARCHS)
-
-        def column(metric: str) -> np.ndarray:
-            try:
-                return self.store.query_many(every, dataset, metric, missing="nan")
-            except BenchmarkError:
-                return np.full(NUM_ARCHS, np.nan)
-
-        accuracy = column(f"{stem}_acc{sfx}") if stem else np.full(NUM_ARCHS, np.nan)
-        flops, params = column("flops"), column("params")
+        column = self._column
+        accuracy = column(dataset, f"{stem}_acc{sfx}") if stem else np.full(self._NUM_ARCHS, np.nan)
+        accuracy = self._summary_accuracy(accuracy, dataset, stem, hp)
+        flops, params = column(dataset, "flops"), column(dataset, "params")
         try:
             recorded = self.store.curve_archs(dataset, "train_acc" + sfx)
         except BenchmarkError:
@@ -403,16 +413,37 @@ class NATStopology:
 
     # --- internals: records ---------------------------------------------------------------------------------
 
+    def _column(self, dataset: str, metric: str) -> np.ndarray:
+        """``metric`` of every arch on ``dataset`` (NaN where the store lacks it)."""
+        try:
+            return self.store.query_many(np.arange(self._NUM_ARCHS), dataset, metric, missing="nan")
+        except BenchmarkError:
+            return np.full(self._NUM_ARCHS, np.nan)
+
+    def _summary_accuracy(self, accuracy: np.ndarray, dataset: str, stem: str | None, hp: str) -> np.ndarray:
+        """find_best's accuracies for archs without NATS records (NB201's tables hold seed means: as they are)."""
+        return accuracy
+
+    def _no_time(self, index: int, dataset: str, hp: str) -> str:
+        return (f"this store holds no training time of arch {index} on {dataset} ({hp} epochs): import its "
+                "NATS-Bench file with 'nasforge bench import nats'")  # fmt: skip
+
     def _index(self, arch: Any) -> int:
         index = self.query_index_by_arch(arch)
         if index < 0:
-            raise BenchmarkError(f"{arch!r:.120} is not an architecture of the NATS-Bench topology space")
+            why = ""
+            if isinstance(arch, str):  # say what is wrong with it: the parser's message names the valid choices
+                try:
+                    why = f": the canonical string is {self._ARCH.parse(arch).to_string()!r}"
+                except ArchError as exc:
+                    why = f": {exc}"
+            raise BenchmarkError(f"{arch!r:.120} is not an architecture of the NATS-Bench {self._SPACE} space{why}")
         return index
 
-    @staticmethod
-    def _check(dataset: str, hp: Any) -> tuple[str, str]:
-        if str(hp) not in SCHEDULES:
-            raise NatsLookupError(f"unknown hp {hp!r}; NATS-Bench topology schedules: '12', '200'")
+    def _check(self, dataset: str, hp: Any) -> tuple[str, str]:
+        if str(hp) not in self._SCHEDULES:
+            names = ", ".join(repr(h) for h in self._SCHEDULES)
+            raise NatsLookupError(f"unknown hp {hp!r}; NATS-Bench {self._SPACE} schedules: {names}")
         if dataset not in NATS_SPLITS:
             raise NatsLookupError(f"unknown dataset {dataset!r}; NATS-Bench datasets: {', '.join(NATS_SPLITS)}")
         return dataset, str(hp)
@@ -422,7 +453,7 @@ class NATStopology:
         key = ("seeds", index, dataset, hp)
         if key not in self._memo:
             try:
-                seeds = self.store.seeds(index, dataset, "train_acc" + _SUFFIX[hp], curve=True)
+                seeds = self.store.seeds(index, dataset, "train_acc" + self._SUFFIX[hp], curve=True)
             except BenchmarkError:
                 seeds = []
             self._memo[key] = seeds if seeds and all(s > len(seeds) for s in seeds) else []  # ids, not positions
@@ -430,13 +461,13 @@ class NATStopology:
 
     def _hps(self, index: int) -> list[str]:
         """The schedules with data for ``index``, in NATS's file order."""
-        return [hp for hp in ("12", "200") if any(self._has(index, ds, hp) for ds in NATS_SPLITS)]
+        return [hp for hp in self._SCHEDULES if any(self._has(index, ds, hp) for ds in NATS_SPLITS)]
 
     def _has(self, index: int, dataset: str, hp: str) -> bool:
         if self._seeds(index, dataset, hp):
             return True
-        return self._final(index, dataset, "valid_acc" + _SUFFIX[hp]) is not None or (
-            self._final(index, dataset, "test_acc" + _SUFFIX[hp]) is not None
+        return self._final(index, dataset, "valid_acc" + self._SUFFIX[hp]) is not None or (
+            self._final(index, dataset, "test_acc" + self._SUFFIX[hp]) is not None
         )
 
     def _datasets(self, index: int, hp: str) -> list[str]:
@@ -484,7 +515,7 @@ class NATStopology:
 
     def _one_seed(self, index: int, dataset: str, hp: str, seed: int, setname: str, iepoch: int | None) -> dict:
         """NATS's ``ResultsCount.get_train`` / ``get_eval`` for one seed."""
-        epochs, sfx = SCHEDULES[hp], _SUFFIX[hp]
+        epochs, sfx = self._SCHEDULES[hp], self._SUFFIX[hp]
         iepoch = epochs - 1 if iepoch is None else iepoch
         if iepoch < 0 or iepoch >= epochs:
             raise BenchmarkError(f"invalid iepoch={iepoch} < {epochs}")
@@ -516,7 +547,7 @@ class NATStopology:
 
     def _times(self, index: int, dataset: str, hp: str, seed: int) -> dict[str, Any]:
         """NATS's ``ResultsCount.get_times`` for one seed."""
-        sfx = _SUFFIX[hp]
+        sfx = self._SUFFIX[hp]
         info: dict[str, Any] = {}
         for name, stem in (("train", "train"), *NATS_SPLITS[dataset].items()):
             times = self._curve(index, dataset, f"{stem}_time{sfx}", seed)
@@ -533,8 +564,8 @@ class NATStopology:
 
     # --- internals: archs with seed means only -------------------------------------------------------------
 
-    def _summary_info(self, index: int, dataset: str, iepoch: int | None, hp: str) -> dict[str, Any]:
-        epochs, sfx = SCHEDULES[hp], _SUFFIX[hp]
+    def _summary_info(self, index: int, dataset: str, iepoch: int | None, hp: str, is_random: Any) -> dict[str, Any]:
+        epochs, sfx = SCHEDULES[hp], _SUFFIX[hp]  # NB201's seed means: no seed to draw (is_random is moot)
         if iepoch is not None and iepoch != epochs - 1:
             raise BenchmarkError(
                 f"arch {index} has no per-epoch records on {dataset} in this store (only final seed means): "
@@ -584,7 +615,8 @@ class NATStopology:
 
             train = f"{dataset:14s} train : [{metric2str(metrics('train'))}]"
             if dataset == "cifar10-valid":
-                strings.append(f"{train}, valid : [{metric2str(metrics('x-valid'))}]")
+                test = f", test : [{metric2str(metrics('ori-test'))}]" if self._C10_VALID_SHOWS_TEST else ""
+                strings.append(f"{train}, valid : [{metric2str(metrics('x-valid'))}]{test}")
             elif dataset == "cifar10":
                 strings.append(f"{train}, test  : [{metric2str(metrics('ori-test'))}]")
             else:
@@ -669,8 +701,16 @@ def _hp(use_12epochs_result: Any, hp: str | None) -> str:
 # --- creating an API -------------------------------------------------------------------------------------------
 
 
-def open_source(path: str | os.PathLike | None) -> BenchmarkStore:
+def open_source(
+    path: str | os.PathLike | None,
+    *,
+    default: Callable[[], BenchmarkStore] = load_nb201,
+    builder: Callable[[], StoreBuilder] = StoreBuilder,
+    importer: Callable[[StoreBuilder, list[Path]], Any] = import_nats,
+) -> BenchmarkStore:
     """The store behind the API: ``None`` = the default store; a store directory; else NATS-Bench's own files.
+
+    ``default``, ``builder`` and ``importer`` are the space's (NB201/tss here; the size space passes its own).
 
     NATS's files (its ``NATS-tss-v1_0-3ffb9-simple/`` directory with ``meta.pickle.pbz2``, per-arch files, or the
     one-file benchmark) are imported once into a store cached under ``$NASFORGE_CACHE``, keyed by the files'
@@ -678,7 +718,7 @@ def open_source(path: str | os.PathLike | None) -> BenchmarkStore:
     (:class:`BenchmarkError`), as in NATS.
     """
     if path is None:
-        return load_nb201()
+        return default()
     if isinstance(path, dict):
         raise BenchmarkError("a dict loaded from NATS's file is not accepted: pass the file's or directory's path")
     path = Path(path)
@@ -689,9 +729,9 @@ def open_source(path: str | os.PathLike | None) -> BenchmarkStore:
     files = nats_files([path])
 
     def write(target: Path, overwrite: bool) -> None:
-        builder = StoreBuilder()
-        import_nats(builder, files)
-        builder.write(target, overwrite=overwrite)
+        new = builder()
+        importer(new, files)
+        new.write(target, overwrite=overwrite)
 
     return cached_store(f"nats-{path.name[:40]}-{source_tag(path)}", _cache_key(files), write)
 
@@ -704,16 +744,16 @@ def create_topology(
     )
 
 
-def _size_space_missing(path: Any, fast_mode: bool, verbose: bool, rng: random.Random | None) -> Any:
-    raise BenchmarkError(
-        "the NATS-Bench size space ('sss') has no nasforge store yet; use search_space='tss' (the topology space)"
-    )
+def create_size(path: str | os.PathLike | None, fast_mode: bool, verbose: bool, rng: random.Random | None) -> Any:
+    from nasforge.compat.nats_size import create_size as create  # the size space lives beside, on this machinery
+
+    return create(path, fast_mode, verbose, rng)
 
 
-# search-space name -> the function that opens its API (the size space plugs in here)
+# search-space name -> the function that opens its API
 _SPACES: dict[str, Callable[[Any, bool, bool, Any], Any]] = {
     **dict.fromkeys(NATS_TSS_NAMES, create_topology),
-    **dict.fromkeys(NATS_SSS_NAMES, _size_space_missing),
+    **dict.fromkeys(NATS_SSS_NAMES, create_size),
 }
 
 
@@ -725,12 +765,12 @@ def create(
     *,
     rng: random.Random | None = None,
 ) -> NATStopology:
-    """NATS-Bench's ``create``: the API of ``search_space`` (``'tss'``/``'topology'``) over ``file_path_or_dict``.
+    """NATS-Bench's ``create``: the API of ``search_space`` over ``file_path_or_dict``: ``'tss'``/``'topology'``
+    (:class:`NATStopology`) or ``'sss'``/``'size'`` (:class:`nasforge.compat.nats_size.NATSsize`).
 
-    ``file_path_or_dict``: ``None`` (the default store), a nasforge store directory, NATS's directory (with
-    ``meta.pickle.pbz2``) or one of its files. ``rng`` draws ``is_random`` seeds (default: Python's shared
-    ``random``, as NATS). An unknown search space raises ``ValueError`` (:class:`BenchmarkError`) as in NATS;
-    ``'sss'`` raises until the size space has a store.
+    ``file_path_or_dict``: ``None`` (the space's default store), a nasforge store directory, NATS's directory
+    (with ``meta.pickle.pbz2``) or one of its files. ``rng`` draws ``is_random`` seeds (default: Python's shared
+    ``random``, as NATS). An unknown search space raises ``ValueError`` (:class:`BenchmarkError`) as in NATS.
     """
     factory = _SPACES.get(search_space)
     if factory is None:
@@ -738,12 +778,19 @@ def create(
     return factory(file_path_or_dict, fast_mode, verbose, rng)
 
 
-def get_cell_based_tiny_net(config: dict[str, Any]) -> NB201Network:
-    """The network of a :meth:`NATStopology.get_net_config` dict (NATS's ``xautodl.models`` function of this
-    name): NB201's ``TinyNetwork`` as :class:`~nasforge.spaces.nb201_model.NB201Network` (imports torch)."""
+def get_cell_based_tiny_net(config: dict[str, Any]) -> NB201Network | SSSNetwork:
+    """The network of a ``get_net_config`` dict (NATS's ``xautodl.models`` function of this name), imports torch:
+    ``'infer.tiny'`` (topology) is NB201's ``TinyNetwork`` as :class:`~nasforge.spaces.nb201_model.NB201Network`;
+    ``'infer.shape.tiny'`` (size) is NATS's ``DynamicShapeTinyNet`` as
+    :class:`~nasforge.spaces.nats_sss_model.SSSNetwork`."""
     from nasforge.spaces.nb201_model import NB201Network
 
+    if config.get("name") == "infer.shape.tiny":
+        from nasforge.compat.nats_size import size_network
+
+        return size_network(config)
     if config.get("name") != "infer.tiny":
-        raise ArchError(f"unsupported network config name {config.get('name')!r}; the topology space uses 'infer.tiny'")
+        raise ArchError(f"unsupported network config name {config.get('name')!r}; NATS-Bench's are 'infer.tiny' "
+                        "(topology) and 'infer.shape.tiny' (size)")  # fmt: skip
     arch = NB201Arch.parse(config["arch_str"])
     return NB201Network(arch, num_classes=int(config["num_classes"]), C=int(config["C"]), N=int(config["N"]))

@@ -1,8 +1,9 @@
-"""Many-seed multi-objective comparisons on the NB201 benchmark: hypervolume regret against the exact front.
+"""Many-seed multi-objective comparisons on a benchmark (NB201, or NATS-Bench's size space): hypervolume regret
+against the exact front.
 
 For each objective set (e.g. ``valid_acc_12ep:max,latency_pixel3:min``) and optimizer, every seed runs a
 benchmark search on the simulated clock (in-memory study, the one loop) and is scored, after every trial, by the
-hypervolume regret of its non-dominated feasible trials: the exact front's hypervolume over all 15,625 archs
+hypervolume regret of its non-dominated feasible trials: the exact front's hypervolume over all the space's archs
 minus theirs, both w.r.t. the worst value of each objective over the space (:class:`nasforge.pareto.TrueFront`),
 divided by the true hypervolume (so 0 = the whole front found, 1 = nothing). Runs spread over worker processes
 in chunks of seeds, as in :mod:`nasforge.search.compare`.
@@ -60,11 +61,23 @@ class MORow:
                 "final": self.final.tolist()}  # fmt: skip
 
 
+def _space(tables: Any) -> str:
+    """The space the optimizers propose from: NB201 for lookup tables, else the size space's."""
+    return "nb201" if isinstance(tables, LookupTables) else "nats-sss"
+
+
+def _evaluator(tables: Any, objectives: Sequence[Objective]) -> Any:
+    """NB201's lookup evaluator over ``tables``, or, for the size space, its sss evaluator scoring ``objectives``."""
+    if isinstance(tables, LookupTables):
+        return BenchmarkEvaluator(dataset=tables.dataset, tables=tables, objectives=objectives)
+    return tables.with_objectives(objectives)  # nasforge.benchmarks.nats_sss.SSSBenchmarkEvaluator
+
+
 def run_mo_search(tables: LookupTables, objectives: Sequence[Objective], optimizer: str, seed: int,
                   time_budget: float, grid: np.ndarray) -> tuple[float, int, int, np.ndarray]:  # fmt: skip
     """One search: (final normalised HV regret, trials, trials on the true front, regret on ``grid``)."""
     true = TrueFront.from_columns(tables.columns, objectives)
-    evaluator = BenchmarkEvaluator(dataset=tables.dataset, tables=tables, objectives=objectives)
+    evaluator = _evaluator(tables, objectives)
     cls = optimizer_class(optimizer)
     options = {"objectives": format_objectives(objectives)} if getattr(cls, "multi_objective", False) else {}
     study = Study.in_memory({}, objectives)
@@ -85,8 +98,8 @@ def run_mo_search(tables: LookupTables, objectives: Sequence[Objective], optimiz
         hv = hypervolume(np.array(front) * signs, true.ref, up) if front else 0.0
         regrets.append((true.hypervolume - hv) / true.hypervolume)
 
-    outcome = study.optimize(create_optimizer(optimizer, seed, **options), evaluator, time_budget=time_budget,
-                             callback=track)  # fmt: skip
+    optimizer_ = create_optimizer(optimizer, seed, space=_space(tables), **options)
+    outcome = study.optimize(optimizer_, evaluator, time_budget=time_budget, callback=track)
     final = regrets[-1] if regrets else 1.0
     found = {t.arch.index for t in study.best_trials()}
     on_front = len(found & set(true.indices.tolist()))
@@ -98,11 +111,12 @@ def run_mo_search(tables: LookupTables, objectives: Sequence[Objective], optimiz
 def run_mo_front(tables: LookupTables, objectives: Sequence[Objective], optimizer: str, seed: int,
                  time_budget: float) -> np.ndarray:  # fmt: skip
     """The front one search found (its ``best_trials``' objective values, ``(n, d)``), for pictures."""
-    evaluator = BenchmarkEvaluator(dataset=tables.dataset, tables=tables, objectives=objectives)
+    evaluator = _evaluator(tables, objectives)
     cls = optimizer_class(optimizer)
     options = {"objectives": format_objectives(objectives)} if getattr(cls, "multi_objective", False) else {}
     study = Study.in_memory({}, objectives)
-    study.optimize(create_optimizer(optimizer, seed, **options), evaluator, time_budget=time_budget)
+    study.optimize(create_optimizer(optimizer, seed, space=_space(tables), **options), evaluator,
+                   time_budget=time_budget)  # fmt: skip
     return np.array([[t.result.value(o.name) for o in objectives] for t in study.best_trials()]).reshape(-1, 2)
 
 
@@ -123,7 +137,8 @@ def mo_compare(
     progress: Callable[[int], None] | None = None,
 ) -> list[MORow]:
     """Every optimizer on every objective set (``"metric:max,metric:min"``) for every seed, on ``workers``
-    processes. ``tables`` must hold every named metric in :attr:`LookupTables.columns`."""
+    processes. ``tables`` (:class:`LookupTables`, or an sss evaluator) must hold every named metric in its
+    ``columns``."""
     sets = [format_objectives(parse_objectives(s)) for s in objective_sets]
     for name in optimizers:
         optimizer_class(name)
