@@ -32,14 +32,24 @@ DATASETS = tuple(list_datasets(loadable=True))
 def register(subparsers: argparse._SubParsersAction) -> None:
     o = subparsers.add_parser(
         "oneshot",
-        help="one-shot NAS with a chosen method: darts, gdas, drnas (shared supernet, architect and loop)",
+        help="one-shot NAS with a chosen method: darts, gdas, drnas, spos, rsps, setn (shared supernet and loop)",
         description="One-shot search with --method darts (softmax relaxation), gdas (hard Gumbel-softmax "
-        "sample per edge, temperature annealed --tau-max -> --tau-min) or drnas (Dirichlet mixing weights, "
-        "KL anchor). Same outputs, options and --resume as 'nasforge darts' (which is --method darts).",
+        "sample per edge, temperature annealed --tau-max -> --tau-min), drnas (Dirichlet mixing weights, "
+        "KL anchor), or on nb201 spos / rsps / setn (uniform single-path supernet training, then the cell "
+        "selected among --candidates scored with inherited weights: evolution, random search, or sampled from "
+        "SETN's evaluator). Same outputs, options and --resume as 'nasforge darts' (which is --method darts).",
     )
-    o.add_argument("--method", required=True, help="darts, gdas or drnas")
+    o.add_argument("--method", required=True, help="darts, gdas, drnas, spos, rsps or setn")
     o.add_argument("--tau-max", type=argtypes.temperature, default=10.0, help="GDAS' initial temperature (default 10)")
     o.add_argument("--tau-min", type=argtypes.temperature, default=0.1, help="GDAS' final temperature (default 0.1)")
+    o.add_argument(
+        "--candidates", type=argtypes.positive_int, default=100,
+        help="spos/rsps/setn: cells scored with the supernet's weights after each epoch (default 100)",
+    )
+    o.add_argument(
+        "--recalib-batches", type=argtypes.positive_int, default=4,
+        help="spos/rsps/setn: training batches that recalibrate BatchNorm before each score (default 4)",
+    )
     _add_search_arguments(o)
     o.set_defaults(func=cmd_darts)
 
@@ -52,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(constant lr, no clipping, seed 2); darts and nb201 DARTS' refinements (cosine lr, clipping at 5). "
         "On nb201 with CIFAR-10 every epoch's derived arch is looked up in the NB201 benchmark.",
     )
-    p.set_defaults(method="darts", tau_max=10.0, tau_min=0.1)
+    p.set_defaults(method="darts", tau_max=10.0, tau_min=0.1, candidates=100, recalib_batches=4)
     _add_search_arguments(p)
     p.set_defaults(func=cmd_darts)
     _register_train_genotype(subparsers)
@@ -207,6 +217,7 @@ def cmd_darts(args: argparse.Namespace) -> int:
 def _darts(args: argparse.Namespace, run: RunDir) -> int:
     import sys
 
+    from nasforge.oneshot.methods import get_method
     from nasforge.oneshot.search import SearchConfig, search
 
     _set_threads(args.threads)
@@ -231,6 +242,8 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
         method=args.method,
         tau_max=args.tau_max,
         tau_min=args.tau_min,
+        candidates=args.candidates,
+        recalib_batches=args.recalib_batches,
     )
     from nasforge.train.models import check_input_size
 
@@ -264,6 +277,8 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
     }  # fmt: skip
     if config.method != "darts":  # absent for DARTS, so run directories of older 'nasforge darts' still resume
         settings.update({"--method": config.method, "--tau-max": config.tau_max, "--tau-min": config.tau_min})
+    if get_method(config.method).selection:  # only where they matter: older run directories still resume
+        settings.update({"--candidates": config.candidates, "--recalib-batches": config.recalib_batches})
     run.begin(settings)  # checks a resumed search's settings, or clears a forced one's old files
     result = search(
         config, dataset, out_dir=args.out, resume=args.resume, progress=not args.json, lookup=lookup, on_epoch=report

@@ -161,13 +161,29 @@ class Supernet(nn.Module):
     method: Method = METHODS["darts"]  # the relaxation (nasforge.oneshot.methods); set by the search loop
     tau: float = 1.0  # the method's temperature (GDAS), set per epoch by the search loop
     sample_gen: torch.Generator | None = None  # where sampling methods draw (CPU generator)
+    arch_phase: bool = False  # set by the architect during its α step (SETN mixes all ops there)
+    fixed: torch.Tensor | None = None  # one-hot rows of a candidate being scored: overrides the method
+    selected: NB201Arch | None = None  # the selecting methods' (SPOS, RSPS, SETN) last selection
 
     def mixing(self, alpha: torch.Tensor) -> torch.Tensor:
-        """The per-edge op weights (edges × ops) of a forward pass: the method's sample while training, its
-        deterministic weights in evaluation."""
-        if self.training:
-            return self.method.train_weights(alpha, self.tau, self.sample_gen)
-        return self.method.eval_weights(alpha)
+        """The per-edge op weights (edges × ops) of a forward pass: a fixed candidate's one-hot rows if one is
+        set, else the method's sample while training (its α-step mixing in the α step), its deterministic
+        weights in evaluation."""
+        if self.fixed is not None:
+            return self.fixed.to(alpha)
+        if not self.training:
+            return self.method.eval_weights(alpha)
+        if self.arch_phase and self.method.arch_weights is not None:
+            return self.method.arch_weights(alpha, self.tau, self.sample_gen)
+        return self.method.train_weights(alpha, self.tau, self.sample_gen)
+
+    def one_path(self) -> bool:
+        """Whether this forward pass's rows are one-hot, so that cells compute only each edge's chosen op."""
+        if self.fixed is not None:
+            return True
+        if self.training and self.arch_phase and self.method.arch_weights is not None:
+            return False
+        return self.method.one_path
 
     def arch_parameters(self) -> list[torch.Tensor]:
         return [getattr(self, name) for name in self.alpha_names]
@@ -270,7 +286,7 @@ class DartsSupernet(Supernet):
         states = [self.stem(x).contiguous(memory_format=CHANNELS_LAST)] * self.macro.n_inputs
         for cell, reduction in zip(self.cells, self.reductions, strict=True):
             inputs = [pre(s) for pre, s in zip(cell.preprocess, states[-self.macro.n_inputs :], strict=True)]
-            states.append(cell(inputs, w_reduce if reduction else w_normal, self.method.one_path))
+            states.append(cell(inputs, w_reduce if reduction else w_normal, self.one_path()))
         return self.classifier(states[-1].mean(dim=(2, 3)))
 
     def derive(self) -> Genotype:
@@ -304,11 +320,14 @@ class NB201Supernet(Supernet):
         weights = self.mixing(self.alpha)
         x = self.stem(x).contiguous(memory_format=CHANNELS_LAST)
         for cell in self.cells:
-            x = cell([x], weights, self.method.one_path) if isinstance(cell, SearchCell) else cell(x)
+            x = cell([x], weights, self.one_path()) if isinstance(cell, SearchCell) else cell(x)
         return self.classifier(self.lastact(x).mean(dim=(2, 3)))
 
     def derive(self) -> NB201Arch:
-        """The argmax op of every edge (``none`` included, as NB201's DARTS baseline derives it)."""
+        """The argmax op of every edge (``none`` included, as NB201's DARTS baseline derives it); for the
+        selecting methods the last selected cell."""
+        if self.selected is not None:
+            return self.selected
         return NB201Arch(tuple(NB201_OPS[int(i)] for i in self.alpha.detach().argmax(dim=-1)))
 
 
