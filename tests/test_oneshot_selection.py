@@ -60,6 +60,19 @@ def test_spos_supernet_trains_the_sampled_path_only():
         assert bool((rows != 0).any()) == chose_conv  # only a sampled conv gets a gradient
 
 
+def test_a_fixed_path_cell_equals_the_all_ops_cell_with_its_one_hot_weights():
+    from nasforge.oneshot.mixed import nb201_search_op
+    from nasforge.oneshot.supernet import SearchCell
+
+    cell = SearchCell(1, 3, 4, NB201_OPS, resolve=nb201_search_op, output="last")
+    x = torch.randn(2, 4, 6, 6, generator=torch.Generator().manual_seed(5))
+    for seed in range(4):
+        path = uniform_one_hot(torch.zeros(6, 5), 1.0, torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(cell([x], path, one_path=True), cell([x], path), rtol=1e-5, atol=1e-6)
+    none_only = F.one_hot(torch.zeros(6, dtype=torch.long), 5).float()
+    assert torch.equal(cell([x], none_only, one_path=True), torch.zeros_like(x))
+
+
 def test_bn_recalibration_equals_the_batch_statistics_computed_independently():
     net = build_supernet("nb201", "cifar10", C=4, layers=1, seed=0)
     candidate = _ops("|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|")

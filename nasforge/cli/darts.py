@@ -50,6 +50,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--recalib-batches", type=argtypes.positive_int, default=4,
         help="spos/rsps/setn: training batches that recalibrate BatchNorm before each score (default 4)",
     )
+    o.add_argument(
+        "--partial-channels", type=argtypes.comma_list(argtypes.positive_int), default=[], metavar="K,K,...",
+        help="drnas on nb201: DrNAS' progressive schedule, one partial-channel K per stage (DrNAS: 4,2)",
+    )
+    o.add_argument(
+        "--keep-ops", type=argtypes.comma_list(argtypes.positive_int), default=[], metavar="N,N,...",
+        help="drnas on nb201: ops kept per edge from each stage's start, pruned by α (DrNAS: 5,3)",
+    )
     _add_search_arguments(o)
     o.set_defaults(func=cmd_darts)
 
@@ -62,7 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(constant lr, no clipping, seed 2); darts and nb201 DARTS' refinements (cosine lr, clipping at 5). "
         "On nb201 with CIFAR-10 every epoch's derived arch is looked up in the NB201 benchmark.",
     )
-    p.set_defaults(method="darts", tau_max=10.0, tau_min=0.1, candidates=100, recalib_batches=4)
+    p.set_defaults(
+        method="darts", tau_max=10.0, tau_min=0.1, candidates=100, recalib_batches=4, partial_channels=[], keep_ops=[]
+    )
     _add_search_arguments(p)
     p.set_defaults(func=cmd_darts)
     _register_train_genotype(subparsers)
@@ -244,6 +254,8 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
         tau_min=args.tau_min,
         candidates=args.candidates,
         recalib_batches=args.recalib_batches,
+        partial_channels=tuple(args.partial_channels),
+        keep_ops=tuple(args.keep_ops),
     )
     from nasforge.train.models import check_input_size
 
@@ -279,6 +291,8 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
         settings.update({"--method": config.method, "--tau-max": config.tau_max, "--tau-min": config.tau_min})
     if get_method(config.method).selection:  # only where they matter: older run directories still resume
         settings.update({"--candidates": config.candidates, "--recalib-batches": config.recalib_batches})
+    if config.partial_channels:
+        settings.update({"--partial-channels": list(config.partial_channels), "--keep-ops": list(config.keep_ops)})
     run.begin(settings)  # checks a resumed search's settings, or clears a forced one's old files
     result = search(
         config, dataset, out_dir=args.out, resume=args.resume, progress=not args.json, lookup=lookup, on_epoch=report

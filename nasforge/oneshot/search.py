@@ -41,7 +41,7 @@ from nasforge.oneshot.selection import best, candidates_for, one_hot, recalibrat
 from nasforge.oneshot.supernet import Supernet, build_supernet, darts_macro
 from nasforge.spaces.darts import Genotype
 from nasforge.spaces.nb201 import NB201Arch
-from nasforge.spaces.registry import list_spaces, oneshot_view
+from nasforge.spaces.registry import get_space, list_spaces, oneshot_view
 from nasforge.train import select_device
 from nasforge.train.engine import (
     CHECKPOINT_NAME,
@@ -81,6 +81,11 @@ class SearchConfig:
     The selecting methods (``spos``, ``rsps``, ``setn``) score ``candidates`` cells after every epoch, each on
     one evaluation batch (``eval_batch_size`` images of the search-valid part, the same for all) after
     recalibrating BatchNorm on ``recalib_batches`` batches of the search-train part.
+
+    ``partial_channels`` (DrNAS on nb201 only): DrNAS' progressive schedule, the epochs split evenly into one
+    stage per entry, stage s running partial channel connections with K = ``partial_channels[s]`` and, from
+    its start, only the ``keep_ops[s]`` ops of each edge with the largest α (DrNAS' NB201 run: K 4 then 2,
+    keeping 5 then 3 ops). Empty: no schedule.
     """
 
     space: str = "darts-mnist"
@@ -112,6 +117,8 @@ class SearchConfig:
     tau_min: float = 0.1
     candidates: int = 100
     recalib_batches: int = 4
+    partial_channels: tuple[int, ...] = ()
+    keep_ops: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         get_method(self.method, self.space)  # unknown, or not for this space: ConfigError naming the valid ones
@@ -129,6 +136,9 @@ class SearchConfig:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         object.__setattr__(self, "a_betas", tuple(self.a_betas))
+        object.__setattr__(self, "partial_channels", tuple(self.partial_channels))
+        object.__setattr__(self, "keep_ops", tuple(self.keep_ops))
+        self._check_schedule()
         if self.order not in (1, 2):
             raise ConfigError(f"order must be 1 (first-order) or 2 (second-order), got {self.order}")
         if self.order == 2 and not get_method(self.method).trains_alpha:
@@ -150,9 +160,33 @@ class SearchConfig:
         if self.stem_multiplier < 0:
             raise ConfigError(f"stem_multiplier must be >= 0 (0: no stem), got {self.stem_multiplier}")
 
+    def _check_schedule(self) -> None:
+        ks, keeps = self.partial_channels, self.keep_ops
+        if not ks and not keeps:
+            return
+        if self.method != "drnas" or self.space != "nb201":
+            raise ConfigError("the progressive partial-channel schedule is DrNAS' on nb201: use --method drnas "
+                              "--space nb201, or leave out --partial-channels and --keep-ops")  # fmt: skip
+        C = oneshot_view(self.space).default_C if self.C is None else self.C
+        n_ops = len(get_space(self.space).ops)
+        if len(ks) != len(keeps) or len(ks) > self.epochs:
+            raise ConfigError(
+                f"give one --keep-ops per --partial-channels stage, at most one stage per epoch; got "
+                f"{len(ks)} K value(s), {len(keeps)} keep value(s), {self.epochs} epoch(s)"
+            )
+        if any(k < 1 or C % k for k in ks):
+            raise ConfigError(f"each partial-channel K must be >= 1 and divide C={C}, got {list(ks)}")
+        if any(not 1 <= n <= n_ops for n in keeps) or list(keeps) != sorted(keeps, reverse=True):
+            raise ConfigError(f"--keep-ops must be non-increasing numbers of ops from 1 to {n_ops}, got {list(keeps)}")
+
+    def stage_at(self, epoch: int) -> int:
+        """The progressive schedule's stage of epoch ``epoch`` (from 0): the epochs split evenly."""
+        return epoch * len(self.partial_channels) // self.epochs
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["a_betas"] = list(self.a_betas)
+        data["partial_channels"], data["keep_ops"] = list(self.partial_channels), list(self.keep_ops)
         return data
 
     @classmethod
@@ -415,6 +449,12 @@ def _epoch(run: _Run, epoch: int, progress: bool, lookup: Lookup | None) -> Sear
     for group in run.w_optimizer.param_groups:
         group["lr"] = lr
     model.tau = config.tau_at(epoch)
+    if config.partial_channels:
+        stage = config.stage_at(epoch)
+        model.partial = config.partial_channels[stage]
+        if epoch == 0 or stage != config.stage_at(epoch - 1):  # a stage's start: DrNAS prunes its ops
+            if config.keep_ops[stage] < len(model.ops):
+                model.prune(config.keep_ops[stage])
     model.train()
     loss_sum = arch_sum = 0.0
     correct = seen = 0
@@ -611,6 +651,7 @@ def _write_epoch(out: Path, run: _Run, records: list[SearchRecord]) -> None:
         "records": [rec.to_dict() for rec in records],
         "sample_gen": run.model.sample_gen.get_state(),
         "selected": None if run.model.selected is None else run.model.selected.to_string(),
+        "op_mask": run.model.op_mask,
     }
     save_checkpoint_file(out / CHECKPOINT_NAME, state)
 
@@ -657,6 +698,8 @@ def _load_checkpoint(path: Path, run: _Run) -> list[SearchRecord]:
         run.valid_batches.restore(state["valid_stream"])
         if isinstance(state.get("sample_gen"), torch.Tensor):  # older checkpoints (DARTS only) lack it
             run.model.sample_gen.set_state(state["sample_gen"])
+        if isinstance(state.get("op_mask"), torch.Tensor):
+            run.model.op_mask = state["op_mask"].to(device=run.model.alpha.device, dtype=torch.bool)
         if state.get("selected") is not None:
             run.model.selected = NB201Arch.parse(str(state["selected"]))
     except (RuntimeError, ValueError, KeyError, TypeError, IndexError, StopIteration, ArchError) as exc:
