@@ -43,19 +43,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     o.add_argument("--tau-max", type=argtypes.temperature, default=10.0, help="GDAS' initial temperature (default 10)")
     o.add_argument("--tau-min", type=argtypes.temperature, default=0.1, help="GDAS' final temperature (default 0.1)")
     o.add_argument(
-        "--candidates", type=argtypes.positive_int, default=100,
+        "--candidates", type=argtypes.int_range(1, 15625), default=100,  # at most the whole NB201 space
         help="spos/rsps/setn: cells scored with the supernet's weights after each epoch (default 100)",
     )
     o.add_argument(
-        "--recalib-batches", type=argtypes.positive_int, default=4,
+        "--recalib-batches", type=argtypes.int_range(1, 10000), default=4,
         help="spos/rsps/setn: training batches that recalibrate BatchNorm before each score (default 4)",
     )
     o.add_argument(
-        "--partial-channels", type=argtypes.comma_list(argtypes.positive_int), default=[], metavar="K,K,...",
+        "--partial-channels", type=argtypes.comma_list(argtypes.int_range(1, 4096)), default=[], metavar="K,K,...",
         help="drnas on nb201: DrNAS' progressive schedule, one partial-channel K per stage (DrNAS: 4,2)",
     )
     o.add_argument(
-        "--keep-ops", type=argtypes.comma_list(argtypes.positive_int), default=[], metavar="N,N,...",
+        "--keep-ops", type=argtypes.comma_list(argtypes.int_range(1, 5)), default=[], metavar="N,N,...",
         help="drnas on nb201: ops kept per edge from each stage's start, pruned by α (DrNAS: 5,3)",
     )
     _add_search_arguments(o)
