@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("--long-epochs", type=int, default=100, help="the single-seed DARTS collapse run (0: none)")
     parser.add_argument("--C", type=int, default=8)
     parser.add_argument("--N", type=int, default=1)
-    parser.add_argument("--fraction", type=float, default=0.5)
+    parser.add_argument("--fraction", type=float, default=0.1, help="share of the 50,000 CIFAR-10 training images")
     parser.add_argument("--candidates", type=int, default=30)
     parser.add_argument("--recalib-batches", type=int, default=4)
     parser.add_argument("--partial-channels", default="4,2")
