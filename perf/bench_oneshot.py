@@ -5,8 +5,10 @@ CIFAR-sized random images, NB201 supernet at C, N). nasforge's step (``Architect
 the method set on the supernet) is timed against a straightforward implementation written here in the
 style of the original papers' code: a Python list of op modules per edge, every op computed then weighted
 with a Python ``sum(w * op(x))`` (GDAS too: hard Gumbel weights times all ops), NCHW tensors,
-``loss.backward()`` for both updates. Variants alternate step by step in one process so that load from
-other processes hits all alike; the table reports medians.
+``loss.backward()`` for both updates. The single-path methods' baseline is their papers' code (xautodl's
+RSPS/SETN cells): the sampled op of each edge called from its edge's op list, ``sum`` over the edges; SPOS
+and RSPS have no α step, SETN's α step mixes every op (its ``'joint'`` mode). Variants alternate step by
+step in one process so that load from other processes hits all alike; the table reports medians.
 
 Targets (issue 18): GDAS's step >= 3x cheaper than nasforge's DARTS step; each method >= 1.5x faster than
 its baseline.
@@ -38,7 +40,8 @@ from nasforge.spaces.nb201_model import ResNetBasicblock
 RESULTS = Path(__file__).resolve().parent / "results" / "oneshot.json"
 TARGETS = {"gdas_vs_darts": 3.0, "speedup": 1.5}
 BATCH = 64
-METHOD_NAMES = ("darts", "gdas", "drnas")
+METHOD_NAMES = ("darts", "gdas", "drnas", "spos", "rsps", "setn")
+SINGLE_PATH = ("spos", "rsps", "setn")  # weight step on a uniformly drawn path
 
 # --- the baseline: the papers' code structure ----------------------------------------------------------------
 
@@ -67,12 +70,15 @@ class BaselineCell(nn.Module):
         super().__init__()
         self.edges = nn.ModuleList(nn.ModuleList(_op(n, C) for n in OPS) for _ in range(6))
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: torch.Tensor | None, path: list[int] | None = None) -> torch.Tensor:
         nodes, k = [x], 0
         for j in range(1, 4):
             terms = []
             for i in range(j):
-                terms.append(sum(w * op(nodes[i]) for w, op in zip(weights[k], self.edges[k], strict=True)))
+                if path is not None:  # xautodl's single path: the edge's sampled op only
+                    terms.append(self.edges[k][path[k]](nodes[i]))
+                else:
+                    terms.append(sum(w * op(nodes[i]) for w, op in zip(weights[k], self.edges[k], strict=True)))
                 k += 1
             nodes.append(sum(terms))
         return nodes[-1]
@@ -93,8 +99,10 @@ class BaselineSupernet(nn.Module):
         self.classifier = nn.Linear(4 * C, 10)
         self.alpha = nn.Parameter(1e-3 * torch.randn(6, len(OPS)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.method == "gdas":
+    def forward(self, x: torch.Tensor, path: list[int] | None = None) -> torch.Tensor:
+        if path is not None:
+            weights = None
+        elif self.method == "gdas":
             weights = gumbel_hard(self.alpha, 10.0, self.gen)
         elif self.method == "drnas":
             weights = dirichlet_sample(self.alpha, self.gen)
@@ -102,16 +110,18 @@ class BaselineSupernet(nn.Module):
             weights = F.softmax(self.alpha, dim=-1)
         x = self.stem(x)
         for cell in self.cells:
-            x = cell(x, weights) if isinstance(cell, BaselineCell) else cell(x)
+            x = cell(x, weights, path) if isinstance(cell, BaselineCell) else cell(x)
         return self.classifier(self.lastact(x).mean(dim=(2, 3)))
 
 
 def baseline_step(net: BaselineSupernet, w_opt, a_opt, train, valid) -> None:
-    a_opt.zero_grad()
-    F.cross_entropy(net(valid[0]), valid[1]).backward()
-    a_opt.step()
+    if net.method not in ("spos", "rsps"):
+        a_opt.zero_grad()
+        F.cross_entropy(net(valid[0]), valid[1]).backward()
+        a_opt.step()
     w_opt.zero_grad()
-    F.cross_entropy(net(train[0]), train[1]).backward()
+    path = torch.randint(len(OPS), (6,), generator=net.gen).tolist() if net.method in SINGLE_PATH else None
+    F.cross_entropy(net(train[0], path), train[1]).backward()
     nn.utils.clip_grad_norm_([p for p in net.parameters() if p is not net.alpha], 5.0)
     w_opt.step()
 
@@ -141,7 +151,8 @@ def main() -> None:
 
         def ours(net=net, arch=arch, w_opt=w_opt):
             net.train()
-            arch.step(batch())
+            if net.method.trains_alpha:  # as the search loop: SPOS and RSPS have no α step
+                arch.step(batch())
             weight_step(net, w_opt, batch(), 5.0)
 
         base = BaselineSupernet(args.C, args.N, name)

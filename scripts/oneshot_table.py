@@ -1,19 +1,21 @@
 """The NB201 one-shot table of docs/oneshot.md: every method x seed on the CPU protocol, resumable.
 
 Each run is ``nasforge oneshot --method M --space nb201 --dataset cifar10 --C 8 --layers 1 --epochs E
---batch-size 64 --seed S --fraction F --out RUNS/M-sS`` (``--resume`` when its checkpoint exists, so an
-interrupted table continues where it stopped: a finished run is skipped, a started one continues after its
-last epoch). Every epoch's derived cell is looked up in the NB201 benchmark by the search itself
-(``search.jsonl``: ``benchmark.cifar10_test_acc``, ``benchmark.cifar10_rank_pct``).
+--batch-size 64 --seed S --fraction F --out RUNS/M-sS`` plus the method's own settings (DrNAS: its progressive
+schedule ``--partial-channels 4,2 --keep-ops 5,3``; SPOS, RSPS, SETN: ``--candidates``, ``--recalib-batches``),
+with ``--resume`` when its checkpoint exists, so an interrupted table continues where it stopped: a finished
+run is skipped, a started one continues after its last epoch. Order: seed 0 of every method, then the long
+single-seed DARTS run (RUNS/darts-long-s0, ``--long-epochs``), then the other seeds. Every epoch's derived
+cell is looked up in the NB201 benchmark by the search itself (``search.jsonl``: ``benchmark``).
 
-``--report`` only reads the runs and writes RUNS/table.md and RUNS/table.json: per method the derived
-cell's NB201 test accuracy per epoch (mean ± std over the finished seeds), its final value and rank, the
-wall time, beside the NB201 paper's numbers.
+``--report`` only reads the runs and writes RUNS/table.md, RUNS/table.json and, per method, RUNS/plots/M.png
+(NB201 test accuracy of the derived cell, mean ± std over the seeds, and the supernet's own one-shot
+accuracy, over the epochs).
 
 Usage::
 
-    nice -n 10 python scripts/oneshot_table.py --runs runs/oneshot            # run (or continue) everything
-    python scripts/oneshot_table.py --runs runs/oneshot --report              # the table from what ran
+    nohup setsid nice -n 19 python scripts/oneshot_table.py --runs /tmp/oneshot-table > /tmp/oneshot-table/log 2>&1 &
+    python scripts/oneshot_table.py --runs /tmp/oneshot-table --report      # the table from what ran so far
 """
 
 from __future__ import annotations
@@ -25,16 +27,27 @@ import subprocess
 import sys
 from pathlib import Path
 
-METHODS = ("darts", "gdas", "drnas")
-PAPER = {  # NB201 paper (Dong & Yang 2020, Table 5) and DrNAS (Chen et al. 2021): CIFAR-10 test accuracy
+METHODS = ("darts", "gdas", "drnas", "spos", "rsps", "setn")
+PAPER = {  # CIFAR-10 test accuracy: NB201 paper (Dong & Yang 2020, Table 5); DrNAS (Chen et al. 2021, Table 3)
     "darts": "54.30 ± 0.00 (DARTS-V1/V2)",
     "gdas": "93.61 ± 0.09",
     "drnas": "94.36 ± 0.00",
+    "spos": "— (RSPS 87.66 ± 1.69)",
+    "rsps": "87.66 ± 1.69",
+    "setn": "87.64 ± 0.00",
 }
 
 
-def run_dir(runs: Path, method: str, seed: int) -> Path:
-    return runs / f"{method}-s{seed}"
+def method_args(method: str, args: argparse.Namespace) -> list[str]:
+    if method == "drnas":
+        return ["--partial-channels", args.partial_channels, "--keep-ops", args.keep_ops]
+    if method in ("spos", "rsps", "setn"):
+        return ["--candidates", str(args.candidates), "--recalib-batches", str(args.recalib_batches)]
+    return []
+
+
+def run_dir(runs: Path, method: str, seed: int, long: bool = False) -> Path:
+    return runs / (f"{method}-long-s{seed}" if long else f"{method}-s{seed}")
 
 
 def records(path: Path) -> list[dict]:
@@ -44,23 +57,86 @@ def records(path: Path) -> list[dict]:
     return [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def planned(args: argparse.Namespace) -> list[tuple[str, int, int, Path]]:
+    """(method, seed, epochs, directory) of every run, in the order they run."""
+    first, rest = args.seeds[:1], args.seeds[1:]
+    plan = [(m, s, args.epochs, run_dir(args.runs, m, s)) for s in first for m in args.methods]
+    if args.long_epochs > 0 and "darts" in args.methods:
+        plan.append(("darts", 0, args.long_epochs, run_dir(args.runs, "darts", 0, long=True)))
+    plan += [(m, s, args.epochs, run_dir(args.runs, m, s)) for s in rest for m in args.methods]
+    return plan
+
+
 def run_all(args: argparse.Namespace) -> None:
-    for seed in args.seeds:
-        for method in args.methods:
-            out = run_dir(args.runs, method, seed)
-            epochs = args.darts_epochs if method == "darts" else args.epochs
-            if len(records(out)) >= epochs:
-                continue
-            cmd = [
-                sys.executable, "-m", "nasforge.cli.main", "oneshot", "--method", method, "--space", "nb201",
-                "--dataset", "cifar10", "--C", str(args.C), "--layers", str(args.N), "--epochs", str(epochs),
-                "--batch-size", "64", "--seed", str(seed), "--fraction", str(args.fraction), "--out", str(out),
-                "--threads", str(args.threads), "--json",
-            ]  # fmt: skip
-            if (out / "checkpoint.pt").is_file():
-                cmd.append("--resume")
-            print(" ".join(cmd), flush=True)
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    for method, seed, epochs, out in planned(args):
+        if len(records(out)) >= epochs:
+            continue
+        cmd = [
+            sys.executable, "-m", "nasforge.cli.main", "oneshot", "--method", method, "--space", "nb201",
+            "--dataset", "cifar10", "--C", str(args.C), "--layers", str(args.N), "--epochs", str(epochs),
+            "--batch-size", "64", "--seed", str(seed), "--fraction", str(args.fraction), "--out", str(out),
+            "--threads", str(args.threads), "--json", *method_args(method, args),
+        ]  # fmt: skip
+        if (out / "checkpoint.pt").is_file():
+            cmd.append("--resume")
+        print(" ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        report(args)  # the table so far after every finished run
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.pstdev(values)
+
+
+def summarize(runs: list[list[dict]]) -> dict:
+    n = min(len(r) for r in runs)
+    true = [_mean_std([r[e]["benchmark"]["cifar10_test_acc"] for r in runs]) for e in range(n)]
+    oneshot = [_mean_std([r[e]["valid_acc"] for r in runs]) for e in range(n)]
+    return {
+        "seeds": len(runs),
+        "epochs": n,
+        "true_per_epoch": true,
+        "oneshot_per_epoch": oneshot,
+        "final": [r[n - 1]["benchmark"]["cifar10_test_acc"] for r in runs],
+        "rank_pct": [r[n - 1]["benchmark"]["cifar10_rank_pct"] for r in runs],
+        "seconds": [sum(rec["seconds"] for rec in r[:n]) for r in runs],
+        "archs": [r[n - 1]["genotype"] for r in runs],
+    }
+
+
+def _row(name: str, s: dict, paper: str) -> str:
+    curve = ", ".join(f"{m:.2f}±{sd:.2f}" for m, sd in s["true_per_epoch"])
+    final, rank = _mean_std(s["final"]), statistics.mean(s["rank_pct"])
+    return (
+        f"| {name} | {s['seeds']} | {s['epochs']} | {curve} | {final[0]:.2f} ± {final[1]:.2f} | {rank:.1f} "
+        f"| {statistics.mean(s['seconds']):.0f} | {paper} |"
+    )
+
+
+def _plot(path: Path, name: str, s: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = range(1, s["epochs"] + 1)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    curves = (("true_per_epoch", "derived cell: NB201 test"), ("oneshot_per_epoch", "supernet: one-shot valid"))
+    for key, label in curves:
+        mean = [m for m, _ in s[key]]
+        std = [sd for _, sd in s[key]]
+        ax.plot(epochs, mean, marker="o", ms=3, label=label)
+        low, high = [m - d for m, d in zip(mean, std, strict=True)], [m + d for m, d in zip(mean, std, strict=True)]
+        ax.fill_between(epochs, low, high, alpha=0.2)
+    ax.set_xlabel("search epoch")
+    ax.set_ylabel("CIFAR-10 accuracy (%)")
+    ax.set_title(f"{name}: true vs one-shot accuracy ({s['seeds']} seed(s))")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def report(args: argparse.Namespace) -> None:
@@ -69,41 +145,35 @@ def report(args: argparse.Namespace) -> None:
         "| method | seeds | epochs | NB201 test acc per epoch (mean ± std) | final | rank % | wall s | paper |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for method in args.methods:
-        runs = [records(run_dir(args.runs, method, s)) for s in args.seeds]
-        runs = [r for r in runs if r and r[-1].get("benchmark")]
+    entries = [(m, [run_dir(args.runs, m, s) for s in args.seeds], PAPER[m]) for m in args.methods]
+    entries.append(("darts-long", [run_dir(args.runs, "darts", 0, long=True)], PAPER["darts"]))
+    for name, dirs, paper in entries:
+        runs = [r for r in (records(d) for d in dirs) if r and r[-1].get("benchmark")]
         if not runs:
             continue
-        n = min(len(r) for r in runs)
-        per_epoch = []
-        for e in range(n):
-            values = [r[e]["benchmark"]["cifar10_test_acc"] for r in runs]
-            per_epoch.append((statistics.mean(values), statistics.pstdev(values)))
-        final = [r[-1]["benchmark"]["cifar10_test_acc"] for r in runs]
-        rank = [r[-1]["benchmark"]["cifar10_rank_pct"] for r in runs]
-        wall = [sum(rec["seconds"] for rec in r) for r in runs]
-        table[method] = {"per_epoch": per_epoch, "final": final, "rank_pct": rank, "seconds": wall}
-        curve = ", ".join(f"{m:.2f}±{s:.2f}" for m, s in per_epoch)
-        lines.append(
-            f"| {method} | {len(runs)} | {n} | {curve} | {statistics.mean(final):.2f} ± {statistics.pstdev(final):.2f}"
-            f" | {statistics.mean(rank):.1f} | {statistics.mean(wall):.0f} | {PAPER[method]} |"
-        )
+        table[name] = summarize(runs)
+        lines.append(_row(name, table[name], paper))
+        _plot(args.runs / "plots" / f"{name}.png", name, table[name])
     args.runs.mkdir(parents=True, exist_ok=True)
     (args.runs / "table.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (args.runs / "table.json").write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
-    print("\n".join(lines))
+    print("\n".join(lines), flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, default=Path("runs/oneshot"))
+    parser.add_argument("--runs", type=Path, default=Path("/tmp/oneshot-table"))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--darts-epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--long-epochs", type=int, default=100, help="the single-seed DARTS collapse run (0: none)")
     parser.add_argument("--C", type=int, default=8)
     parser.add_argument("--N", type=int, default=1)
-    parser.add_argument("--fraction", type=float, default=0.2)
+    parser.add_argument("--fraction", type=float, default=0.1, help="share of the 50,000 CIFAR-10 training images")
+    parser.add_argument("--candidates", type=int, default=30)
+    parser.add_argument("--recalib-batches", type=int, default=4)
+    parser.add_argument("--partial-channels", default="4,2")
+    parser.add_argument("--keep-ops", default="5,3")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--report", action="store_true", help="only write the table from the runs so far")
     args = parser.parse_args()

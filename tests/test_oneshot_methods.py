@@ -98,7 +98,11 @@ def test_unknown_method_names_the_valid_ones():
     with pytest.raises(ConfigError, match="valid methods: darts, gdas, drnas"):
         get_method("enas")
     with pytest.raises(ConfigError, match="unknown one-shot method"):
-        SearchConfig(method="spos")
+        SearchConfig(method="enas")
+    with pytest.raises(ConfigError, match="methods for darts-mnist: darts, gdas, drnas$"):
+        SearchConfig(method="spos")  # the default space darts-mnist
+    with pytest.raises(ConfigError, match="--order 2 applies to darts, gdas, drnas, setn"):
+        SearchConfig(space="nb201", dataset="cifar10", method="rsps", order=2)
 
 
 def test_oneshot_gdas_runs_resumes_and_refuses_another_method(tiny_mnist, tmp_path, capsys):  # noqa: F811
@@ -123,6 +127,9 @@ def test_oneshot_gdas_runs_resumes_and_refuses_another_method(tiny_mnist, tmp_pa
         (["--method", "gdas", "--tau-max", "0"], "--tau-max"),
         (["--method", "gdas", "--tau-min", "-1"], "--tau-min"),
         (["--method", "gdas", "--epochs", "0"], "--epochs"),
+        (["--method", "setn", "--space", "darts"], "methods for darts: darts, gdas, drnas"),
+        (["--method", "spos", "--space", "nb201", "--candidates", "0"], "--candidates"),
+        (["--method", "rsps", "--space", "nb201", "--recalib-batches", "-1"], "--recalib-batches"),
     ],
 )
 def test_oneshot_bad_input_is_one_line_exit_2(extra, message, tmp_path, capsys):

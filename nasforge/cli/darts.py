@@ -32,14 +32,32 @@ DATASETS = tuple(list_datasets(loadable=True))
 def register(subparsers: argparse._SubParsersAction) -> None:
     o = subparsers.add_parser(
         "oneshot",
-        help="one-shot NAS with a chosen method: darts, gdas, drnas (shared supernet, architect and loop)",
+        help="one-shot NAS with a chosen method: darts, gdas, drnas, spos, rsps, setn (shared supernet and loop)",
         description="One-shot search with --method darts (softmax relaxation), gdas (hard Gumbel-softmax "
-        "sample per edge, temperature annealed --tau-max -> --tau-min) or drnas (Dirichlet mixing weights, "
-        "KL anchor). Same outputs, options and --resume as 'nasforge darts' (which is --method darts).",
+        "sample per edge, temperature annealed --tau-max -> --tau-min), drnas (Dirichlet mixing weights, "
+        "KL anchor), or on nb201 spos / rsps / setn (uniform single-path supernet training, then the cell "
+        "selected among --candidates scored with inherited weights: evolution, random search, or sampled from "
+        "SETN's evaluator). Same outputs, options and --resume as 'nasforge darts' (which is --method darts).",
     )
-    o.add_argument("--method", required=True, help="darts, gdas or drnas")
+    o.add_argument("--method", required=True, help="darts, gdas, drnas, spos, rsps or setn")
     o.add_argument("--tau-max", type=argtypes.temperature, default=10.0, help="GDAS' initial temperature (default 10)")
     o.add_argument("--tau-min", type=argtypes.temperature, default=0.1, help="GDAS' final temperature (default 0.1)")
+    o.add_argument(
+        "--candidates", type=argtypes.int_range(1, 15625), default=100,  # at most the whole NB201 space
+        help="spos/rsps/setn: cells scored with the supernet's weights after each epoch (default 100)",
+    )
+    o.add_argument(
+        "--recalib-batches", type=argtypes.int_range(1, 10000), default=4,
+        help="spos/rsps/setn: training batches that recalibrate BatchNorm before each score (default 4)",
+    )
+    o.add_argument(
+        "--partial-channels", type=argtypes.comma_list(argtypes.int_range(1, 4096)), default=[], metavar="K,K,...",
+        help="drnas on nb201: DrNAS' progressive schedule, one partial-channel K per stage (DrNAS: 4,2)",
+    )
+    o.add_argument(
+        "--keep-ops", type=argtypes.comma_list(argtypes.int_range(1, 5)), default=[], metavar="N,N,...",
+        help="drnas on nb201: ops kept per edge from each stage's start, pruned by α (DrNAS: 5,3)",
+    )
     _add_search_arguments(o)
     o.set_defaults(func=cmd_darts)
 
@@ -52,7 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(constant lr, no clipping, seed 2); darts and nb201 DARTS' refinements (cosine lr, clipping at 5). "
         "On nb201 with CIFAR-10 every epoch's derived arch is looked up in the NB201 benchmark.",
     )
-    p.set_defaults(method="darts", tau_max=10.0, tau_min=0.1)
+    p.set_defaults(
+        method="darts", tau_max=10.0, tau_min=0.1, candidates=100, recalib_batches=4, partial_channels=[], keep_ops=[]
+    )
     _add_search_arguments(p)
     p.set_defaults(func=cmd_darts)
     _register_train_genotype(subparsers)
@@ -207,6 +227,7 @@ def cmd_darts(args: argparse.Namespace) -> int:
 def _darts(args: argparse.Namespace, run: RunDir) -> int:
     import sys
 
+    from nasforge.oneshot.methods import get_method
     from nasforge.oneshot.search import SearchConfig, search
 
     _set_threads(args.threads)
@@ -231,6 +252,10 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
         method=args.method,
         tau_max=args.tau_max,
         tau_min=args.tau_min,
+        candidates=args.candidates,
+        recalib_batches=args.recalib_batches,
+        partial_channels=tuple(args.partial_channels),
+        keep_ops=tuple(args.keep_ops),
     )
     from nasforge.train.models import check_input_size
 
@@ -264,6 +289,10 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
     }  # fmt: skip
     if config.method != "darts":  # absent for DARTS, so run directories of older 'nasforge darts' still resume
         settings.update({"--method": config.method, "--tau-max": config.tau_max, "--tau-min": config.tau_min})
+    if get_method(config.method).selection:  # only where they matter: older run directories still resume
+        settings.update({"--candidates": config.candidates, "--recalib-batches": config.recalib_batches})
+    if config.partial_channels:
+        settings.update({"--partial-channels": list(config.partial_channels), "--keep-ops": list(config.keep_ops)})
     run.begin(settings)  # checks a resumed search's settings, or clears a forced one's old files
     result = search(
         config, dataset, out_dir=args.out, resume=args.resume, progress=not args.json, lookup=lookup, on_epoch=report

@@ -92,6 +92,15 @@ class Architect:
         w_optimizer: torch.optim.SGD | None = None,
     ) -> float:
         """One α update; returns the validation loss. Second order needs the train batch and weight optimizer."""
+        if hasattr(self.model, "arch_phase"):  # a supernet whose method mixes otherwise in the α step (SETN)
+            self.model.arch_phase = True
+            try:
+                return self._step(valid_batch, train_batch, w_optimizer)
+            finally:
+                self.model.arch_phase = False
+        return self._step(valid_batch, train_batch, w_optimizer)
+
+    def _step(self, valid_batch, train_batch, w_optimizer) -> float:
         if self.order == 1:
             loss = self._loss(valid_batch)
             grads = _grads(loss, self.alphas)  # no weight gradients are computed at all

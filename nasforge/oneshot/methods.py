@@ -13,8 +13,17 @@ of α. One more method is one more :class:`Method` in :data:`METHODS`.
   mixes with a reparameterised sample ``w ~ Dir(β)`` (pathwise gradients), the architect adds the KL
   anchor ``1e-3 · KL(Dir(β) ‖ Dir(1))``, evaluation mixes with the Dirichlet mean ``β / Σβ``.
 
+* ``spos`` (Guo et al. 2020) and ``rsps`` (Li & Talwalkar 2019): no α is trained; every weight step runs one
+  op per edge drawn uniformly (only that path is computed); the arch is then selected over the trained
+  supernet by scoring candidates with inherited weights (:mod:`nasforge.oneshot.selection`): evolution for
+  SPOS, random search for RSPS.
+* ``setn`` (Dong & Yang 2019): the template network (the weights) is trained on uniformly sampled single
+  paths; the evaluator (α) on the validation half with the full softmax mixture, as SETN's code does
+  (``'joint'`` mode); the arch is selected by sampling candidates from the evaluator, ∏_edges softmax(α), and
+  scoring each with the template's weights.
+
 Evaluation passes (the supernet's valid accuracy) are deterministic: softmax for DARTS, the argmax op
-for GDAS (the arch it would derive), the Dirichlet mean for DrNAS.
+for GDAS (the arch it would derive), the Dirichlet mean for DrNAS, the selected arch for the selecting methods.
 """
 
 from __future__ import annotations
@@ -58,6 +67,17 @@ def gumbel_hard(alpha: torch.Tensor, tau: float, generator: torch.Generator | No
     return _StraightThrough.apply(soft, hard)
 
 
+def uniform_one_hot(alpha: torch.Tensor, tau: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One op per row of ``alpha`` (edges × ops) drawn uniformly from ``generator`` (CPU), as one-hot rows
+    without any gradient to α: the single-path sampling of SPOS, RSPS and SETN's template training."""
+    picks = torch.randint(alpha.shape[-1], alpha.shape[:-1], generator=generator)
+    return F.one_hot(picks, alpha.shape[-1]).to(device=alpha.device, dtype=alpha.dtype)
+
+
+def _uniform_mean(alpha: torch.Tensor) -> torch.Tensor:
+    return torch.full_like(alpha, 1.0 / alpha.shape[-1])
+
+
 def dirichlet_concentration(alpha: torch.Tensor) -> torch.Tensor:
     """DrNAS' concentrations ``elu(α) + 1`` (> 0 for every real α)."""
     return F.elu(alpha) + 1
@@ -99,7 +119,13 @@ Sampler = Callable[[torch.Tensor, float, "torch.Generator | None"], torch.Tensor
 class Method:
     """A one-shot method: ``train_weights(α, τ, generator)`` and ``eval_weights(α)`` (edges × ops each),
     ``mean_weights(α)`` (what logs and drawings show), an optional α ``regularizer``, the spaces it applies
-    to, and whether it anneals a temperature."""
+    to, and whether it anneals a temperature.
+
+    ``trains_alpha``: whether the architect runs at all (SPOS and RSPS train weights only);
+    ``arch_weights``: the α step's mixing when it differs from the weight step's (SETN: the full softmax);
+    ``selection``: how the arch is chosen over the trained supernet (``"evolution"``, ``"random"``,
+    ``"template"``; :mod:`nasforge.oneshot.selection`) instead of the argmax of α.
+    """
 
     name: str
     train_weights: Sampler
@@ -109,6 +135,9 @@ class Method:
     spaces: tuple[str, ...] = ("darts-mnist", "darts", "nb201")
     uses_temperature: bool = False
     one_path: bool = False  # weights are one-hot rows: the supernet computes only each edge's chosen op
+    trains_alpha: bool = True
+    arch_weights: Sampler | None = None
+    selection: str | None = None
 
 
 def _softmax(alpha: torch.Tensor, tau: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -121,7 +150,21 @@ METHODS: dict[str, Method] = {
     "drnas": Method(
         "drnas", lambda a, tau, gen: dirichlet_sample(a, gen), _dirichlet_mean, _dirichlet_mean, drnas_kl
     ),
-}
+    # The selecting methods' candidates are NB201 cells (one op per edge); a DARTS cell keeps two inputs per
+    # node out of all its edges, which a single-path candidate of every edge is not: NB201 only.
+    "spos": Method(
+        "spos", uniform_one_hot, _argmax_one_hot, _uniform_mean, spaces=("nb201",), one_path=True,
+        trains_alpha=False, selection="evolution",
+    ),
+    "rsps": Method(
+        "rsps", uniform_one_hot, _argmax_one_hot, _uniform_mean, spaces=("nb201",), one_path=True,
+        trains_alpha=False, selection="random",
+    ),
+    "setn": Method(
+        "setn", uniform_one_hot, _argmax_one_hot, _softmax, spaces=("nb201",), one_path=True,
+        arch_weights=_softmax, selection="template",
+    ),
+}  # fmt: skip
 
 
 def get_method(name: str, space: str | None = None) -> Method:

@@ -120,6 +120,13 @@ def nb201_search_op(name: str, stride: int) -> SearchOp:
 OpResolver = Callable[[str, int], SearchOp]
 
 
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet's channel shuffle (PC-DARTS, DrNAS): output channel ``a * groups + b`` is input channel
+    ``b * (C // groups) + a``."""
+    n, c, h, w = x.shape
+    return x.reshape(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
 # --- mixed edges ----------------------------------------------------------------------------------------------
 
 
@@ -197,6 +204,33 @@ class MixedEdges(nn.Module):
             elif name in self.per_edge:
                 outs[e] = self.per_edge[name][e](x)
         return outs
+
+    def partial(self, x: torch.Tensor, k: int) -> list[list[torch.Tensor]]:
+        """PC-DARTS' partial channels (DrNAS' progressive schedule): like ``forward`` on the first ``C // k``
+        channels of ``x`` only, with ``C // k``-channel ops. A fused conv uses the leading ``C // k`` × ``C // k``
+        block of its edge's weight (and the leading ``C // k`` of its edge's BatchNorm statistics), so a
+        smaller ``k`` later widens the same ops: the trained block is kept, the new rows and columns start
+        from their initialization. Shared ops must act per channel (NB201's identity and pooling do)."""
+        c = self.C // k
+        xs = x[:, :c]
+        outputs: dict[str, list[torch.Tensor]] = {}
+        for name, module in self.shared.items():
+            y = xs if isinstance(module, nn.Identity) else module(xs)
+            outputs[name] = [y] * self.n_edges
+        relu = torch.relu(xs) if self.convs else None
+        for name, (conv, after) in self.convs.items():
+            outs = []
+            for e in range(self.n_edges):
+                rows = slice(e * self.C, e * self.C + c)
+                y = F.conv2d(relu, conv.weight[rows, :c], None, conv.stride, conv.padding)
+                outs.append(F.batch_norm(
+                    y, after.running_mean[rows], after.running_var[rows], None, None,
+                    after.training, after.momentum, after.eps,
+                ))  # fmt: skip
+            outputs[name] = outs
+        if self.per_edge:
+            raise ArchError("partial channels need ops that are shared or fused convs (the NB201 ops)")
+        return [[outputs[self.ops[i]][e] for i in self.live_ops] for e in range(self.n_edges)]
 
     def edge_op_modules(self, edge: int, name: str) -> list[tuple[nn.Module, slice | None]]:
         """The modules holding op ``name``'s weights on outgoing edge ``edge``, in construction order.

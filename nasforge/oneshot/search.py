@@ -36,11 +36,12 @@ from nasforge.data import BatchLoader, ImageDataset, Normalizer, train_valid_spl
 from nasforge.data.specs import DATASETS as DATASET_SPECS
 from nasforge.errors import ArchError, ConfigError, NasforgeError, StudyError, TrainingDivergedError, first_line
 from nasforge.oneshot.architect import ARCH_BETAS, ARCH_LR, ARCH_WEIGHT_DECAY, Architect
-from nasforge.oneshot.methods import get_method, temperature
+from nasforge.oneshot.methods import METHODS, get_method, temperature
+from nasforge.oneshot.selection import best, candidates_for, one_hot, recalibrate_bn
 from nasforge.oneshot.supernet import Supernet, build_supernet, darts_macro
 from nasforge.spaces.darts import Genotype
 from nasforge.spaces.nb201 import NB201Arch
-from nasforge.spaces.registry import list_spaces, oneshot_view
+from nasforge.spaces.registry import get_space, list_spaces, oneshot_view
 from nasforge.train import select_device
 from nasforge.train.engine import (
     CHECKPOINT_NAME,
@@ -76,6 +77,15 @@ class SearchConfig:
     ``split`` "halves" (first part of the images for weights, the rest for α, as the sheet) or "balanced"
     (class-balanced, seeded), ``valid_sampling`` "random" (a fresh random batch each step) or "stream" (the
     search-valid part in shuffled passes), ``drop_last`` whether a partial last training batch is skipped.
+
+    The selecting methods (``spos``, ``rsps``, ``setn``) score ``candidates`` cells after every epoch, each on
+    one evaluation batch (``eval_batch_size`` images of the search-valid part, the same for all) after
+    recalibrating BatchNorm on ``recalib_batches`` batches of the search-train part.
+
+    ``partial_channels`` (DrNAS on nb201 only): DrNAS' progressive schedule, the epochs split evenly into one
+    stage per entry, stage s running partial channel connections with K = ``partial_channels[s]`` and, from
+    its start, only the ``keep_ops[s]`` ops of each edge with the largest α (DrNAS' NB201 run: K 4 then 2,
+    keeping 5 then 3 ops). Empty: no schedule.
     """
 
     space: str = "darts-mnist"
@@ -105,6 +115,10 @@ class SearchConfig:
     method: str = "darts"
     tau_max: float = 10.0
     tau_min: float = 0.1
+    candidates: int = 100
+    recalib_batches: int = 4
+    partial_channels: tuple[int, ...] = ()
+    keep_ops: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         get_method(self.method, self.space)  # unknown, or not for this space: ConfigError naming the valid ones
@@ -122,8 +136,20 @@ class SearchConfig:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         object.__setattr__(self, "a_betas", tuple(self.a_betas))
+        object.__setattr__(self, "partial_channels", tuple(self.partial_channels))
+        object.__setattr__(self, "keep_ops", tuple(self.keep_ops))
+        self._check_schedule()
         if self.order not in (1, 2):
             raise ConfigError(f"order must be 1 (first-order) or 2 (second-order), got {self.order}")
+        if self.order == 2 and not get_method(self.method).trains_alpha:
+            trained = ", ".join(name for name, m in METHODS.items() if m.trains_alpha)
+            raise ConfigError(
+                f"method {self.method!r} trains no architecture parameters; --order 2 applies to {trained}"
+            )
+        if self.candidates < 1 or self.recalib_batches < 1:
+            raise ConfigError(
+                f"candidates and recalib_batches must be >= 1, got {self.candidates} and {self.recalib_batches}"
+            )
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError(f"epochs and batch size must be >= 1, got {self.epochs} and {self.batch_size}")
         for name, valid in (("lr_schedule", LR_SCHEDULES), ("split", SPLITS), ("valid_sampling", VALID_SAMPLINGS)):
@@ -134,9 +160,33 @@ class SearchConfig:
         if self.stem_multiplier < 0:
             raise ConfigError(f"stem_multiplier must be >= 0 (0: no stem), got {self.stem_multiplier}")
 
+    def _check_schedule(self) -> None:
+        ks, keeps = self.partial_channels, self.keep_ops
+        if not ks and not keeps:
+            return
+        if self.method != "drnas" or self.space != "nb201":
+            raise ConfigError("the progressive partial-channel schedule is DrNAS' on nb201: use --method drnas "
+                              "--space nb201, or leave out --partial-channels and --keep-ops")  # fmt: skip
+        C = oneshot_view(self.space).default_C if self.C is None else self.C
+        n_ops = len(get_space(self.space).ops)
+        if len(ks) != len(keeps) or len(ks) > self.epochs:
+            raise ConfigError(
+                f"give one --keep-ops per --partial-channels stage, at most one stage per epoch; got "
+                f"{len(ks)} K value(s), {len(keeps)} keep value(s), {self.epochs} epoch(s)"
+            )
+        if any(k < 1 or C % k for k in ks):
+            raise ConfigError(f"each partial-channel K must be >= 1 and divide C={C}, got {list(ks)}")
+        if any(not 1 <= n <= n_ops for n in keeps) or list(keeps) != sorted(keeps, reverse=True):
+            raise ConfigError(f"--keep-ops must be non-increasing numbers of ops from 1 to {n_ops}, got {list(keeps)}")
+
+    def stage_at(self, epoch: int) -> int:
+        """The progressive schedule's stage of epoch ``epoch`` (from 0): the epochs split evenly."""
+        return epoch * len(self.partial_channels) // self.epochs
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["a_betas"] = list(self.a_betas)
+        data["partial_channels"], data["keep_ops"] = list(self.partial_channels), list(self.keep_ops)
         return data
 
     @classmethod
@@ -253,7 +303,10 @@ def search(
             "use a smaller --batch-size or more data"
         )
     valid_batches = _RandomBatches(valid_loader) if config.valid_sampling == "random" else _BatchStream(valid_loader)
-    run = _Run(config, model, architect, w_optimizer, train_loader, train_gen, valid_batches, search_valid, device)
+    run = _Run(
+        config, model, architect, w_optimizer, train_loader, train_gen, valid_batches, search_valid, device,
+        *(_selection_sets(search_train, search_valid, config) if model.method.selection else ((), None)),
+    )  # fmt: skip
     out = Path(out_dir) if out_dir is not None else None
     records: list[SearchRecord] = []
     if resume and out is not None and (out / CHECKPOINT_NAME).is_file():
@@ -287,6 +340,23 @@ class _Run:
     valid_batches: _RandomBatches | _BatchStream  # the α step's batches
     search_valid: ImageDataset  # evaluated after each epoch
     device: torch.device
+    recalib: tuple[torch.Tensor, ...] = ()  # selecting methods: BatchNorm recalibration batches (CPU)
+    score_set: ImageDataset | None = None  # selecting methods: the images every candidate is scored on
+
+
+def _selection_sets(
+    search_train: ImageDataset, search_valid: ImageDataset, config: SearchConfig
+) -> tuple[tuple[torch.Tensor, ...], ImageDataset]:
+    """The fixed recalibration batches (seeded draw of the search-train part, no augmentation) and scoring set
+    (seeded draw of ``eval_batch_size`` search-valid images) of a selecting method: the same for every
+    candidate and every epoch, so scores compare candidates, not batches."""
+    gen = torch.Generator().manual_seed(config.seed + 3)
+    n = min(len(search_train), config.recalib_batches * config.batch_size)
+    images = search_train.subset(torch.randperm(len(search_train), generator=gen)[:n], "recalibration images")
+    batches = tuple(x for x, _ in BatchLoader(images, config.batch_size, shuffle=False, augment=False))
+    k = min(len(search_valid), config.eval_batch_size)
+    score_set = search_valid.subset(torch.randperm(len(search_valid), generator=gen)[:k], f"{k} scoring images")
+    return batches, score_set
 
 
 def search_split(dataset: ImageDataset, config: SearchConfig) -> tuple[ImageDataset, ImageDataset]:
@@ -379,14 +449,21 @@ def _epoch(run: _Run, epoch: int, progress: bool, lookup: Lookup | None) -> Sear
     for group in run.w_optimizer.param_groups:
         group["lr"] = lr
     model.tau = config.tau_at(epoch)
+    if config.partial_channels:
+        stage = config.stage_at(epoch)
+        model.partial = config.partial_channels[stage]
+        if epoch == 0 or stage != config.stage_at(epoch - 1):  # a stage's start: DrNAS prunes its ops
+            if config.keep_ops[stage] < len(model.ops):
+                model.prune(config.keep_ops[stage])
     model.train()
     loss_sum = arch_sum = 0.0
     correct = seen = 0
     steps = 0
     for x, y in batch_bar(run.train_loader, progress, f"search {epoch + 1}/{config.epochs}"):
         x, y = x.to(device), y.to(device)
-        xv, yv = (t.to(device) for t in next(run.valid_batches))
-        arch_sum += run.architect.step((xv, yv), (x, y), run.w_optimizer)
+        if model.method.trains_alpha:  # SPOS and RSPS train weights only (arch_loss stays 0)
+            xv, yv = (t.to(device) for t in next(run.valid_batches))
+            arch_sum += run.architect.step((xv, yv), (x, y), run.w_optimizer)
         value, logits = weight_step(model, run.w_optimizer, (x, y), config.grad_clip)
         if not math.isfinite(value):
             raise TrainingDivergedError(f"search loss became {value} at epoch {epoch + 1}; lower the weight lr")
@@ -394,7 +471,10 @@ def _epoch(run: _Run, epoch: int, progress: bool, lookup: Lookup | None) -> Sear
         correct += int((logits.detach().argmax(1) == y).sum())
         seen += len(y)
         steps += 1
-    valid_loss, valid_acc = evaluate(model, run.search_valid, config.eval_batch_size, device)
+    if model.method.selection:
+        valid_loss, valid_acc = _select(run, epoch)
+    else:
+        valid_loss, valid_acc = evaluate(model, run.search_valid, config.eval_batch_size, device)
     arch = model.derive()
     return SearchRecord(
         epoch=epoch + 1,
@@ -409,6 +489,32 @@ def _epoch(run: _Run, epoch: int, progress: bool, lookup: Lookup | None) -> Sear
         alphas=model.alpha_weights(),
         benchmark=lookup(arch) if lookup is not None and isinstance(arch, NB201Arch) else None,
     )
+
+
+def _select(run: _Run, epoch: int) -> tuple[float, float]:
+    """A selecting method's choice over the supernet as trained so far: ``candidates`` cells scored with
+    inherited weights and recalibrated BatchNorm; sets ``model.selected`` and returns the winner's loss and
+    accuracy on the whole search-valid part (its BatchNorm recalibrated last)."""
+    model, config, device = run.model, run.config, run.device
+    n_ops = len(model.ops)
+    recalib = [x.to(device) for x in run.recalib]
+
+    def score(candidate) -> float:
+        model.fixed = one_hot(candidate, n_ops)
+        recalibrate_bn(model, recalib)
+        return evaluate(model, run.score_set, config.eval_batch_size, device)[1]
+
+    gen = torch.Generator().manual_seed(config.seed + 4 + 7919 * epoch)  # per epoch: a resumed run repeats it
+    probs = model.method.mean_weights(model.alpha.detach())
+    try:
+        winner, _ = best(candidates_for(model.method.selection, score, config.candidates, probs, gen))
+        model.fixed = one_hot(winner, n_ops)
+        recalibrate_bn(model, recalib)
+        result = evaluate(model, run.search_valid, config.eval_batch_size, device)
+    finally:
+        model.fixed = None
+    model.selected = NB201Arch(tuple(model.ops[i] for i in winner))
+    return result
 
 
 def weight_step(
@@ -544,6 +650,8 @@ def _write_epoch(out: Path, run: _Run, records: list[SearchRecord]) -> None:
         "valid_stream": run.valid_batches.state(),
         "records": [rec.to_dict() for rec in records],
         "sample_gen": run.model.sample_gen.get_state(),
+        "selected": None if run.model.selected is None else run.model.selected.to_string(),
+        "op_mask": run.model.op_mask,
     }
     save_checkpoint_file(out / CHECKPOINT_NAME, state)
 
@@ -590,7 +698,11 @@ def _load_checkpoint(path: Path, run: _Run) -> list[SearchRecord]:
         run.valid_batches.restore(state["valid_stream"])
         if isinstance(state.get("sample_gen"), torch.Tensor):  # older checkpoints (DARTS only) lack it
             run.model.sample_gen.set_state(state["sample_gen"])
-    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, StopIteration) as exc:
+        if isinstance(state.get("op_mask"), torch.Tensor):
+            run.model.op_mask = state["op_mask"].to(device=run.model.alpha.device, dtype=torch.bool)
+        if state.get("selected") is not None:
+            run.model.selected = NB201Arch.parse(str(state["selected"]))
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, StopIteration, ArchError) as exc:
         raise StudyError(
             f"cannot resume from {path}: damaged checkpoint, its weights, optimizer or random state cannot be "
             f"restored ({first_line(exc)}); start afresh without --resume or use another --out directory"

@@ -20,11 +20,12 @@ import torch
 from torch import nn
 
 from nasforge.data.specs import dataset_spec
-from nasforge.errors import ConfigError
+from nasforge.errors import ArchError, ConfigError
 from nasforge.oneshot.methods import METHODS, Method
 from nasforge.oneshot.mixed import (
     MixedEdges,
     OpResolver,
+    channel_shuffle,
     darts_search_op,
     mnist_search_op,
     nb201_search_op,
@@ -78,11 +79,15 @@ class SearchCell(nn.Module):
             self.register_buffer(f"_rows{j}", torch.tensor([r for r, _ in terms]), persistent=False)
             self.register_buffer(f"_cols{j}", torch.tensor([c for _, c in terms]), persistent=False)
 
-    def forward(self, inputs: Sequence[torch.Tensor], weights: torch.Tensor, one_path: bool = False) -> torch.Tensor:
+    def forward(
+        self, inputs: Sequence[torch.Tensor], weights: torch.Tensor, one_path: bool = False, partial: int = 1
+    ) -> torch.Tensor:
         """``weights``: edges × ops. ``one_path``: the rows are one-hot (GDAS), so only each edge's chosen op is
-        computed (:meth:`_one_path`)."""
+        computed (:meth:`_one_path`). ``partial`` = K > 1: partial channel connections (:meth:`_partial`)."""
         if one_path:
             return self._one_path(inputs, weights)
+        if partial > 1:
+            return self._partial(inputs, weights, partial)
         states = list(inputs)
         pending: list[list[torch.Tensor]] = [[] for _ in range(self.steps)]
         for src, fan in enumerate(self.fans):
@@ -99,6 +104,8 @@ class SearchCell(nn.Module):
         of row e. The second sum is exactly 0 in value (one-hot rows) but passes the gradient to every other α
         of the edge, as GDAS' own code (``hardwts[i]`` for the ops not taken)."""
         chosen = weights.detach().argmax(dim=-1).tolist()
+        if not weights.requires_grad:  # a uniform path (SPOS, RSPS) or a fixed candidate: no α term to carry
+            return self._path(inputs, chosen)
         states = list(inputs)
         terms: list[list[torch.Tensor]] = [[] for _ in range(self.steps)]
         rest: list[list[torch.Tensor]] = [[] for _ in range(self.steps)]
@@ -125,6 +132,51 @@ class SearchCell(nn.Module):
                     terms[j].append(y * weights[r, o])
                 rest[j].append(weights[r].sum() - weights[r, o])
         states.append(node(self.steps - 1))
+        return torch.cat(states[self.n_inputs :], dim=1) if self.output == "concat" else states[-1]
+
+    def _path(self, inputs: Sequence[torch.Tensor], chosen: list[int]) -> torch.Tensor:
+        """The cell of op ``chosen[e]`` on every edge e, nothing else computed (weights exactly 1)."""
+        states = list(inputs)
+        terms: list[list[torch.Tensor]] = [[] for _ in range(self.steps)]
+
+        def node(j: int) -> torch.Tensor:
+            if not terms[j]:  # every edge into the node chose `none`
+                n, _, h, w = inputs[0].shape
+                h, w = (h // 2, w // 2) if self.reduction else (h, w)
+                return inputs[0].new_zeros(n, self.C, h, w).contiguous(memory_format=CHANNELS_LAST)
+            out = terms[j][0]
+            for t in terms[j][1:]:
+                out = out + t
+            return out
+
+        for src, fan in enumerate(self.fans):
+            if src >= self.n_inputs:
+                states.append(node(src - self.n_inputs))
+            first = max(0, src - self.n_inputs + 1)
+            picks = [chosen[edge_row(self.n_inputs, j, src)] for j in range(first, self.steps)]
+            for j, y in zip(range(first, self.steps), fan.sampled(states[src], picks), strict=True):
+                if y is not None:
+                    terms[j].append(y)
+        states.append(node(self.steps - 1))
+        return torch.cat(states[self.n_inputs :], dim=1) if self.output == "concat" else states[-1]
+
+    def _partial(self, inputs: Sequence[torch.Tensor], weights: torch.Tensor, k: int) -> torch.Tensor:
+        """PC-DARTS' edge (as DrNAS' NB201 cell): ``shuffle(cat(Σ_o w_o o(x[:C/k]), x[C/k:]), k)``, summed over
+        the edges into each node; the ops see only the first ``C / k`` channels, the rest pass through."""
+        if self.C % k:
+            raise ArchError(f"partial channels need K dividing the cell width, got K={k} for {self.C} channels")
+        states = list(inputs)
+        sums: list[torch.Tensor | None] = [None] * self.steps
+        for src, fan in enumerate(self.fans):
+            if src >= self.n_inputs:
+                states.append(sums[src - self.n_inputs])
+            first = max(0, src - self.n_inputs + 1)
+            rest = states[src][:, self.C // k :]
+            for j, candidates in enumerate(fan.partial(states[src], k), start=first):
+                mixed = weighted_sum(weights[edge_row(self.n_inputs, j, src), list(fan.live_ops)], candidates)
+                y = channel_shuffle(torch.cat([mixed, rest], dim=1), k)
+                sums[j] = y if sums[j] is None else sums[j] + y
+        states.append(sums[-1])
         return torch.cat(states[self.n_inputs :], dim=1) if self.output == "concat" else states[-1]
 
     def _node(self, j: int, weights: torch.Tensor, pending: list[list[torch.Tensor]]) -> torch.Tensor:
@@ -161,13 +213,52 @@ class Supernet(nn.Module):
     method: Method = METHODS["darts"]  # the relaxation (nasforge.oneshot.methods); set by the search loop
     tau: float = 1.0  # the method's temperature (GDAS), set per epoch by the search loop
     sample_gen: torch.Generator | None = None  # where sampling methods draw (CPU generator)
+    arch_phase: bool = False  # set by the architect during its α step (SETN mixes all ops there)
+    fixed: torch.Tensor | None = None  # one-hot rows of a candidate being scored: overrides the method
+    selected: NB201Arch | None = None  # the selecting methods' (SPOS, RSPS, SETN) last selection
+    partial: int = 1  # DrNAS' progressive schedule: the partial-channel K of the current stage (1: all channels)
+    op_mask: torch.Tensor | None = None  # DrNAS' progressive schedule: the ops still kept per edge (bool)
 
     def mixing(self, alpha: torch.Tensor) -> torch.Tensor:
-        """The per-edge op weights (edges × ops) of a forward pass: the method's sample while training, its
-        deterministic weights in evaluation."""
-        if self.training:
-            return self.method.train_weights(alpha, self.tau, self.sample_gen)
-        return self.method.eval_weights(alpha)
+        """The per-edge op weights (edges × ops) of a forward pass: a fixed candidate's one-hot rows if one is
+        set, else the method's sample while training (its α-step mixing in the α step), its deterministic
+        weights in evaluation."""
+        if self.fixed is not None:
+            return self.fixed.to(alpha)
+        if not self.training:
+            return self._masked(self.method.eval_weights(alpha))
+        if self.arch_phase and self.method.arch_weights is not None:
+            return self._masked(self.method.arch_weights(alpha, self.tau, self.sample_gen))
+        return self._masked(self.method.train_weights(alpha, self.tau, self.sample_gen))
+
+    def _masked(self, weights: torch.Tensor) -> torch.Tensor:
+        """DrNAS' pruned ops: their weights zeroed and each row renormalised over the ops kept. For a Dirichlet
+        sample this is exactly a sample of Dir(β of the kept ops) (the Dirichlet's aggregation property)."""
+        if self.op_mask is None:
+            return weights
+        kept = weights * self.op_mask.to(weights)
+        return kept / kept.sum(dim=-1, keepdim=True)
+
+    def prune(self, keep: int) -> None:
+        """Keep the ``keep`` ops of each edge with the largest α among those kept so far (DrNAS' ``prune``:
+        the kept ops' α unchanged, the others' set to 0 and masked out)."""
+        if len(self.alpha_names) != 1:
+            raise ConfigError("pruning ops applies to supernets with one α matrix (nb201)")
+        alpha = getattr(self, self.alpha_names[0])
+        with torch.no_grad():
+            ranked = alpha.detach() if self.op_mask is None else alpha.detach().masked_fill(~self.op_mask, -math.inf)
+            index = ranked.topk(keep, dim=-1).indices
+            mask = torch.zeros_like(alpha, dtype=torch.bool).scatter(1, index, True)
+            alpha.copy_(alpha.masked_fill(~mask, 0.0))
+        self.op_mask = mask
+
+    def one_path(self) -> bool:
+        """Whether this forward pass's rows are one-hot, so that cells compute only each edge's chosen op."""
+        if self.fixed is not None:
+            return True
+        if self.training and self.arch_phase and self.method.arch_weights is not None:
+            return False
+        return self.method.one_path
 
     def arch_parameters(self) -> list[torch.Tensor]:
         return [getattr(self, name) for name in self.alpha_names]
@@ -178,7 +269,10 @@ class Supernet(nn.Module):
 
     def alpha_weights(self) -> dict[str, list[list[float]]]:
         """The method's mean op weights per cell kind (softmax(α); DrNAS: the Dirichlet mean), one row per edge."""
-        return {name: self.method.mean_weights(getattr(self, name).detach()).tolist() for name in self.alpha_names}
+        return {
+            name: self._masked(self.method.mean_weights(getattr(self, name).detach())).tolist()
+            for name in self.alpha_names
+        }
 
     def derive(self) -> Genotype | NB201Arch:
         raise NotImplementedError
@@ -270,7 +364,7 @@ class DartsSupernet(Supernet):
         states = [self.stem(x).contiguous(memory_format=CHANNELS_LAST)] * self.macro.n_inputs
         for cell, reduction in zip(self.cells, self.reductions, strict=True):
             inputs = [pre(s) for pre, s in zip(cell.preprocess, states[-self.macro.n_inputs :], strict=True)]
-            states.append(cell(inputs, w_reduce if reduction else w_normal, self.method.one_path))
+            states.append(cell(inputs, w_reduce if reduction else w_normal, self.one_path()))
         return self.classifier(states[-1].mean(dim=(2, 3)))
 
     def derive(self) -> Genotype:
@@ -304,12 +398,18 @@ class NB201Supernet(Supernet):
         weights = self.mixing(self.alpha)
         x = self.stem(x).contiguous(memory_format=CHANNELS_LAST)
         for cell in self.cells:
-            x = cell([x], weights, self.method.one_path) if isinstance(cell, SearchCell) else cell(x)
+            x = cell([x], weights, self.one_path(), self.partial) if isinstance(cell, SearchCell) else cell(x)
         return self.classifier(self.lastact(x).mean(dim=(2, 3)))
 
     def derive(self) -> NB201Arch:
-        """The argmax op of every edge (``none`` included, as NB201's DARTS baseline derives it)."""
-        return NB201Arch(tuple(NB201_OPS[int(i)] for i in self.alpha.detach().argmax(dim=-1)))
+        """The argmax op of every edge (``none`` included, as NB201's DARTS baseline derives it); for the
+        selecting methods the last selected cell."""
+        if self.selected is not None:
+            return self.selected
+        alpha = self.alpha.detach()
+        if self.op_mask is not None:  # a pruned op is never derived
+            alpha = alpha.masked_fill(~self.op_mask, -math.inf)
+        return NB201Arch(tuple(NB201_OPS[int(i)] for i in alpha.argmax(dim=-1)))
 
 
 # --- building from the registry (nasforge.spaces.registry) ---------------------------------------------------
