@@ -62,7 +62,8 @@ class OptionSpec:
             if text not in self.choices:
                 raise ConfigError(f"optimizer setting {name}={text!r:.40}: give one of {', '.join(self.choices)}")
             return text
-        span = f"{self.kind.__name__} in [{self.low if self.low is not None else '-inf'}, " \
+        kind = {int: "an integer", float: "a number"}.get(self.kind, self.kind.__name__)
+        span = f"{kind} in [{self.low if self.low is not None else '-inf'}, " \
                f"{self.high if self.high is not None else 'inf'}]"  # fmt: skip
         if self.kind is bool:
             if text.lower() not in ("true", "false"):
@@ -71,10 +72,10 @@ class OptionSpec:
         try:
             value = self.kind(text)
         except ValueError:
-            raise ConfigError(f"optimizer setting {name}={text!r:.40} is not a {span}") from None
+            raise ConfigError(f"optimizer setting {name}={text!r:.40} is not {span}") from None
         if not math.isfinite(value) or (self.low is not None and value < self.low) or (
                 self.high is not None and value > self.high):  # fmt: skip
-            raise ConfigError(f"optimizer setting {name}={text!r:.40} is outside its range: give a {span}")
+            raise ConfigError(f"optimizer setting {name}={text!r:.40} is outside its range: give {span}")
         return value
 
 
