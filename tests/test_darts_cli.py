@@ -138,7 +138,7 @@ def test_an_occupied_out_dir_needs_resume_or_force(tiny_mnist, search_logs, tmp_
     base = ["darts", "--epochs", "1", "--out", str(run), "--data-dir", str(tiny_mnist), *TINY]
     assert main(base) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "already holds a DARTS search" in err and "--resume" in err
+    assert len(err.splitlines()) == 1 and "already holds a one-shot search" in err and "--resume" in err
     assert (run / "search.jsonl").read_bytes() == (search_logs / "search.jsonl").read_bytes()  # untouched
     assert main([*base, "--resume", "--force"]) == 2
     assert "contradict" in capsys.readouterr().err

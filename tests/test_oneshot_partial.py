@@ -108,7 +108,8 @@ def test_schedule_settings_are_checked():
     for bad, message in (
         ({"partial_channels": (4, 2), "keep_ops": (5,)}, "one --keep-ops per"),
         ({"partial_channels": (3,), "keep_ops": (5,)}, "divide C=8"),
-        ({"partial_channels": (2, 1), "keep_ops": (3, 5)}, "non-increasing"),
+        ({"partial_channels": (2, 1), "keep_ops": (3, 5)}, "--keep-ops must be non-increasing"),
+        ({"partial_channels": (2, 4), "keep_ops": (5, 3)}, "--partial-channels must be non-increasing"),
         ({"partial_channels": (2, 1), "keep_ops": (5, 3), "method": "gdas"}, "DrNAS' on nb201"),
     ):
         with pytest.raises(ConfigError, match=message):

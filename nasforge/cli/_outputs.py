@@ -77,7 +77,7 @@ class RunKind:
 SEARCH_RUN = RunKind("search", (*DB_FILES, "incumbent.png", "params_vs_accuracy.png", "optuna.journal"), DB_NAME)
 COMPARE_RUN = RunKind("comparison", ("compare.json", "results.md", "anytime_*.png"))
 DARTS_RUN = RunKind(
-    "DARTS search", ("checkpoint.pt", "search.jsonl", "genotype.json", "search.log"), "checkpoint.pt",
+    "one-shot search", ("checkpoint.pt", "search.jsonl", "genotype.json", "search.log"), "checkpoint.pt",
     companions=("log.txt", "architecture"),
 )
 TRAIN_RUN = RunKind("training run", ("checkpoint.pt", "curves.json", "curves.png"), "checkpoint.pt")
