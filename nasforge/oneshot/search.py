@@ -178,7 +178,7 @@ class SearchConfig:
             raise ConfigError(f"each partial-channel K must be >= 1 and divide C={C}, got {list(ks)}")
         # DrNAS widens the edges stage by stage (K shrinks); a narrowing stage would drop trained channels.
         if list(ks) != sorted(ks, reverse=True):
-            raise ConfigError(f"--partial-channels must be non-increasing (each stage as wide or wider), got {list(ks)}")
+            raise ConfigError(f"--partial-channels must be non-increasing (each stage as wide or wider): {list(ks)}")
         if any(not 1 <= n <= n_ops for n in keeps) or list(keeps) != sorted(keeps, reverse=True):
             raise ConfigError(f"--keep-ops must be non-increasing numbers of ops from 1 to {n_ops}, got {list(keeps)}")
 
