@@ -192,3 +192,61 @@ def test_upgrade_rewrites_an_old_store_value_for_value(store, tmp_path, capsys):
     assert code == 0 and "schema 3 (was 2)" in out and _values(old) == before
     code, out, _ = run(capsys, "bench", "upgrade", str(old))
     assert code == 0 and "already at schema 3" in out
+
+
+def test_pack_refuses_to_overwrite_a_file_it_did_not_write(store, tmp_path, capsys):
+    mine = tmp_path / "mine.tar.xz"
+    mine.write_bytes(b"a user's file")
+    code, _, err = run(capsys, "bench", "pack", str(store), "-o", str(mine))
+    assert code == 2 and "--force" in err and err.count("\n") == 1 and mine.read_bytes() == b"a user's file"
+    code, _, err = run(capsys, "bench", "pack", str(store), "-o", str(mine), "--force")  # not a packed store
+    assert code == 2 and "not a packed store" in err and mine.read_bytes() == b"a user's file"
+    other = _tar_xz(tmp_path / "other.tar.xz", [("notes.txt", b"x")])  # a tar.xz, but not one 'bench pack' wrote
+    before = other.read_bytes()
+    code, _, err = run(capsys, "bench", "pack", str(store), "-o", str(other), "--force")
+    assert code == 2 and "not a packed store" in err and other.read_bytes() == before
+    packed = tmp_path / "s.tar.xz"
+    assert run(capsys, "bench", "pack", str(store), "-o", str(packed))[0] == 0
+    assert run(capsys, "bench", "pack", str(store), "-o", str(packed))[0] == 2
+    os.utime(packed, (0, 0))
+    assert run(capsys, "bench", "pack", str(store), "-o", str(packed), "--force")[0] == 0
+    assert packed.stat().st_mtime > 0
+    code, _, err = run(capsys, "bench", "pack", str(store), "-o", str(store / "inside.tar.xz"))
+    assert code == 2 and "inside the store" in err and not (store / "inside.tar.xz").exists()
+
+
+def test_unpack_overwrite_replaces_only_the_stores_own_files(store, tmp_path, capsys):
+    packed = tmp_path / "s.tar.xz"
+    assert run(capsys, "bench", "pack", str(store), "-o", str(packed))[0] == 0
+    back = tmp_path / "back"
+    assert run(capsys, "bench", "unpack", str(packed), "-o", str(back))[0] == 0
+    (back / "mynotes.txt").write_text("keep me")
+    code, _, err = run(capsys, "bench", "unpack", str(packed), "-o", str(back), "--overwrite")
+    assert code == 2 and "mynotes.txt" in err and err.count("\n") == 1
+    assert (back / "mynotes.txt").read_text() == "keep me" and (back / "manifest.json").is_file()
+    (back / "mynotes.txt").unlink()
+    (back / "mydir").mkdir()  # an empty directory of the user's is not the store's either
+    code, _, err = run(capsys, "bench", "unpack", str(packed), "-o", str(back), "--overwrite")
+    assert code == 2 and "mydir" in err and (back / "mydir").is_dir()
+    (back / "mydir").rmdir()
+    first = sorted(json.loads((back / "manifest.json").read_text())["files"])[0]
+    (back / first).unlink()  # a store missing one of its files is still the store's own: replaced whole
+    assert run(capsys, "bench", "unpack", str(packed), "-o", str(back), "--overwrite")[0] == 0
+    assert _values(back) == _values(store)
+    code, _, err = run(capsys, "bench", "unpack", str(store), "-o", str(tmp_path / "x"))
+    assert code == 2 and "is a directory, not a packed .tar.xz file" in err and "does not exist" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_upgrade_of_a_current_store_writes_nothing_and_checks_it_either_way(store, tmp_path, capsys):
+    new = tmp_path / "new"
+    code, out, _ = run(capsys, "bench", "upgrade", str(store), "-o", str(new))
+    assert code == 0 and f"{store} is already at schema 3; nothing written" in out and not new.exists()
+    first = sorted(json.loads((store / "manifest.json").read_text())["files"])[0]
+    data = bytearray((store / first).read_bytes())
+    data[-1] ^= 0xFF  # same size, wrong sha256
+    (store / first).write_bytes(bytes(data))
+    code, _, in_place = run(capsys, "bench", "upgrade", str(store))
+    assert code == 2 and in_place.count("\n") == 1 and first in in_place
+    code, _, elsewhere = run(capsys, "bench", "upgrade", str(store), "-o", str(new))
+    assert code == 2 and elsewhere == in_place and not new.exists()

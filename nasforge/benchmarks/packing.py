@@ -31,12 +31,24 @@ from nasforge.errors import BenchmarkError
 MANIFEST_LIMIT = 1 << 26  # 64 MB: the full NB201 store's manifest is 0.1 MB
 
 
-def pack_store(store: str | os.PathLike, out: str | os.PathLike, *, preset: int = 9) -> dict[str, Any]:
+def pack_store(
+    store: str | os.PathLike, out: str | os.PathLike, *, preset: int = 9, force: bool = False
+) -> dict[str, Any]:
     """Write ``store`` (checked against its sha256s first) to ``out`` as one ``.tar.xz``; returns the sizes.
 
-    Raises :class:`BenchmarkError` when the store is damaged.
+    An existing ``out`` is replaced only with ``force`` and only when it is itself a packed store (a file this
+    function wrote); ``out`` may not lie inside ``store``. Raises :class:`BenchmarkError` when the store is
+    damaged or ``out`` may not be written.
     """
     store, out = Path(store), Path(out)
+    if out.resolve().is_relative_to(store.resolve()):
+        raise BenchmarkError(f"-o {out} is inside the store {store} being packed; write it outside the store")
+    if out.exists() or out.is_symlink():
+        if not force:
+            raise BenchmarkError(f"{out} already exists; pass --force to replace it (a packed store only)")
+        if not _is_packed_store(out):
+            raise BenchmarkError(f"{out} exists and is not a packed store written by 'nasforge bench pack'; "
+                                 "not replacing it, choose another -o")  # fmt: skip
     with open_store(store, checksums="eager") as opened:
         names = [MANIFEST, *sorted(opened.manifest["files"])]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -59,14 +71,55 @@ def pack_store(store: str | os.PathLike, out: str | os.PathLike, *, preset: int 
     return {"store": str(store), "out": str(out), "store_bytes": store_bytes, "packed_bytes": out.stat().st_size}
 
 
+def _is_packed_store(path: Path) -> bool:
+    """``path`` is a plain file that opens as a ``.tar.xz`` whose first member is a store manifest."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with tarfile.open(path, "r:xz") as tar:
+            first = tar.next()
+            if first is None or first.name != MANIFEST or not first.isfile() or first.size > MANIFEST_LIMIT:
+                return False
+            _listed_files(path, tar.extractfile(first).read())  # type: ignore[union-attr]
+    except (tarfile.TarError, EOFError, OSError, lzma.LZMAError, BenchmarkError):
+        return False
+    return True
+
+
+def _check_replaceable(out: Path) -> None:
+    """``out`` is a store directory holding only the store's own files (its manifest and the files it lists)."""
+    if not out.is_dir() or out.is_symlink():
+        raise BenchmarkError(f"{out} exists and is not a store directory; choose another -o")
+    if not any(out.iterdir()):
+        return
+    if not (out / MANIFEST).is_file():
+        raise BenchmarkError(f"{out} holds files but no nasforge store ({MANIFEST} missing); choose another -o")
+    try:
+        own = set(_listed_files(out, (out / MANIFEST).read_bytes())) | {MANIFEST}
+    except OSError as exc:
+        raise BenchmarkError(f"{out / MANIFEST}: cannot be read ({exc.strerror}); choose another -o") from None
+    dirs = {parent.as_posix() for rel in own for parent in Path(rel).parents}
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out).as_posix()
+        if rel not in (dirs if path.is_dir() and not path.is_symlink() else own):
+            raise BenchmarkError(f"{out} holds {rel}, which is not one of the store's files; "
+                                 "--overwrite replaces only a store: move it or choose another -o")  # fmt: skip
+
+
 def unpack_store(archive: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Unpack a :func:`pack_store` file into the store directory ``out`` (checked file by file); returns ``out``.
 
-    Raises :class:`BenchmarkError` naming the archive when it is not such a file or does not match its manifest.
+    With ``overwrite`` an existing ``out`` is replaced only when it is a store holding nothing but the store's
+    own files. Raises :class:`BenchmarkError` naming the archive when it is not such a file or does not match
+    its manifest.
     """
     archive, out = Path(archive), Path(out)
-    if out.exists() and not overwrite:
-        raise BenchmarkError(f"{out} already exists; pass --overwrite to replace it")
+    if archive.is_dir():
+        raise BenchmarkError(f"{archive} is a directory, not a packed .tar.xz file ('nasforge bench pack' makes one)")
+    if out.exists() or out.is_symlink():
+        if not overwrite:
+            raise BenchmarkError(f"{out} already exists; pass --overwrite to replace it")
+        _check_replaceable(out)
     try:
         with atomic_directory(out, overwrite=overwrite) as tmp:
             _extract(archive, tmp)
@@ -118,14 +171,15 @@ def _listed_files(archive: Path, manifest: bytes) -> dict[str, int]:
 def upgrade_store(store: str | os.PathLike, out: str | os.PathLike | None = None) -> tuple[int, int]:
     """Rewrite a store of an older schema in the current one, value for value (at ``out``, else in place).
 
-    Returns (old schema version, new). A store already at the current version is left alone unless ``out`` is
-    given. Raises :class:`BenchmarkError` when the store cannot be read.
+    Returns (old schema version, new). The store is checked against its sha256s first, whatever the target; one
+    already at the current version is left alone and nothing is written (not even at ``out``).
+    Raises :class:`BenchmarkError` when the store cannot be read or is damaged.
     """
     store = Path(store)
     version = _read_manifest(store)["schema_version"]
-    if out is None and version == SCHEMA_VERSION:
-        return version, version
-    with open_store(store) as opened:
+    with open_store(store, checksums="eager") as opened:
+        if version == SCHEMA_VERSION:
+            return version, version
         builder = StoreBuilder.from_store(opened)
     builder.write(out if out is not None else store, overwrite=out is None)
     return version, SCHEMA_VERSION

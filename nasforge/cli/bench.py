@@ -90,6 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pack", help="a store as one .tar.xz file for distribution (checked first)")
     p.add_argument("store", help="store directory")
     p.add_argument("-o", "--out", required=True, metavar="FILE.tar.xz", help="file to write")
+    p.add_argument("--force", action="store_true", help="replace an existing -o (a 'bench pack' file only)")
     add_json_flag(p)
     p.set_defaults(func=cmd_pack)
 
@@ -281,7 +282,7 @@ def cmd_pack(args: argparse.Namespace) -> None:
     out = check_output_file(args.out, "-o")
     if not out.name.endswith(".tar.xz"):
         raise BenchmarkError(f"-o {out}: a packed store is a .tar.xz file; name it e.g. {out.name}.tar.xz")
-    result = pack_store(args.store, out)
+    result = pack_store(args.store, out, force=args.force)
     ratio = result["packed_bytes"] / max(result["store_bytes"], 1)
     emit(args, result, f"wrote {out}: {result['packed_bytes'] / 1e6:.2f} MB ({ratio:.0%} of the store's "
                        f"{result['store_bytes'] / 1e6:.2f} MB); 'nasforge bench unpack' turns it back into a store")
@@ -296,6 +297,9 @@ def cmd_unpack(args: argparse.Namespace) -> None:
     if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
         # --overwrite replaces the whole directory: only ever one that nasforge wrote.
         raise BenchmarkError(f"{out} holds files but no nasforge store ({MANIFEST} missing); choose another -o")
+    if Path(args.archive).is_dir():
+        raise BenchmarkError(f"{args.archive} is a directory, not a packed .tar.xz file ('nasforge bench pack' "
+                             "makes one)")  # fmt: skip
     if not Path(args.archive).is_file():
         raise BenchmarkError(f"{args.archive} does not exist; give a file written by 'nasforge bench pack'")
     unpack_store(args.archive, out, overwrite=args.overwrite)
@@ -312,8 +316,11 @@ def cmd_upgrade(args: argparse.Namespace) -> None:
         if out.exists():
             raise BenchmarkError(f"{out} already exists; give a new directory for the upgraded store")
     old, new = upgrade_store(args.store, args.out)
+    if old == new:  # nothing written, at -o or in place
+        emit(args, {"store": str(args.store), "old_schema": old, "schema": new, "written": False},
+             f"{args.store} is already at schema {new}; nothing written")  # fmt: skip
+        return
     target = args.out or args.store
     if not (Path(target) / MANIFEST).is_file():
         raise BenchmarkError(f"{target}: the upgraded store was not written")
-    text = f"{target}: schema {new} (was {old})" if old != new else f"{target} is already at schema {new}"
-    emit(args, {"store": str(target), "old_schema": old, "schema": new}, text)
+    emit(args, {"store": str(target), "old_schema": old, "schema": new}, f"{target}: schema {new} (was {old})")
