@@ -186,7 +186,36 @@ def test_compare_with_a_store_without_the_proxy_is_one_line(capsys, real_data_di
                          "--out", str(tmp_path / "c"))  # fmt: skip
     assert code == 2 and err.count("\n") == 1
     assert "no zc_synflow on cifar10" in err and "nasforge zc score --dataset cifar10 --proxies synflow" in err
+    assert "pass --zc-store STORE" in err and "zc_exact_store" not in err  # that script writes flops only
     assert not (tmp_path / "c" / "compare.json").exists()
+    code, _, err = cli(capsys, "compare", "--data-dir", str(real_data_dir), "--optimizers", "rea+zc", "--zc", "flops",
+                       "--seeds", "2", "--datasets", "cifar10", "--time-budget", "2000",
+                       "--out", str(tmp_path / "c"))  # fmt: skip
+    assert code == 2 and err.count("\n") == 1
+    assert "pass --zc-store STORE" in err and "'python perf/zc_exact_store.py --out STORE' (flops)" in err
+
+
+def test_compare_with_an_unknown_proxy_lists_the_known_ones(capsys, real_data_dir, tmp_path):
+    from nasforge.zerocost import PROXIES
+
+    code, _, err = cli(capsys, "compare", "--data-dir", str(real_data_dir), "--optimizers", "rea+zc", "--zc", "bogus",
+                       "--seeds", "2", "--datasets", "cifar10", "--time-budget", "2000",
+                       "--out", str(tmp_path / "c"))  # fmt: skip
+    assert code == 2 and err.count("\n") == 1
+    assert f"--zc bogus: unknown zero-cost proxy; known: {', '.join(PROXIES)}" in err
+    assert not (tmp_path / "c").exists()
+
+
+def test_compare_zc_store_given_as_its_manifest_asks_for_the_directory(capsys, real_data_dir, tmp_path):
+    store = tmp_path / "zc"
+    store.mkdir()
+    (store / "manifest.json").write_text("{}")
+    code, _, err = cli(capsys, "compare", "--data-dir", str(real_data_dir), "--optimizers", "rea+zc", "--zc", "flops",
+                       "--zc-store", str(store / "manifest.json"), "--seeds", "2", "--datasets", "cifar10",
+                       "--time-budget", "2000", "--out", str(tmp_path / "c"))  # fmt: skip
+    assert code == 2 and err.count("\n") == 1
+    assert f"is a file; give the store directory ({store})" in err and "has no manifest.json" not in err
+    assert (store / "manifest.json").read_text() == "{}" and not (tmp_path / "c").exists()
 
 
 def test_compare_zc_variant_without_a_proxy_is_one_line(capsys, real_data_dir, tmp_path):

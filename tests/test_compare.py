@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -39,3 +41,47 @@ def test_anytime_curve_starts_empty_and_ends_at_the_final_incumbent(cifar10_tabl
     cell = result.rows[0]
     assert np.allclose(cell.curves[:, -1], cell.final_test)
     assert np.isnan(cell.curves[:, 0]).all()  # nothing has finished at time 0
+
+
+def _comparison(metric: str, budget: float):
+    from nasforge.search.compare import Comparison, Row
+
+    setting = Setting("cifar10", budget)
+    row = Row("rs", setting, (0, 1), np.array([90.0, 92.0]), np.array([3, 5]), np.linspace(0, budget, 3),
+              np.full((2, 3), 91.0))  # fmt: skip
+    return Comparison((row,), ("rs",), (setting,), 1, metric)
+
+
+def test_sss_table_counts_trials_and_has_no_validation_charge_nb201_table_unchanged():
+    sss = markdown_table(_comparison("valid_acc_90ep_s777", 300.0)).splitlines()
+    assert sss[0].startswith("| dataset | budget (trials) | optimizer | validation acc. `valid_acc_90ep_s777` (%)")
+    assert sss[1] == "|---|---:|---|---:|---:|---:|---:|"
+    assert sss[2] == "| cifar10 | 300 | rs | 91.00 ± 1.00 | 4.0 |  |  |"
+    nb201 = markdown_table(_comparison("test_acc", 12000.0)).splitlines()
+    assert nb201[0] == ("| dataset | budget (s) | validation charge (epochs) | optimizer | test acc. (%) mean ± std "
+                        "| trials (mean) | paper | Δ vs paper |")  # fmt: skip
+    assert nb201[1] == "|---|---:|---:|---|---:|---:|---:|---:|"
+    assert nb201[2] == "| cifar10 | 12,000 | 0 | rs | 91.00 ± 1.00 | 4.0 | 93.70 ± 0.36 | -2.70 |"
+
+
+def test_fractional_budgets_keep_their_digits():
+    table = markdown_table(_comparison("test_acc", 12345.5)).splitlines()
+    assert table[2].startswith("| cifar10 | 12,345.5 | 0 | rs |")
+    assert Setting("cifar10", 12345.5).label == "cifar10 @ 12,345.5 s"
+
+
+def test_a_budget_below_the_cheapest_trial_is_refused_up_front(cifar10_tables):
+    from nasforge.errors import ConfigError
+
+    tables = cifar10_tables["cifar10"]
+    cheapest = float(np.min(tables.train_time)) * 12  # the cheapest arch's 12-epoch schedule
+    with pytest.raises(ConfigError, match=r"no trial fits in 10 s on cifar10: the cheapest arch costs [\d.]+ s; "
+                                          r"give --time-budget >= [\d.]+"):  # fmt: skip
+        compare(cifar10_tables, ["rea"], [Setting("cifar10", 10.0)], range(1), workers=1)
+    # the validation charge counts: 6 more epochs of the cheapest arch no longer fit in its 12-epoch cost
+    with pytest.raises(ConfigError, match="no trial fits"):
+        compare(cifar10_tables, ["rea"], [Setting("cifar10", cheapest, 6.0)], range(1), workers=1)
+    # the budget the message asks for is accepted (whether a seed's first arch fits is up to the optimizer)
+    enough = math.ceil(cheapest * 100) / 100
+    result = compare(cifar10_tables, ["rs"], [Setting("cifar10", enough)], range(1), workers=1)
+    assert result.rows[0].setting.time_budget == enough

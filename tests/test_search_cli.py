@@ -208,3 +208,15 @@ def test_compare_bad_budget_list_is_one_line(capsys, tmp_path):
     one_line_error(capsys, code, err, "3 values for 2 datasets")
     code, _, err = run(capsys, "compare", "--datasets", "cifar10", "--time-budget", "-4", "--out", str(tmp_path / "c"))
     assert code == 2 and err.count("\n") == 1 and "--time-budget: '-4' is outside (0, 1e+09]" in err
+
+
+def test_compare_budget_below_the_cheapest_trial_is_one_line(capsys, real_data_dir, tmp_path):
+    code, out, err = run(capsys, "compare", "--data-dir", str(real_data_dir), "--optimizers", "rea", "--seeds", "1",
+                         "--datasets", "cifar10", "--time-budget", "10", "--out", str(tmp_path / "c33"))  # fmt: skip
+    one_line_error(capsys, code, err, "no trial fits in 10 s on cifar10: the cheapest arch costs ")
+    assert "give --time-budget >= " in err and out == "" and not (tmp_path / "c33").exists()
+    # the validation charge is part of the cheapest trial, and a fractional budget is printed as given
+    code, _, err = run(capsys, "compare", "--data-dir", str(real_data_dir), "--optimizers", "rea", "--seeds", "1",
+                       "--datasets", "cifar10", "--time-budget", "32.6", "--eval-cost-epochs", "1",
+                       "--out", str(tmp_path / "c33"))  # fmt: skip
+    one_line_error(capsys, code, err, "no trial fits in 32.6 s on cifar10")

@@ -142,7 +142,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="zero-cost proxy the NAME+zc optimizers (rea+zc, bananas+zc) rank archs by, e.g. synflow: "
                         "read from the store's zc_PROXY metric, its seconds charged to the clock")  # fmt: skip
     p.add_argument("--zc-store", default=None, metavar="DIR",
-                   help="store holding the zc_PROXY scores ('nasforge zc score' writes one; default: --store's)")
+                   help="zero-cost store directory holding the zc_PROXY scores ('nasforge zc score' writes one; "
+                        "the benchmark store (--store) has none)")
     add_data_dir(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_compare)
@@ -629,18 +630,33 @@ def _zc_scores(args: argparse.Namespace, optimizers: list[str], settings: list[A
                                "(e.g. --zc synflow)")  # fmt: skip
     from nasforge.benchmarks import open_store
     from nasforge.benchmarks.blackbox import proxy_scores
+    from nasforge.zerocost import PROXIES
 
-    zc_store = open_store(args.zc_store) if args.zc_store else store
+    check(args.zc in PROXIES, f"--zc {args.zc}: unknown zero-cost proxy; known: {', '.join(PROXIES)}")
+    if args.zc_store is None:
+        # The benchmark store holds no zc_* metrics: the scores come from a zero-cost store.
+        metric = f"zc_{args.zc}"
+        for d in dict.fromkeys(s.dataset for s in settings):
+            exact = "'python perf/zc_exact_store.py --out STORE' (flops) or " if args.zc == "flops" else ""
+            check(d in store.datasets and metric in store.metrics(d),
+                  f"the benchmark store has no {metric} on {d}: pass --zc-store STORE, a zero-cost store made by "
+                  f"{exact}'nasforge zc score --dataset {d} --proxies {args.zc} --archs all --out STORE'")  # fmt: skip
+        return {s.dataset: proxy_scores(store, s.dataset, args.zc) for s in settings}
+    check(not Path(args.zc_store).is_file(),
+          f"--zc-store {args.zc_store} is a file; give the store directory ({Path(args.zc_store).parent})")  # fmt: skip
+    zc_store = open_store(args.zc_store)
     return {s.dataset: proxy_scores(zc_store, s.dataset, args.zc) for s in settings}
 
 
 def _compare_command(args: argparse.Namespace, optimizers: list[str], settings: list[Any]) -> str:
     """The command line that regenerates this comparison, every choice spelled out."""
+    from nasforge.search.compare import format_budget
+
     per_dataset = [s for s in settings if s.workers == settings[0].workers]  # settings repeat per worker count
     argv = ["nasforge", "compare", *(["--space", args.space] if args.space != "nb201" else []),
             "--optimizers", ",".join(optimizers), "--seeds", str(args.seeds),
             "--datasets", ",".join(s.dataset for s in per_dataset),
-            "--time-budget", ",".join(f"{s.time_budget:g}" for s in per_dataset)]  # fmt: skip
+            "--time-budget", ",".join(format_budget(s.time_budget, "") for s in per_dataset)]  # fmt: skip
     if any(s.eval_cost_epochs for s in settings):
         argv += ["--eval-cost-epochs", ",".join(f"{s.eval_cost_epochs:g}" for s in per_dataset)]
     if any(s.workers > 1 for s in settings):
@@ -662,6 +678,7 @@ def _compare_command(args: argparse.Namespace, optimizers: list[str], settings: 
 def _compare_plots(comparison: Any, out: Path) -> list[Path]:
     import numpy as np
 
+    from nasforge.search.compare import format_budget
     from nasforge.viz.search import plot_anytime
 
     # One plot per dataset and budget; searches with 1, 4, 16 ... simulated workers are curves in it.
@@ -680,8 +697,8 @@ def _compare_plots(comparison: Any, out: Path) -> list[Path]:
                     curves[label] = (np.nanmean(cell.curves, axis=0), np.nanstd(cell.curves, axis=0))
         grid = comparison.row(comparison.optimizers[0], settings[0]).grid
         extra = f"_eval{eval_cost:g}" if eval_cost else ""
-        name = f"anytime_{dataset}_{budget:.0f}s{extra}.png"
-        label = settings[0].label if len(settings) == 1 else f"{dataset} @ {budget:,.0f} s"
+        name = f"anytime_{dataset}_{format_budget(budget, '')}s{extra}.png"
+        label = settings[0].label if len(settings) == 1 else f"{dataset} @ {format_budget(budget)} s"
         title = f"{label}, {len(comparison.rows[0].seeds)} seeds (mean ± std)"
         paths.append(plot_anytime(curves, grid, out / name, title=title))
     return paths

@@ -59,7 +59,35 @@ class Setting:
     def label(self) -> str:
         extra = f", +{self.eval_cost_epochs:g} epochs/trial" if self.eval_cost_epochs else ""
         workers = f", {self.workers} workers" if self.workers > 1 else ""
-        return f"{self.dataset} @ {self.time_budget:,.0f} s{extra}{workers}"
+        return f"{self.dataset} @ {format_budget(self.time_budget)} s{extra}{workers}"
+
+
+def format_budget(value: float, sep: str = ",") -> str:
+    """A budget as a report prints it: whole numbers with thousands separators, others with every digit."""
+    value = float(value)
+    if value.is_integer():
+        return f"{int(value):{sep}}" if sep else str(int(value))
+    return f"{value:{sep}}" if sep else repr(value)
+
+
+def cheapest_trial(tables: Any, eval_cost_epochs: float = 0.0) -> float:
+    """The least a trial can cost on ``tables`` (see :func:`run_search`): NB201's cheapest arch trained at the
+    lowest fidelity plus ``eval_cost_epochs`` (seconds), or a nats-sss trial's 1."""
+    if isinstance(tables, LookupTables):
+        return float(np.min(tables.train_time)) * (min(tables.objective) + eval_cost_epochs)
+    return 1.0
+
+
+def check_budget_fits(tables: Any, setting: Setting) -> None:
+    """:class:`ConfigError` when not even the cheapest trial fits in ``setting``'s budget (the search would have
+    no result)."""
+    cost = cheapest_trial(tables, setting.eval_cost_epochs)
+    if setting.time_budget < cost:
+        need = format_budget(math.ceil(cost * 100) / 100, "")
+        nb201 = isinstance(tables, LookupTables)
+        unit, what = ("s", "the cheapest arch costs") if nb201 else ("trials", "a trial costs")
+        raise ConfigError(f"no trial fits in {format_budget(setting.time_budget, '')} {unit} on {setting.dataset}: "
+                          f"{what} {need} {unit}; give --time-budget >= {need}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -204,6 +232,8 @@ def compare(
         optimizer_class(name)  # unknown names fail before any work starts
         if is_zc_variant(name) and not all(s.dataset in (zc or {}) for s in settings):
             raise ConfigError(f"{name} needs zero-cost proxy scores for every dataset (compare --zc PROXY)")
+    for setting in settings:
+        check_budget_fits(tables[setting.dataset], setting)
     workers = workers or os.cpu_count() or 1
     seeds = tuple(int(s) for s in seeds)
     chunk = max(1, math.ceil(len(seeds) / (2 * workers)))
@@ -256,10 +286,15 @@ def markdown_table(comparison: Comparison) -> str:
     parallel = any(s.workers > 1 for s in comparison.settings)
     workers_head, workers_rule = (" workers |", "---:|") if parallel else ("", "")
     label = "test acc." if comparison.metric == "test_acc" else f"validation acc. `{comparison.metric}`"
+    # nats-sss charges 1 per trial (its budget counts trials) and has no validation charge.
+    sss = comparison.metric != "test_acc"
+    budget_head, charge_head, charge_rule = (
+        ("budget (trials)", "", "") if sss else ("budget (s)", " validation charge (epochs) |", "---:|")
+    )
     lines = [
-        f"| dataset | budget (s) | validation charge (epochs) | optimizer |{workers_head} {label} (%) mean ± std "
+        f"| dataset | {budget_head} |{charge_head} optimizer |{workers_head} {label} (%) mean ± std "
         "| trials (mean) | paper | Δ vs paper |",
-        f"|---|---:|---:|---|{workers_rule}---:|---:|---:|---:|",
+        f"|---|---:|{charge_rule}---|{workers_rule}---:|---:|---:|---:|",
     ]
     for setting in comparison.settings:
         for name in comparison.optimizers:
@@ -270,8 +305,9 @@ def markdown_table(comparison: Comparison) -> str:
             paper_text = f"{paper[0]:.2f} ± {paper[1]:.2f}" if paper else ""
             delta = f"{c.mean - paper[0]:+.2f}" if paper else ""
             workers = f" {setting.workers} |" if parallel else ""
+            charge = "" if sss else f" {setting.eval_cost_epochs:g} |"
             lines.append(
-                f"| {setting.dataset} | {setting.time_budget:,.0f} | {setting.eval_cost_epochs:g} | {name} |{workers} "
+                f"| {setting.dataset} | {format_budget(setting.time_budget)} |{charge} {name} |{workers} "
                 f"{c.mean:.2f} ± {c.std:.2f} | "
                 f"{np.mean(c.n_trials):.1f} | {paper_text} | {delta} |"
             )
