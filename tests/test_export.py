@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -257,3 +260,55 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     code, stdout, err = run(capsys, "export", source, *output, *extra, *argv)
     assert code == 2 and len(err.splitlines()) == 1 and expected in err, err
     assert not out.exists() and not list(tmp_path.glob(".m.pt*"))
+
+
+def _export_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict, str]:
+    # One call site: TorchScript's debug information records the Python calls around the export.
+    code, stdout, err = run(capsys, "export", ARCH, "--dataset", "cifar10", "--C", "4", "--N", "1", *argv, "--json")
+    return code, json.loads(stdout) if code == 0 else {}, err
+
+
+@pytest.mark.parametrize(
+    ("name", "argv", "expected"),
+    [
+        ("m.onnx", ["--format", "torchscript"], "--format torchscript contradicts -o"),
+        ("m.pt", ["--format", "onnx"], "--format onnx contradicts -o"),
+        ("m.bin", [], "names no format; pass --format torchscript or --format onnx"),
+        ("m", [], "names no format; pass --format torchscript or --format onnx"),
+    ],
+)
+def test_format_contradicting_or_missing_for_the_extension_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, argv: list[str], expected: str
+) -> None:
+    code, _, err = _export_json(capsys, "-o", str(tmp_path / name), *argv)
+    assert code == 2 and len(err.splitlines()) == 1 and expected in err, err
+    assert [p.name for p in tmp_path.iterdir() if p.name != "cache"] == []  # nothing written
+
+
+def test_format_defaults_to_the_output_extension(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("m.ts", "m.PTH", "m.torchscript"):
+        code, payload, err = _export_json(capsys, "-o", str(tmp_path / name))
+        assert code == 0 and payload["format"] == "torchscript", err
+        assert torch.jit.load(str(tmp_path / name))(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    code, payload, err = _export_json(capsys, "-o", str(tmp_path / "b.bin"), "--format", "torchscript")
+    assert code == 0 and payload["format"] == "torchscript", err
+    # .onnx without --format is ONNX: without the extra it is refused as ONNX, naming the install.
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
+    code, _, err = _export_json(capsys, "-o", str(tmp_path / "m.onnx"))
+    assert code == 2 and "pip install 'nasforge[onnx]'" in err and not (tmp_path / "m.onnx").exists()
+
+
+def test_summary_without_output_reports_the_size_output_writes(tmp_path: Path) -> None:
+    # Two processes, as a user runs them: a TorchScript file's bytes depend on what the process traced before.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "NASFORGE_CACHE": str(tmp_path)}
+    sizes = []
+    for output in ([], ["-o", str(tmp_path / "m.pt")]):
+        argv = ["export", ARCH, "--dataset", "cifar10", "--C", "4", "--N", "1", *output, "--summary", "--runs", "1"]
+        done = subprocess.run([sys.executable, "-m", "nasforge.cli.main", *argv, "--json"], env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        sizes.append(json.loads(done.stdout)["summary"]["file_bytes"])
+    assert sizes[0] == sizes[1] == (tmp_path / "m.pt").stat().st_size

@@ -21,6 +21,9 @@ from nasforge.cli._common import add_data_dir, add_json_flag, check, emit
 
 # nasforge.train.export.FORMATS, spelt out so that `--help` need not import torch (tests/test_export.py checks).
 FORMATS = ("torchscript", "onnx")
+# The format an -o file's extension names: --format defaults to it, and may not contradict it.
+EXTENSIONS = {".onnx": "onnx", ".pt": "torchscript", ".pth": "torchscript", ".ts": "torchscript",
+              ".torchscript": "torchscript"}  # fmt: skip
 UNTRAINED = "UNTRAINED weights"
 MAX_RUNS = 100_000  # timed calls of --summary: past this a latency median gains nothing
 
@@ -39,8 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("source", metavar="RUN|LOGDIR|ARCH",
                    help="a train or train-genotype run, a darts/oneshot log directory (or its genotype.json), "
                    "or an arch")  # fmt: skip
-    p.add_argument("--format", choices=FORMATS, default="torchscript",
-                   help="torchscript (torch.jit.load) or onnx (onnxruntime; pip install 'nasforge[onnx]')")  # fmt: skip
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="torchscript (torch.jit.load) or onnx (onnxruntime; pip install 'nasforge[onnx]'); "
+                   "default: the -o extension's (.onnx; .pt .pth .ts .torchscript), else torchscript")  # fmt: skip
     p.add_argument("-o", "--output", default=None, metavar="FILE",
                    help="file to write (e.g. model.pt, model.onnx); optional with --summary")  # fmt: skip
     p.add_argument("--summary", action="store_true",
@@ -90,17 +94,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = None if args.output is None else check_output_file(args.output, "-o")
     check(out is None or args.force or not out.exists(),
           f"{out} exists; choose another -o or pass --force to overwrite it")  # fmt: skip
+    args.format = _format(args.format, out)
     from nasforge.train.export import check_format
 
     check_format(args.format, run=args.summary)  # the onnx extra, before any work
     source = _resolve(args)
+    from nasforge._io import atomic_write_bytes
     from nasforge.data import load_dataset
-    from nasforge.train.export import export_model, serialize, summarize
+    from nasforge.train.export import serialize, summarize
 
     # The training split gives the spec: classes, image shape and the normalisation built into the file.
     spec = load_dataset(source.dataset, "train", args.data_dir, image_size=source.image_size).spec
     model = _build(source, spec)
-    data = export_model(model, spec, out, args.format) if out else serialize(model, spec, args.format)
+    # One call, with or without -o: TorchScript's debug information records the Python calls around the trace,
+    # so the bytes --summary measures are the bytes -o writes only if both come from the same call.
+    data = serialize(model, spec, args.format)
+    if out is not None:
+        atomic_write_bytes(out, data)  # a temporary file and a rename: nothing partial on any error
     summary = summarize(model, spec, data, args.format, runs=args.runs, threads=args.threads) if args.summary else None
     payload = {"output": None if out is None else str(out), "format": args.format, "space": source.space,
                "arch": _arch_text(source.arch), "input_shape": list(spec.input_shape),
@@ -109,6 +119,20 @@ def cmd_export(args: argparse.Namespace) -> int:
                "summary": None if summary is None else summary.to_dict()}  # fmt: skip
     emit(args, payload, lambda: _text(payload, summary))
     return 0
+
+
+def _format(fmt: str | None, out: Path | None) -> str:
+    """--format, else the one -o's extension names (torchscript without -o); one line for an extension that
+    names none without --format, or one that contradicts --format."""
+    suffix = None if out is None else out.suffix.lower()
+    named = EXTENSIONS.get(suffix) if suffix is not None else None
+    if fmt is None:
+        check(out is None or named is not None, f"-o {out}: its extension ({suffix or 'none'}) names no format; "
+              "pass --format torchscript or --format onnx, or name the file .pt or .onnx")  # fmt: skip
+        return named or "torchscript"
+    check(named in (None, fmt), f"--format {fmt} contradicts -o {out} (a {suffix} file is {named}); name the "
+          f"file {'.onnx' if fmt == 'onnx' else '.pt'} or drop --format")  # fmt: skip
+    return fmt
 
 
 def _text(payload: dict[str, Any], summary: Any) -> str:
