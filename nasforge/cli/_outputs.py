@@ -189,7 +189,7 @@ class RunDir:
             self.recorded = True
 
     def _check_settings(self, settings: Mapping[str, Any]) -> None:
-        record = _read_record(self.path)
+        record = read_run_record(self.path)
         if record is None:
             return  # a run written before settings were recorded: the library's own checks still apply
         stored = record["settings"]
@@ -254,7 +254,7 @@ def claim_run_dir(
 def _occupancy(path: Path, kind: RunKind, *, resume: bool, force: bool) -> list[Path]:
     """The files a forced run replaces, after refusing a resume without a run or an occupied directory."""
     try:
-        record = _read_record(path)
+        record = read_run_record(path)
     except ConfigError:
         if not force:
             raise
@@ -284,18 +284,20 @@ def _occupancy(path: Path, kind: RunKind, *, resume: bool, force: bool) -> list[
     return existing
 
 
-def _read_record(path: Path) -> dict[str, Any] | None:
-    """The run record in ``path`` (``{"run": kind name, "settings": {...}}``), or None when there is none."""
+def read_run_record(path: Path, fix: str | None = None) -> dict[str, Any] | None:
+    """The run record in ``path`` (``{"run": kind name, "settings": {...}}``), or None when there is none; an
+    unreadable or malformed one is a :class:`ConfigError` ending in ``fix`` (default: move it away)."""
     file = path / SETTINGS_NAME
+    fix = fix or f"move it away to use {path}"
     try:
         record = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{file} is unreadable ({exc}); move it away to use {path}") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ConfigError(f"{file} is unreadable ({exc}); {fix}") from None
     if not (isinstance(record, dict) and isinstance(record.get("run"), str)
             and isinstance(record.get("settings"), dict)):  # fmt: skip
-        raise ConfigError(f"{file} is not a nasforge run record; move it away to use {path}")
+        raise ConfigError(f"{file} is not a nasforge run record; {fix}")
     return record
 
 

@@ -11,7 +11,6 @@ nasforge export runs/my-train-run --summary                        # params, MAC
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,10 +214,10 @@ def _is_file(text: str) -> bool:
 
 
 def _from_directory(path: Path, args: argparse.Namespace) -> _Source:
-    from nasforge.cli._outputs import DARTS_RUN, RETRAIN_RUN, SETTINGS_NAME, TRAIN_RUN
+    from nasforge.cli._outputs import DARTS_RUN, RETRAIN_RUN, SETTINGS_NAME, TRAIN_RUN, read_run_record
 
-    record = _read_record(path / SETTINGS_NAME) if path.is_dir() else None
-    kind = record.get("run") if record else None
+    record = read_run_record(path, "rerun the command that wrote it") if path.is_dir() else None
+    kind = record["run"] if record else None
     if path.is_file() or (kind is None and (path / "genotype.json").is_file()) or kind == DARTS_RUN.name:
         return _from_darts_search(path, args)
     check(record is not None, f"{path} is not a nasforge run ({SETTINGS_NAME} missing): give a 'nasforge train' "
@@ -226,7 +225,7 @@ def _from_directory(path: Path, args: argparse.Namespace) -> _Source:
     check(kind in (TRAIN_RUN.name, RETRAIN_RUN.name), f"{path} is a {kind}, which holds no network to export; "
           "give a 'nasforge train' or 'train-genotype' run, a 'nasforge darts' log directory, or an arch "
           "(e.g. a search's incumbent: nasforge study show RUN) with --dataset")  # fmt: skip
-    s = record.get("settings") or {}
+    s = record["settings"]
     check(args.image_size is None, f"--image-size applies to an ARCH; {path} records its image size: drop it")
     if kind == TRAIN_RUN.name:
         from nasforge.spaces.nb201 import NB201Arch
@@ -278,18 +277,6 @@ def _from_darts_search(path: Path, args: argparse.Namespace) -> _Source:
     )
     weights = f"{UNTRAINED} (--untrained: a search's genotype has none)"
     return _Source(arch, space, doc.get("dataset", "mnist"), args.image_size, sizes, None, weights)
-
-
-def _read_record(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        record = None
-    check(isinstance(record, dict), f"{path} is not a nasforge run record (unreadable JSON); rerun the command "
-          "that wrote it")  # fmt: skip
-    return record
 
 
 def _setting(settings: dict[str, Any], key: str, run: Path) -> Any:
