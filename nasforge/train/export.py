@@ -22,13 +22,11 @@ import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from nasforge._io import atomic_write_bytes
 from nasforge.data.specs import DatasetSpec
 from nasforge.errors import ConfigError
 
@@ -74,13 +72,6 @@ def serialize(model: nn.Module, spec: DatasetSpec, fmt: str = "torchscript") -> 
     check_format(fmt)
     wrapped = Standardized(model.cpu().eval(), spec).eval()
     return _onnx_bytes(wrapped, spec) if fmt == "onnx" else _torchscript_bytes(wrapped, spec)
-
-
-def export_model(model: nn.Module, spec: DatasetSpec, path: str | Path, fmt: str = "torchscript") -> bytes:
-    """Write :func:`serialize`'s bytes to ``path`` atomically (no partial file on any error); return them."""
-    data = serialize(model, spec, fmt)
-    atomic_write_bytes(path, data)
-    return data
 
 
 def _torchscript_bytes(wrapped: nn.Module, spec: DatasetSpec) -> bytes:
