@@ -30,8 +30,8 @@ from nasforge.optimizers._base import INFEASIBLE, Optimizer, OptionSpec, Seed
 from nasforge.optimizers.zerocost import (
     DEFAULT_POOL,
     ProxyScores,
-    ZeroCostMeter,
     check_pool,
+    meter_for,
     signed_log,
     warm_start,
 )
@@ -184,10 +184,7 @@ class BANANAS(Optimizer):
         self.zc_pool, self.zc_features = zc_pool, zc_features
         if zc_pool:
             check_pool(zc_pool, num_init, "num_init", self.space.size)
-        if (zc_pool or zc_features) and zc is None:
-            raise ConfigError("bananas with zc_pool or zc_features needs zero-cost proxy scores (zc=ProxyScores); "
-                              "on the command line: nasforge compare --optimizers bananas+zc --zc PROXY")  # fmt: skip
-        self.meter = ZeroCostMeter(zc) if zc is not None and (zc_pool or zc_features) else None
+        self.meter = meter_for(self.name, zc, "zc_pool or zc_features" if zc_pool or zc_features else "")
         self.evaluated: list[tuple[Arch, float]] = []  # successful results, told order
         self.parents_used: set[Arch] = set()  # every arch a candidate was mutated from
         self._queue: list[Arch] = []

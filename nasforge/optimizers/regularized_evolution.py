@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections import deque
 from types import MappingProxyType
 
-from nasforge.errors import ConfigError
 from nasforge.optimizers._base import Optimizer, OptionSpec, Seed
-from nasforge.optimizers.zerocost import DEFAULT_POOL, ProxyScores, ZeroCostMeter, check_pool, warm_start
+from nasforge.optimizers.zerocost import DEFAULT_POOL, ProxyScores, check_pool, meter_for, warm_start
 from nasforge.trial import Arch, Request, Result
 
 # Mutations tried for an arch not asked before (when repeats are off) before falling back to random.
@@ -60,14 +59,12 @@ class RegularizedEvolution(Optimizer):
         if population_size < 1 or not 1 <= sample_size:
             raise ValueError(f"population_size and sample_size must be >= 1, got {population_size}, {sample_size}")
         self.zc_pool = zc_pool
-        self.meter = ZeroCostMeter(zc) if zc is not None else None
         self.warm: list[Arch] = []  # the warm-up's archs still to ask, best first
         self.warm_pool: list[Arch] = []
         if zc_pool:
             check_pool(zc_pool, population_size, "population_size", self.space.size)
-            if self.meter is None:
-                raise ConfigError("rea with zc_pool needs zero-cost proxy scores (zc=ProxyScores); on the command "
-                                  "line: nasforge compare --optimizers rea+zc --zc PROXY")
+        self.meter = meter_for(self.name, zc, "zc_pool" if zc_pool else "")
+        if self.meter is not None:
             self.warm_pool, self.warm = warm_start(self.space, self.rng, self.meter, zc_pool, population_size)
         self.population_size = population_size
         self.sample_size = sample_size
@@ -109,5 +106,5 @@ class RegularizedEvolution(Optimizer):
             "population_size": self.population_size,
             "sample_size": self.sample_size,
             "allow_repeats": self.allow_repeats,
-            **({"zc_pool": self.zc_pool, "zc_proxy": self.meter.table.proxy} if self.meter and self.zc_pool else {}),
+            **({"zc_pool": self.zc_pool, "zc_proxy": self.meter.table.proxy} if self.meter else {}),
         }

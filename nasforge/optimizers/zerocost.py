@@ -74,6 +74,17 @@ class ZeroCostMeter:
         return owed
 
 
+def meter_for(optimizer: str, zc: ProxyScores | None, uses: str) -> ZeroCostMeter | None:
+    """The meter over ``zc`` for an ``optimizer`` whose settings named in ``uses`` (e.g. ``"zc_pool"``; empty: none
+    is on) need proxy scores: ``None`` when none is on, :class:`ConfigError` when one is on and ``zc`` is missing."""
+    if not uses:
+        return None
+    if zc is None:
+        raise ConfigError(f"{optimizer} with {uses} needs zero-cost proxy scores (zc=ProxyScores); on the command "
+                          f"line: nasforge compare --optimizers {optimizer}+zc --zc PROXY")  # fmt: skip
+    return ZeroCostMeter(zc)
+
+
 def check_pool(pool: int, needed: int, what: str, space_size: int) -> None:
     """:class:`ConfigError` unless ``needed <= pool <= space_size`` (``what`` names the setting ``needed`` is)."""
     if pool > space_size:
