@@ -116,6 +116,8 @@ def unpack_store(archive: str | os.PathLike, out: str | os.PathLike, *, overwrit
     archive, out = Path(archive), Path(out)
     if archive.is_dir():
         raise BenchmarkError(f"{archive} is a directory, not a packed .tar.xz file ('nasforge bench pack' makes one)")
+    if not archive.is_file():
+        raise BenchmarkError(f"{archive} does not exist; give a file written by 'nasforge bench pack'")
     if out.exists() or out.is_symlink():
         if not overwrite:
             raise BenchmarkError(f"{out} already exists; pass --overwrite to replace it")

@@ -297,11 +297,6 @@ def cmd_unpack(args: argparse.Namespace) -> None:
     if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
         # --overwrite replaces the whole directory: only ever one that nasforge wrote.
         raise BenchmarkError(f"{out} holds files but no nasforge store ({MANIFEST} missing); choose another -o")
-    if Path(args.archive).is_dir():
-        raise BenchmarkError(f"{args.archive} is a directory, not a packed .tar.xz file ('nasforge bench pack' "
-                             "makes one)")  # fmt: skip
-    if not Path(args.archive).is_file():
-        raise BenchmarkError(f"{args.archive} does not exist; give a file written by 'nasforge bench pack'")
     unpack_store(args.archive, out, overwrite=args.overwrite)
     _report_import(args, out)
 
