@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasforge.spaces.nb201 import EDGES as NB201_EDGES
 from nasforge.spaces.nb201 import OPS as NB201_OPS
 
 Candidate = tuple[int, ...]
@@ -60,9 +61,8 @@ def nb201_connected(candidate: Candidate) -> bool:
     """Whether an NB201 cell (op indices in the arch-string edge order) passes its input to its output through
     ops other than ``none``: a cell that does not outputs zeros whatever its input (SPOS' constraint here)."""
     live = [NB201_OPS[i] != "none" for i in candidate]
-    edges = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
     reached = {0}
-    for (src, dst), ok in zip(edges, live, strict=True):  # edges come in target order
+    for (src, dst), ok in zip(NB201_EDGES, live, strict=True):  # edges come in target order
         if ok and src in reached:
             reached.add(dst)
     return 3 in reached
