@@ -102,10 +102,10 @@ class SearchCell(nn.Module):
     def _one_path(self, inputs: Sequence[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
         """GDAS' forward: node j = Σ_edges w[e, o_e] · o_e(x) + Σ_edges Σ_{o ≠ o_e} w[e, o], with o_e the argmax
         of row e. The second sum is exactly 0 in value (one-hot rows) but passes the gradient to every other α
-        of the edge, as GDAS' own code (``hardwts[i]`` for the ops not taken)."""
+        of the edge, as GDAS' own code (``hardwts[i]`` for the ops not taken). Weights without a gradient (a
+        uniform path of SPOS / RSPS, a fixed candidate) carry no α term: node j is then Σ_edges o_e(x)."""
         chosen = weights.detach().argmax(dim=-1).tolist()
-        if not weights.requires_grad:  # a uniform path (SPOS, RSPS) or a fixed candidate: no α term to carry
-            return self._path(inputs, chosen)
+        carry = weights.requires_grad
         states = list(inputs)
         terms: list[list[torch.Tensor]] = [[] for _ in range(self.steps)]
         rest: list[list[torch.Tensor]] = [[] for _ in range(self.steps)]
@@ -119,7 +119,7 @@ class SearchCell(nn.Module):
                 n, _, h, w = inputs[0].shape
                 h, w = (h // 2, w // 2) if self.reduction else (h, w)
                 out = inputs[0].new_zeros(n, self.C, h, w).contiguous(memory_format=CHANNELS_LAST)
-            return out + torch.stack(rest[j]).sum()
+            return out + torch.stack(rest[j]).sum() if carry else out
 
         for src, fan in enumerate(self.fans):
             if src >= self.n_inputs:
@@ -129,34 +129,9 @@ class SearchCell(nn.Module):
             picks = [chosen[r] for r in rows]
             for j, r, o, y in zip(range(first, self.steps), rows, picks, fan.sampled(states[src], picks), strict=True):
                 if y is not None:
-                    terms[j].append(y * weights[r, o])
-                rest[j].append(weights[r].sum() - weights[r, o])
-        states.append(node(self.steps - 1))
-        return torch.cat(states[self.n_inputs :], dim=1) if self.output == "concat" else states[-1]
-
-    def _path(self, inputs: Sequence[torch.Tensor], chosen: list[int]) -> torch.Tensor:
-        """The cell of op ``chosen[e]`` on every edge e, nothing else computed (weights exactly 1)."""
-        states = list(inputs)
-        terms: list[list[torch.Tensor]] = [[] for _ in range(self.steps)]
-
-        def node(j: int) -> torch.Tensor:
-            if not terms[j]:  # every edge into the node chose `none`
-                n, _, h, w = inputs[0].shape
-                h, w = (h // 2, w // 2) if self.reduction else (h, w)
-                return inputs[0].new_zeros(n, self.C, h, w).contiguous(memory_format=CHANNELS_LAST)
-            out = terms[j][0]
-            for t in terms[j][1:]:
-                out = out + t
-            return out
-
-        for src, fan in enumerate(self.fans):
-            if src >= self.n_inputs:
-                states.append(node(src - self.n_inputs))
-            first = max(0, src - self.n_inputs + 1)
-            picks = [chosen[edge_row(self.n_inputs, j, src)] for j in range(first, self.steps)]
-            for j, y in zip(range(first, self.steps), fan.sampled(states[src], picks), strict=True):
-                if y is not None:
-                    terms[j].append(y)
+                    terms[j].append(y * weights[r, o] if carry else y)
+                if carry:
+                    rest[j].append(weights[r].sum() - weights[r, o])
         states.append(node(self.steps - 1))
         return torch.cat(states[self.n_inputs :], dim=1) if self.output == "concat" else states[-1]
 
