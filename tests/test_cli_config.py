@@ -65,3 +65,14 @@ def test_optimizer_args_are_checked_recorded_and_kept_on_resume(tmp_path: Path, 
         err = capsys.readouterr().err.strip()
         assert expected in err and len(err.splitlines()) == 1
     assert not (tmp_path / "other").exists()
+
+
+def test_a_value_starting_with_a_dash_reaches_its_option(tmp_path: Path, capsys) -> None:
+    # Passed as two tokens, argparse would read "-5,14" as an unknown option and say "expected one argument".
+    config = tmp_path / "pareto.toml"
+    config.write_text('objectives = "test_acc:max,latency_gold_6226:min"\nbudgets = [-5, 14]\n')
+    with pytest.raises(SystemExit) as exc:
+        main(["pareto", "--config", str(config)])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1
+    assert "argument --budgets: '-5' is not a positive number" in err

@@ -70,4 +70,5 @@ def _as_flags(path: str, key: str, flag: str, action: argparse.Action, value: An
         value = ",".join(str(v) for v in value)
     elif isinstance(value, dict):
         raise ConfigError(f"{path}: {key} takes a value, not a table; give e.g. {key} = \"...\"")
-    return [flag, str(value)]
+    # One token: argparse would take a value starting with '-' (budgets = [-5, 14]) for another option.
+    return [f"{flag}={value}"]

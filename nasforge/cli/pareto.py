@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from nasforge.cli import _argtypes as argtypes
 from nasforge.cli._common import add_data_dir, add_json_flag, check, emit
 from nasforge.errors import ConfigError
 
@@ -34,9 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ref", default=None, metavar="X,Y[,...]",
                    help="hypervolume reference point, one value per objective in its units (default: the worst "
                         "value of each objective over the feasible archs)")  # fmt: skip
-    p.add_argument("--budgets", default=None, metavar="B[,B...]",
+    # A budget bounds a cost (latency, params, FLOPs: all positive); 0 or less would select nothing.
+    p.add_argument("--budgets", type=argtypes.comma_list(argtypes.positive_float), default=None, metavar="B[,B...]",
                    help="with 2 objectives: the best first objective among archs whose second is within each "
-                        "budget")  # fmt: skip
+                        "budget (positive numbers in the second's units; write --budgets=B,... )")  # fmt: skip
     p.add_argument("--store", default=None, metavar="DIR", help="benchmark store directory")
     add_data_dir(p)
     add_json_flag(p)
@@ -63,7 +65,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     objectives = parse_objectives(args.objectives)
     constraints = parse_constraints(args.constraints)
     ref = _numbers(args.ref, "--ref")
-    budgets = _numbers(args.budgets, "--budgets")
+    budgets = args.budgets
     check(budgets is None or len(objectives) == 2, "--budgets needs exactly 2 objectives (value, budgeted metric)")
     names = tuple(dict.fromkeys([o.name for o in objectives] + [c.metric for c in constraints]))
     if args.space == "nats-sss":
