@@ -70,18 +70,38 @@ def test_fractional_budgets_keep_their_digits():
     assert Setting("cifar10", 12345.5).label == "cifar10 @ 12,345.5 s"
 
 
-def test_a_budget_below_the_cheapest_trial_is_refused_up_front(cifar10_tables):
+def test_a_budget_that_can_end_a_search_before_its_first_trial_is_refused_up_front(cifar10_tables):
     from nasforge.errors import ConfigError
+    from nasforge.search.compare import run_search
 
     tables = cifar10_tables["cifar10"]
     cheapest = float(np.min(tables.train_time)) * 12  # the cheapest arch's 12-epoch schedule
-    with pytest.raises(ConfigError, match=r"no trial fits in 10 s on cifar10: the cheapest arch costs [\d.]+ s; "
-                                          r"give --time-budget >= [\d.]+"):  # fmt: skip
-        compare(cifar10_tables, ["rea"], [Setting("cifar10", 10.0)], range(1), workers=1)
-    # the validation charge counts: 6 more epochs of the cheapest arch no longer fit in its 12-epoch cost
-    with pytest.raises(ConfigError, match="no trial fits"):
-        compare(cifar10_tables, ["rea"], [Setting("cifar10", cheapest, 6.0)], range(1), workers=1)
-    # the budget the message asks for is accepted (whether a seed's first arch fits is up to the optimizer)
-    enough = math.ceil(cheapest * 100) / 100
-    result = compare(cifar10_tables, ["rs"], [Setting("cifar10", enough)], range(1), workers=1)
-    assert result.rows[0].setting.time_budget == enough
+    costliest = float(np.max(tables.train_time)) * 12
+    # Why: within the cheapest arch's cost, most seeds' first arch does not fit, and such a seed has no result.
+    grid = np.linspace(0.0, cheapest, 3)
+    finals = [run_search(tables, "rs", seed, math.ceil(cheapest), grid) for seed in range(5)]
+    assert any(n == 0 and math.isnan(final) for final, n, _ in finals)
+    need = math.ceil(costliest * 100) / 100
+    for budget in (10.0, cheapest, costliest - 0.01):
+        with pytest.raises(ConfigError, match=rf"a search of [\d.]+ s on cifar10 can end before its first trial: the "
+                                              rf"costliest arch costs {need} s \(12 epochs\); give --time-budget >= "
+                                              rf"{need}$"):  # fmt: skip
+            compare(cifar10_tables, ["rea"], [Setting("cifar10", budget)], range(1), workers=1)
+    # the validation charge counts: 6 more epochs of the costliest arch no longer fit in its 12-epoch cost
+    with pytest.raises(ConfigError, match=r"\(12 epochs \+ 6 of validation\)"):
+        compare(cifar10_tables, ["rea"], [Setting("cifar10", need, 6.0)], range(1), workers=1)
+    # the budget the message asks for gives every seed of every optimizer a result, so every mean is a number
+    result = compare(cifar10_tables, ["rs", "rea", "hb"], [Setting("cifar10", need)], range(20), workers=1)
+    for row in result.rows:
+        assert row.n_trials.min() >= 1 and np.isfinite(row.final_test).all() and math.isfinite(row.mean)
+
+
+def test_a_store_without_test_accuracy_is_refused_rather_than_reported_as_nan(cifar10_tables):
+    import dataclasses
+
+    from nasforge.errors import ConfigError
+
+    # A store imported from a source without test accuracy: LookupTables leaves test all NaN and report None.
+    bare = dataclasses.replace(cifar10_tables["cifar10"], test=np.full(15625, np.nan), report=None)
+    with pytest.raises(ConfigError, match="no test accuracy for cifar10: compare reports the final incumbent's"):
+        compare({"cifar10": bare}, ["rs"], [Setting("cifar10", 12000.0)], range(1), workers=1)

@@ -210,13 +210,21 @@ def test_compare_bad_budget_list_is_one_line(capsys, tmp_path):
     assert code == 2 and err.count("\n") == 1 and "--time-budget: '-4' is outside (0, 1e+09]" in err
 
 
-def test_compare_budget_below_the_cheapest_trial_is_one_line(capsys, real_data_dir, tmp_path):
+def test_compare_budget_that_can_end_a_search_before_its_first_trial_is_one_line(capsys, real_data_dir, tmp_path):
     code, out, err = run(capsys, "compare", "--data-dir", str(real_data_dir), "--optimizers", "rea", "--seeds", "1",
                          "--datasets", "cifar10", "--time-budget", "10", "--out", str(tmp_path / "c33"))  # fmt: skip
-    one_line_error(capsys, code, err, "no trial fits in 10 s on cifar10: the cheapest arch costs ")
+    one_line_error(capsys, code, err, "a search of 10 s on cifar10 can end before its first trial: the costliest arch "
+                                      "costs ")  # fmt: skip
     assert "give --time-budget >= " in err and out == "" and not (tmp_path / "c33").exists()
-    # the validation charge is part of the cheapest trial, and a fractional budget is printed as given
+    # the validation charge is part of the first trial, and a fractional budget is printed as given
     code, _, err = run(capsys, "compare", "--data-dir", str(real_data_dir), "--optimizers", "rea", "--seeds", "1",
-                       "--datasets", "cifar10", "--time-budget", "32.6", "--eval-cost-epochs", "1",
+                       "--datasets", "cifar10", "--time-budget", "207.7", "--eval-cost-epochs", "1",
                        "--out", str(tmp_path / "c33"))  # fmt: skip
-    one_line_error(capsys, code, err, "no trial fits in 32.6 s on cifar10")
+    one_line_error(capsys, code, err, "a search of 207.7 s on cifar10 can end before its first trial")
+    # the multi-objective rows share the check (a seed without a trial would score regret 1)
+    code, _, err = run(capsys, "compare", "--data-dir", str(real_data_dir), "--objectives",
+                       "valid_acc_12ep:max,params:min", "--optimizers", "rs", "--seeds", "1", "--datasets", "cifar100",
+                       "--time-budget", "100", "--out", str(tmp_path / "c33"))  # fmt: skip
+    one_line_error(capsys, code, err, "a search of 100 s on cifar100 can end before its first trial: the costliest "
+                                      "arch costs 415.3 s (12 epochs); give --time-budget >= 415.3")  # fmt: skip
+    assert not (tmp_path / "c33").exists()

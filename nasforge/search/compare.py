@@ -10,12 +10,13 @@ simulated clock, :mod:`nasforge.search.loop`), so 1 vs 4 vs 16 workers compare l
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -26,9 +27,10 @@ from nasforge.search.loop import RunLimits, run
 from nasforge.search.storage import MemoryStorage
 from nasforge.search.study import improves
 from nasforge.spaces.nb201 import NB201Arch
-from nasforge.trial import TrialRecord
+from nasforge.trial import Objective, TrialRecord
 
 GRID_POINTS = 101
+T = TypeVar("T")
 
 PAPER_RESULTS: dict[tuple[str, float, str], tuple[float, float, str]] = {
     # (dataset, budget s, optimizer) -> (mean, std, source) of the incumbent's test accuracy
@@ -70,24 +72,30 @@ def format_budget(value: float, sep: str = ",") -> str:
     return f"{value:{sep}}" if sep else repr(value)
 
 
-def cheapest_trial(tables: Any, eval_cost_epochs: float = 0.0) -> float:
-    """The least a trial can cost on ``tables`` (see :func:`run_search`): NB201's cheapest arch trained at the
-    lowest fidelity plus ``eval_cost_epochs`` (seconds), or a nats-sss trial's 1."""
+def first_trial_cost(tables: Any, eval_cost_epochs: float = 0.0) -> float:
+    """The most a search's first trial can cost on ``tables`` (see :func:`run_search`), in the clock's units: NB201's
+    costliest arch trained at the lowest fidelity plus ``eval_cost_epochs`` (seconds), or a nats-sss trial's 1.
+    Every optimizer starts at the lowest fidelity, so a budget at least this large gives every seed a result."""
     if isinstance(tables, LookupTables):
-        return float(np.min(tables.train_time)) * (min(tables.objective) + eval_cost_epochs)
+        return float(np.nanmax(tables.train_time)) * (min(tables.objective) + eval_cost_epochs)
     return 1.0
 
 
-def check_budget_fits(tables: Any, setting: Setting) -> None:
-    """:class:`ConfigError` when not even the cheapest trial fits in ``setting``'s budget (the search would have
-    no result)."""
-    cost = cheapest_trial(tables, setting.eval_cost_epochs)
-    if setting.time_budget < cost:
-        need = format_budget(math.ceil(cost * 100) / 100, "")
-        nb201 = isinstance(tables, LookupTables)
-        unit, what = ("s", "the cheapest arch costs") if nb201 else ("trials", "a trial costs")
-        raise ConfigError(f"no trial fits in {format_budget(setting.time_budget, '')} {unit} on {setting.dataset}: "
-                          f"{what} {need} {unit}; give --time-budget >= {need}")  # fmt: skip
+def check_budget_fits(tables: Any, time_budget: float, eval_cost_epochs: float = 0.0) -> None:
+    """:class:`ConfigError` when a search of ``time_budget`` on ``tables`` could end before its first trial: its
+    seed would have no incumbent, and a table's mean over seeds would be NaN. Shared by :func:`compare` and
+    :func:`nasforge.search.mocompare.mo_compare`."""
+    cost = first_trial_cost(tables, eval_cost_epochs)
+    if time_budget >= cost:
+        return
+    need = format_budget(math.ceil(cost * 100) / 100, "")
+    budget, dataset = format_budget(time_budget, ""), tables.dataset
+    if not isinstance(tables, LookupTables):
+        raise ConfigError(f"a search of {budget} trials on {dataset} ends before its first trial: a trial costs 1; "
+                          "give --time-budget >= 1")  # fmt: skip
+    charge = f" + {eval_cost_epochs:g} of validation" if eval_cost_epochs else ""
+    raise ConfigError(f"a search of {budget} s on {dataset} can end before its first trial: the costliest arch costs "
+                      f"{need} s ({min(tables.objective)} epochs{charge}); give --time-budget >= {need}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -156,16 +164,21 @@ def run_search(
     :class:`~nasforge.optimizers.zerocost.ProxyScores`). ``tables`` may also be an
     :class:`~nasforge.benchmarks.nats_sss.SSSBenchmarkEvaluator` (the nats-sss space): then the reported value is
     the incumbent's 90-epoch validation accuracy (the space has no test accuracy) and the clock counts trials."""
-    return _search(_evaluator(tables, eval_cost_epochs), optimizer, seed, time_budget, grid, workers, zc)
+    return _search(evaluator_of(tables, eval_cost_epochs), optimizer, seed, time_budget, grid, workers, zc)
 
 
-def _evaluator(tables: Any, eval_cost_epochs: float) -> tuple[Any, str, str]:
-    """(evaluator, space, reported metric) of ``tables`` (see :func:`run_search`)."""
+def evaluator_of(
+    tables: Any, eval_cost_epochs: float = 0.0, objectives: Sequence[Objective] = ()
+) -> tuple[Any, str, str]:
+    """(evaluator, space, reported metric) of ``tables`` (see :func:`run_search`): NB201's lookup evaluator, which
+    reports the test accuracy, or the sss evaluator itself, which reports the validation accuracy it searches.
+    ``objectives``: the evaluator scores them (a multi-objective search, :mod:`nasforge.search.mocompare`)."""
     if isinstance(tables, LookupTables):
-        evaluator = BenchmarkEvaluator(dataset=tables.dataset, tables=tables, eval_cost_epochs=eval_cost_epochs)
+        evaluator = BenchmarkEvaluator(dataset=tables.dataset, tables=tables, eval_cost_epochs=eval_cost_epochs,
+                                       objectives=objectives)  # fmt: skip
         return evaluator, "nb201", "test_acc"
     # an sss evaluator: no test accuracy exists, the incumbent's searched validation accuracy is reported
-    return tables, "nats-sss", tables.objective
+    return (tables.with_objectives(objectives) if objectives else tables), "nats-sss", tables.objective
 
 
 class _Track:
@@ -211,8 +224,34 @@ def _search(
 def _run_chunk(task: tuple[Any, str, tuple[int, ...], Setting, np.ndarray, Any]) -> list[RunSummary]:
     tables, optimizer, seeds, setting, grid, zc = task
     # One evaluator for the chunk: its lookups are kept, and the chunk's searches meet the same archs.
-    evaluator = _evaluator(tables, setting.eval_cost_epochs)
+    evaluator = evaluator_of(tables, setting.eval_cost_epochs)
     return [_search(evaluator, optimizer, s, setting.time_budget, grid, setting.workers, zc) for s in seeds]
+
+
+def chunk_size(seeds: int, workers: int) -> int:
+    """Seeds per task: two tasks per worker process, so that one slow chunk leaves the others busy."""
+    return max(1, math.ceil(seeds / (2 * workers)))
+
+
+def run_chunks(run_chunk: Callable[[Any], list[T]], tasks: Sequence[Any], workers: int,
+               progress: Callable[[int], None] | None = None) -> list[list[T]]:  # fmt: skip
+    """``run_chunk`` of every task (a chunk of seeds; a list of runs each), in order: in this process for one
+    worker, else in ``workers`` forked processes. ``progress`` is told each chunk's number of runs."""
+    results: list[list[T]] = []
+    if workers == 1:
+        chunks: Any = map(run_chunk, tasks)
+        pool = contextlib.nullcontext()
+    else:
+        _ = NB201Arch.from_code(0).index  # builds NB201's arch and index tables once, here, for the forked workers
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+        pool = context.Pool(workers)
+        chunks = pool.imap(run_chunk, tasks)
+    with pool:
+        for result in chunks:
+            results.append(result)
+            if progress:
+                progress(len(result))
+    return results
 
 
 def compare(
@@ -233,10 +272,13 @@ def compare(
         if is_zc_variant(name) and not all(s.dataset in (zc or {}) for s in settings):
             raise ConfigError(f"{name} needs zero-cost proxy scores for every dataset (compare --zc PROXY)")
     for setting in settings:
-        check_budget_fits(tables[setting.dataset], setting)
+        check_budget_fits(tables[setting.dataset], setting.time_budget, setting.eval_cost_epochs)
+        if isinstance(tables[setting.dataset], LookupTables) and tables[setting.dataset].report is None:
+            raise ConfigError(f"the benchmark store has no test accuracy for {setting.dataset}: compare reports the "
+                              "final incumbent's test accuracy; use a store that holds test_acc")  # fmt: skip
     workers = workers or os.cpu_count() or 1
     seeds = tuple(int(s) for s in seeds)
-    chunk = max(1, math.ceil(len(seeds) / (2 * workers)))
+    chunk = chunk_size(len(seeds), workers)
     tasks, owners = [], []
     for setting in settings:
         grid = np.linspace(0.0, setting.time_budget, GRID_POINTS)
@@ -245,21 +287,7 @@ def compare(
                 scores = (zc or {}).get(setting.dataset) if is_zc_variant(name) else None
                 tasks.append((tables[setting.dataset], name, seeds[start : start + chunk], setting, grid, scores))
                 owners.append((name, setting))
-    results: list[list[RunSummary]] = []
-    if workers == 1:
-        for task in tasks:
-            results.append(_run_chunk(task))
-            if progress:
-                progress(len(task[2]))
-    else:
-        if any(isinstance(t, LookupTables) for t in tables.values()):
-            _ = NB201Arch.from_code(0).index  # builds the arch and index tables once, here, for the forked workers
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-        with context.Pool(workers) as pool:
-            for result in pool.imap(_run_chunk, tasks):
-                results.append(result)
-                if progress:
-                    progress(len(result))
+    results = run_chunks(_run_chunk, tasks, workers, progress)
     rows = []
     for setting in settings:
         grid = np.linspace(0.0, setting.time_budget, GRID_POINTS)

@@ -11,8 +11,6 @@ in chunks of seeds, as in :mod:`nasforge.search.compare`.
 
 from __future__ import annotations
 
-import math
-import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from nasforge.benchmarks.blackbox import BenchmarkEvaluator, LookupTables
+from nasforge.benchmarks.blackbox import LookupTables
 from nasforge.objectives import format_objectives, parse_objectives
 from nasforge.optimizers import create_optimizer, optimizer_class
 from nasforge.pareto import TrueFront, hypervolume, pareto_mask
+from nasforge.search.compare import check_budget_fits, chunk_size, evaluator_of, run_chunks
 from nasforge.search.study import Study
 from nasforge.trial import Objective
 
@@ -61,25 +60,18 @@ class MORow:
                 "final": self.final.tolist()}  # fmt: skip
 
 
-def _space(tables: Any) -> str:
-    """The space the optimizers propose from: NB201 for lookup tables, else the size space's."""
-    return "nb201" if isinstance(tables, LookupTables) else "nats-sss"
-
-
-def _evaluator(tables: Any, objectives: Sequence[Objective]) -> Any:
-    """NB201's lookup evaluator over ``tables``, or, for the size space, its sss evaluator scoring ``objectives``."""
-    if isinstance(tables, LookupTables):
-        return BenchmarkEvaluator(dataset=tables.dataset, tables=tables, objectives=objectives)
-    return tables.with_objectives(objectives)  # nasforge.benchmarks.nats_sss.SSSBenchmarkEvaluator
+def _optimizer(name: str, seed: int, space: str, objectives: Sequence[Objective]) -> Any:
+    """``name`` seeded with ``seed``; a multi-objective optimizer is told the objectives (the others optimise the
+    first, as the evaluator's scalar)."""
+    multi = getattr(optimizer_class(name), "multi_objective", False)
+    return create_optimizer(name, seed, space=space, **({"objectives": format_objectives(objectives)} if multi else {}))
 
 
 def run_mo_search(tables: LookupTables, objectives: Sequence[Objective], optimizer: str, seed: int,
                   time_budget: float, grid: np.ndarray) -> tuple[float, int, int, np.ndarray]:  # fmt: skip
     """One search: (final normalised HV regret, trials, trials on the true front, regret on ``grid``)."""
     true = TrueFront.from_columns(tables.columns, objectives)
-    evaluator = _evaluator(tables, objectives)
-    cls = optimizer_class(optimizer)
-    options = {"objectives": format_objectives(objectives)} if getattr(cls, "multi_objective", False) else {}
+    evaluator, space, _ = evaluator_of(tables, objectives=objectives)
     study = Study.in_memory({}, objectives)
     up = true.maximize
     signs = np.where(up, -1.0, 1.0)
@@ -98,8 +90,8 @@ def run_mo_search(tables: LookupTables, objectives: Sequence[Objective], optimiz
         hv = hypervolume(np.array(front) * signs, true.ref, up) if front else 0.0
         regrets.append((true.hypervolume - hv) / true.hypervolume)
 
-    optimizer_ = create_optimizer(optimizer, seed, space=_space(tables), **options)
-    outcome = study.optimize(optimizer_, evaluator, time_budget=time_budget, callback=track)
+    outcome = study.optimize(_optimizer(optimizer, seed, space, objectives), evaluator, time_budget=time_budget,
+                             callback=track)  # fmt: skip
     final = regrets[-1] if regrets else 1.0
     found = {t.arch.index for t in study.best_trials()}
     on_front = len(found & set(true.indices.tolist()))
@@ -111,12 +103,9 @@ def run_mo_search(tables: LookupTables, objectives: Sequence[Objective], optimiz
 def run_mo_front(tables: LookupTables, objectives: Sequence[Objective], optimizer: str, seed: int,
                  time_budget: float) -> np.ndarray:  # fmt: skip
     """The front one search found (its ``best_trials``' objective values, ``(n, d)``), for pictures."""
-    evaluator = _evaluator(tables, objectives)
-    cls = optimizer_class(optimizer)
-    options = {"objectives": format_objectives(objectives)} if getattr(cls, "multi_objective", False) else {}
+    evaluator, space, _ = evaluator_of(tables, objectives=objectives)
     study = Study.in_memory({}, objectives)
-    study.optimize(create_optimizer(optimizer, seed, space=_space(tables), **options), evaluator,
-                   time_budget=time_budget)  # fmt: skip
+    study.optimize(_optimizer(optimizer, seed, space, objectives), evaluator, time_budget=time_budget)
     return np.array([[t.result.value(o.name) for o in objectives] for t in study.best_trials()]).reshape(-1, 2)
 
 
@@ -142,9 +131,10 @@ def mo_compare(
     sets = [format_objectives(parse_objectives(s)) for s in objective_sets]
     for name in optimizers:
         optimizer_class(name)
+    check_budget_fits(tables, time_budget)  # a seed with no trial would score regret 1 for want of budget
     workers = workers or os.cpu_count() or 1
     seeds = tuple(int(s) for s in seeds)
-    chunk = max(1, math.ceil(len(seeds) / (2 * workers)))
+    chunk = chunk_size(len(seeds), workers)
     grid = np.linspace(0.0, time_budget, GRID_POINTS)
     tasks, owners = [], []
     for objectives in sets:
@@ -152,19 +142,7 @@ def mo_compare(
             for start in range(0, len(seeds), chunk):
                 tasks.append((tables, objectives, name, seeds[start : start + chunk], time_budget, grid))
                 owners.append((objectives, name))
-    results: list[list[tuple]] = []
-    if workers == 1:
-        for task in tasks:
-            results.append(_run_chunk(task))
-            if progress:
-                progress(len(task[3]))
-    else:
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-        with context.Pool(workers) as pool:
-            for task, result in zip(tasks, pool.imap(_run_chunk, tasks), strict=True):
-                results.append(result)
-                if progress:
-                    progress(len(task[3]))
+    results = run_chunks(_run_chunk, tasks, workers, progress)
     rows = []
     for objectives in sets:
         true = TrueFront.from_columns(tables.columns, parse_objectives(objectives))
