@@ -67,7 +67,7 @@ def test_sss_table_counts_trials_and_has_no_validation_charge_nb201_table_unchan
 def test_fractional_budgets_keep_their_digits():
     table = markdown_table(_comparison("test_acc", 12345.5)).splitlines()
     assert table[2].startswith("| cifar10 | 12,345.5 | 0 | rs |")
-    assert Setting("cifar10", 12345.5).label == "cifar10 @ 12,345.5 s"
+    assert Setting("cifar10", 12345.5).label() == "cifar10 @ 12,345.5 s"
 
 
 def test_a_budget_that_can_end_a_search_before_its_first_trial_is_refused_up_front(cifar10_tables):

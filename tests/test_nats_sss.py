@@ -581,6 +581,48 @@ def test_cli_compare_on_the_tiny_store(tiny_store: Path, tmp_path: Path, capsys:
     assert not (tmp_path / "bad").exists()
 
 
+def test_cli_sss_clock_counts_trials_in_text_json_and_plots(tiny_store: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    import json
+
+    import nasforge.viz.multiobjective as mo_viz
+    import nasforge.viz.search as viz
+
+    # Each sss trial costs 1 (bench.TRIAL_COST): every budget, clock and time axis of the space counts trials.
+    labels: dict[str, object] = {}
+    for module, name, key in ((viz, "plot_anytime", "xlabel"), (viz, "plot_incumbent", "time_label"),
+                              (mo_viz, "plot_regret", "xlabel")):  # fmt: skip
+        real = getattr(module, name)
+
+        def record(*args, _real=real, _name=name, _key=key, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            labels[_name] = kwargs.get(_key)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, record)
+    code, out, err = run(capsys, "search", "--space", "nats-sss", "--store", str(tiny_store), "--out",
+                         str(tmp_path / "s"), "--optimizer", "rs", "--time-budget", "7")  # fmt: skip
+    assert code == 0, err
+    assert "7 trials (0 failed), clock 7 trials, stopped by time_budget" in out
+    assert labels["plot_incumbent"].startswith("trials")
+    code, out, err = _search(capsys, tiny_store, tmp_path / "j", "--optimizer", "rs", "--time-budget", "7")
+    assert (json.loads(out)["clock_s"], json.loads(out)["clock_unit"]) == (7.0, "trials")
+    code, out, err = run(capsys, "compare", "--space", "nats-sss", "--optimizers", "rs", "--seeds", "1", "--datasets",
+                         "cifar10", "--time-budget", "5", "--store", str(tiny_store), "--out", str(tmp_path / "c"),
+                         "--processes", "1")  # fmt: skip
+    assert code == 0, err
+    assert (tmp_path / "c" / "anytime_cifar10_5trials.png").is_file() and labels["plot_anytime"].startswith("trials")
+    code, out, err = run(capsys, "compare", "--space", "nats-sss", "--optimizers", "rs", "--seeds", "1", "--datasets",
+                         "cifar100", "--time-budget", "5", "--objectives", "valid_acc_90ep_s777:max,params:min",
+                         "--store", str(tiny_store), "--out", str(tmp_path / "m"), "--processes", "1")  # fmt: skip
+    assert code == 0, err
+    assert labels["plot_regret"].startswith("trials")
+    # a budget of less than one trial ends every search before it starts: refused in trials
+    code, out, err = run(capsys, "compare", "--space", "nats-sss", "--optimizers", "rs", "--seeds", "1", "--datasets",
+                         "cifar10", "--time-budget", "0.5", "--store", str(tiny_store), "--out", str(tmp_path / "z"))
+    assert code == 2 and "a search of 0.5 trials on cifar10 ends before its first trial: a trial costs 1" in err
+
+
 # --- multi-objective on sss: exact fronts, search and compare with objectives; bad input across sss paths ----------
 
 

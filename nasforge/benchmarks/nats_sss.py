@@ -355,6 +355,7 @@ class SSSBenchmarkEvaluator:
     default_fidelity = 90
     fidelities = (90,)  # one schedule: a multi-fidelity optimizer (hb, sh) is refused before the search starts
     simulated_clock = True
+    clock_unit = "trials"  # each trial costs TRIAL_COST: the clock, its budgets and its plots count trials
 
     def __init__(
         self,

@@ -92,9 +92,12 @@ def markdown_table(rows: list[Any], sets: list[str], optimizers: list[str]) -> s
 def _plots(rows: list[Any], tables: Any, sets: list[str], optimizers: list[str], out: Path) -> list[Path]:
     from nasforge.objectives import parse_objectives
     from nasforge.pareto import TrueFront
+    from nasforge.search.evaluators import clock_unit
     from nasforge.search.mocompare import run_mo_front
     from nasforge.viz.multiobjective import plot_budget, plot_fronts, plot_regret
 
+    # nats-sss charges 1 per trial: its budget and the curves' grid count trials
+    axis = {} if clock_unit(tables) == "s" else {"xlabel": "trials (the simulated clock: 1 per trial)"}
     paths = []
     for s in sets:
         objectives = parse_objectives(s)
@@ -105,7 +108,7 @@ def _plots(rows: list[Any], tables: Any, sets: list[str], optimizers: list[str],
             curves[name] = (r.curves.mean(axis=0), r.curves.std(axis=0))
             grid = r.grid
         title = f"{s} on {tables.dataset}, {rows[0].final.size} seeds (mean ± std)"
-        paths.append(plot_regret(curves, grid, out / f"hv_regret_{slug}.png", title=title))
+        paths.append(plot_regret(curves, grid, out / f"hv_regret_{slug}.png", title=title, **axis))
         true = TrueFront.from_columns(tables.columns, objectives)
         found = {name: run_mo_front(tables, objectives, name, 0, rows[0].time_budget)
                  for name in optimizers}  # fmt: skip

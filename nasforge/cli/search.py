@@ -59,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"number of trials (default {DEFAULT_BENCHMARK_ITERATIONS}; {DEFAULT_TRAIN_ITERATIONS} with "
                         "--train; with --time-budget alone: unlimited)")  # fmt: skip
     p.add_argument("--time-budget", type=argtypes.seconds, default=None, metavar="SECONDS",
-                   help="stop when the (simulated) clock reaches this many seconds")  # fmt: skip
+                   help="stop when the (simulated) clock reaches this many seconds (--space nats-sss: trials, "
+                        "each costs 1)")  # fmt: skip
     p.add_argument("--seed", type=argtypes.seed, default=None,
                    help="seed of the optimizer (and of the data split with --train) (default 0)")  # fmt: skip
     p.add_argument("--out", required=True, metavar="DIR", help="run directory (study.db, plots)")
@@ -199,7 +200,7 @@ def _search(args: argparse.Namespace, run: RunDir) -> int:
         if settings.objectives:
             summary["front"] = _front(study, evaluator, settings)
         if not args.no_plots:
-            summary["plots"] = _plots(study, settings, args.out)
+            summary["plots"] = _plots(study, settings, args.out, summary["clock_unit"])
     emit(args, summary, lambda: _summary_text(summary))
     return 0
 
@@ -382,17 +383,20 @@ def _run_with_progress(study: Any, optimizer: Any, evaluator: Any, settings: Any
     bar = Progress(f"{settings.optimizer} search", total=limits.n_iter, initial=len(study.trials), unit="trials")
     failed = [sum(not t.result.ok for t in study.trials)]
     from nasforge.integrations.optuna import live_mirror, quiet_logs
+    from nasforge.search.evaluators import clock_unit
 
     # The dashboard's Optuna journal follows the study trial by trial (when the optuna extra is installed).
     sync = live_mirror(study.run_dir) if study.run_dir is not None else None
     if sync is not None:
         quiet_logs()  # Optuna would log "A new study created" among the progress lines
 
+    unit = clock_unit(evaluator)
+
     def update(record: Any, s: Any) -> None:
         if sync is not None:
             sync()
         failed[0] += not record.result.ok
-        status = {"failed": failed[0], "clock": f"{s.clock:,.0f}s"}
+        status = {"failed": failed[0], "clock": f"{s.clock:,.0f}{'s' if unit == 's' else ' ' + unit}"}
         if s.incumbent is not None:
             inc = s.incumbent.result
             status["incumbent"] = f"{inc.objective:.2f}"
@@ -410,6 +414,8 @@ def _run_with_progress(study: Any, optimizer: Any, evaluator: Any, settings: Any
 
 
 def _summary(outcome: Any, evaluator: Any, settings: Any, out: str) -> dict[str, Any]:
+    from nasforge.search.evaluators import clock_unit
+
     trials = outcome.trials
     summary: dict[str, Any] = {
         "out": str(out),
@@ -421,7 +427,8 @@ def _summary(outcome: Any, evaluator: Any, settings: Any, out: str) -> dict[str,
         "trials": len(trials),
         "failed": sum(not t.result.ok for t in trials),
         "retried": sum(t.attempts > 1 for t in trials),
-        "clock_s": outcome.clock,
+        "clock_s": outcome.clock,  # in clock_unit: seconds, or trials on nats-sss (the key predates the space)
+        "clock_unit": clock_unit(evaluator),
         "stopped": outcome.stopped,
         "incumbent": None,
     }
@@ -479,7 +486,7 @@ def _front_text(front: dict[str, Any]) -> str:
 def _summary_text(s: dict[str, Any]) -> str:
     lines = [
         f"{s['optimizer']} on {s['dataset']} ({s['mode']}): {s['trials']} trials ({s['failed']} failed), "
-        f"clock {s['clock_s']:,.0f} s, stopped by {s['stopped']}"
+        f"clock {s['clock_s']:,.0f} {s['clock_unit']}, stopped by {s['stopped']}"
     ]
     if s["workers"] > 1 or s["retried"]:
         lines.append(f"{s['workers']} workers ({s.get('executor', 'local')}); {s['retried']} trials retried after "
@@ -507,10 +514,12 @@ def _summary_text(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _plots(study: Any, settings: Any, out: str) -> dict[str, str]:
+def _plots(study: Any, settings: Any, out: str, unit: str) -> dict[str, str]:
     from nasforge.viz.search import plot_incumbent, plot_params_vs_accuracy
 
     clock = "training time (s)" if settings.train else "simulated time (s)"
+    if unit != "s":  # nats-sss: the clock counts trials
+        clock = f"{unit} (the simulated clock: 1 per trial)"
     title = (f"{settings.optimizer} on {'CIFAR-10 (trained)' if settings.train else settings.benchmark}, "
              f"seed {settings.seed}")  # fmt: skip
     return {
@@ -685,6 +694,9 @@ def _compare_plots(comparison: Any, out: Path) -> list[Path]:
     groups: dict[Any, list[Any]] = {}
     for setting in comparison.settings:
         groups.setdefault((setting.dataset, setting.time_budget, setting.eval_cost_epochs), []).append(setting)
+    unit = comparison.clock_unit  # nats-sss charges 1 per trial: its budgets and grid count trials
+    axes = ({} if unit == "s" else {"xlabel": "trials (the simulated clock: 1 per trial)",
+                                    "ylabel": f"incumbent {comparison.metric} (%, validation)"})  # fmt: skip
     paths = []
     for (dataset, budget, eval_cost), settings in groups.items():
         curves = {}
@@ -697,10 +709,10 @@ def _compare_plots(comparison: Any, out: Path) -> list[Path]:
                     curves[label] = (np.nanmean(cell.curves, axis=0), np.nanstd(cell.curves, axis=0))
         grid = comparison.row(comparison.optimizers[0], settings[0]).grid
         extra = f"_eval{eval_cost:g}" if eval_cost else ""
-        name = f"anytime_{dataset}_{format_budget(budget, '')}s{extra}.png"
-        label = settings[0].label if len(settings) == 1 else f"{dataset} @ {format_budget(budget)} s"
+        name = f"anytime_{dataset}_{format_budget(budget, '')}{unit}{extra}.png"
+        label = settings[0].label(unit) if len(settings) == 1 else f"{dataset} @ {format_budget(budget)} {unit}"
         title = f"{label}, {len(comparison.rows[0].seeds)} seeds (mean ± std)"
-        paths.append(plot_anytime(curves, grid, out / name, title=title))
+        paths.append(plot_anytime(curves, grid, out / name, title=title, **axes))
     return paths
 
 

@@ -57,11 +57,11 @@ class Setting:
         if not (math.isfinite(self.eval_cost_epochs) and self.eval_cost_epochs >= 0):
             raise ConfigError(f"evaluation cost {self.eval_cost_epochs} epochs must be a number >= 0")
 
-    @property
-    def label(self) -> str:
+    def label(self, unit: str = "s") -> str:
+        """``cifar10 @ 12,000 s``; ``unit``: the clock's (``trials`` on nats-sss)."""
         extra = f", +{self.eval_cost_epochs:g} epochs/trial" if self.eval_cost_epochs else ""
         workers = f", {self.workers} workers" if self.workers > 1 else ""
-        return f"{self.dataset} @ {format_budget(self.time_budget)} s{extra}{workers}"
+        return f"{self.dataset} @ {format_budget(self.time_budget)} {unit}{extra}{workers}"
 
 
 def format_budget(value: float, sep: str = ",") -> str:
@@ -143,6 +143,11 @@ class Comparison:
 
     def row(self, optimizer: str, setting: Setting) -> Row:
         return next(r for r in self.rows if r.optimizer == optimizer and r.setting == setting)
+
+    @property
+    def clock_unit(self) -> str:
+        """The unit of the budgets and of the curves' grid: NB201's simulated seconds, or nats-sss's trials."""
+        return "s" if self.metric == "test_acc" else "trials"
 
 
 RunSummary = tuple[float, int, np.ndarray]

@@ -30,6 +30,12 @@ class Evaluator(Protocol):
     def config(self) -> dict[str, Any]: ...
 
 
+def clock_unit(evaluator: Any) -> str:
+    """What one unit of the evaluator's costs (and so of a time budget) is: ``s``, or the ``clock_unit`` it declares
+    (the NATS size-space benchmark charges 1 per trial: ``trials``)."""
+    return getattr(evaluator, "clock_unit", "s")
+
+
 @dataclass(frozen=True)
 class TrainProtocol:
     """How :class:`TrainEvaluator` trains one arch. Defaults: the seed exercise (5 % of CIFAR-10, 10 epochs).

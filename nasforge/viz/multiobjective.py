@@ -31,8 +31,9 @@ def plot_fronts(true_front: np.ndarray, found: Mapping[str, np.ndarray], path: s
 
 
 def plot_regret(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], grid: np.ndarray, path: str | Path, *,
-                title: str = "") -> Path:  # fmt: skip
-    """Mean ± std band of the normalised hypervolume regret over simulated time (log y); name -> (mean, std)."""
+                title: str = "", xlabel: str = "simulated time (s)") -> Path:  # fmt: skip
+    """Mean ± std band of the normalised hypervolume regret over simulated time (log y; ``xlabel``: the grid's
+    unit); name -> (mean, std)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, (mean, std) in curves.items():
@@ -40,7 +41,7 @@ def plot_regret(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], grid: np.nd
         ax.fill_between(grid, np.maximum(mean - std, 1e-4), mean + std, alpha=0.1)
     ax.set_yscale("log")
     _thousands(ax)
-    return _finish(fig, ax, path, "simulated time (s)", "hypervolume regret (fraction of the true front's)", title,
+    return _finish(fig, ax, path, xlabel, "hypervolume regret (fraction of the true front's)", title,
                    "upper right")  # fmt: skip
 
 

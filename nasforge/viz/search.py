@@ -110,17 +110,19 @@ def plot_params_vs_accuracy(trials: Sequence[TrialRecord], path: str | Path, *, 
 
 
 def plot_anytime(
-    curves: dict[str, tuple[np.ndarray, np.ndarray]], grid: np.ndarray, path: str | Path, *, title: str = ""
+    curves: dict[str, tuple[np.ndarray, np.ndarray]], grid: np.ndarray, path: str | Path, *, title: str = "",
+    xlabel: str = "simulated time (s)", ylabel: str = "incumbent test accuracy (%)",
 ) -> Path:
-    """Mean ± std band of the incumbent's test accuracy over simulated time; ``curves``: name -> (mean, std)."""
+    """Mean ± std band of the incumbent's test accuracy (``ylabel``) over simulated time (``xlabel``: the grid's
+    unit); ``curves``: name -> (mean, std)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, (mean, std) in curves.items():
         ax.plot(grid, mean, label=name)
         ax.fill_between(grid, mean - std, mean + std, alpha=0.1)
-    ax.set_xlabel("simulated time (s)")
+    ax.set_xlabel(xlabel)
     _thousands(ax)
-    ax.set_ylabel("incumbent test accuracy (%)")
+    ax.set_ylabel(ylabel)
     finite = np.concatenate([m[np.isfinite(m)] for m, _ in curves.values()] or [np.zeros(0)])
     if finite.size:
         ax.set_ylim(np.percentile(finite, 5) - 1, finite.max() + 0.5)
