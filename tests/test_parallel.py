@@ -79,6 +79,46 @@ class Sleepy:
         return {"kind": "sleepy"}
 
 
+class Rendezvous(Sleepy):
+    """Trials that must run at the same time: each marks its start in the folder ``meeting`` and waits until
+    ``size`` trials have started, then returns at once. Concurrent trials therefore overlap however loaded the
+    machine is (no sleep has to outlast a slow worker start); trials run one at a time would each wait out
+    ``patience`` seconds, and say so (``metrics["met"]`` False)."""
+
+    def __init__(self, meeting: Path, size: int = 2, patience: float = 120.0) -> None:
+        super().__init__(0.0)
+        self.meeting, self.size, self.patience = Path(meeting), size, patience
+
+    def evaluate(self, request: Request) -> Result:
+        (self.meeting / f"{request.arch.index}-{os.getpid()}-{time.monotonic_ns()}").touch()
+        deadline = time.monotonic() + self.patience
+        while len(os.listdir(self.meeting)) < self.size and time.monotonic() < deadline:
+            time.sleep(0.005)
+        met = len(os.listdir(self.meeting)) >= self.size
+        return Result.complete(request.arch.index / 100, cost=0.0, metrics={"pid": os.getpid(), "met": met})
+
+
+class StallsAfter(Sleepy):
+    """The first ``quick`` trials to start return at once; every later one blocks for ``patience`` seconds. A
+    search interrupted while they block has recorded exactly ``quick`` trials, however loaded the machine is.
+    Tickets are files created with O_EXCL in ``tickets``, so that of two workers starting together exactly one
+    takes the last quick ticket."""
+
+    def __init__(self, tickets: Path, quick: int, patience: float = 120.0) -> None:
+        super().__init__(0.0)
+        self.tickets, self.quick, self.patience = Path(tickets), quick, patience
+
+    def evaluate(self, request: Request) -> Result:
+        for k in range(self.quick):
+            try:
+                os.close(os.open(self.tickets / f"ticket-{k}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return super().evaluate(request)
+            except FileExistsError:
+                continue
+        time.sleep(self.patience)
+        return super().evaluate(request)
+
+
 class KillsItsWorker(Sleepy):
     """Kills its own worker process (SIGKILL, as the OOM killer does) mid-trial.
 
@@ -316,11 +356,13 @@ def test_a_study_written_before_parallel_search_still_resumes(tmp_path):
 # --- worker processes -----------------------------------------------------------------------------------------
 
 
-def test_process_workers_run_trials_at_the_same_time():
+def test_process_workers_run_trials_at_the_same_time(tmp_path):
     study = Study.in_memory({})
-    with create_executor("process", Sleepy(0.6), workers=2) as executor:
-        outcome = study.optimize(create_optimizer("rs", 0), Sleepy(0.6), n_iter=4, workers=2, executor=executor)
+    evaluator = Rendezvous(tmp_path)  # the first trial returns only once a second one has started
+    with create_executor("process", evaluator, workers=2) as executor:
+        outcome = study.optimize(create_optimizer("rs", 0), evaluator, n_iter=4, workers=2, executor=executor)
     assert sorted(t.ask_number for t in outcome.trials) == [0, 1, 2, 3]
+    assert all(t.result.metrics["met"] for t in outcome.trials)
     assert {t.worker for t in outcome.trials} == {0, 1}
     pids = {t.worker: set() for t in outcome.trials}
     for t in outcome.trials:
@@ -465,13 +507,14 @@ CTRL_C_SCRIPT = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, {tests!r})
-    from test_parallel import Sleepy
+    from test_parallel import Sleepy, StallsAfter
     from nasforge.search.executors import create_executor
     from nasforge.optimizers import create_optimizer
     from nasforge.search.study import Study
     if __name__ == "__main__":  # worker processes are spawned: they import this script again
         run, resume = sys.argv[1], sys.argv[2] == "resume"
-        evaluator = Sleepy(float(sys.argv[3]))
+        # the first run: 4 trials, then both workers block until Ctrl-C; the resumed run: quick trials
+        evaluator = Sleepy(0.01) if resume else StallsAfter(sys.argv[3], quick=4)
         study = Study.resume(run, {{}}) if resume else Study.create(run, {{}})
         with study, create_executor("process", evaluator, workers=2) as executor:
             try:
@@ -485,11 +528,13 @@ CTRL_C_SCRIPT = textwrap.dedent(
 def test_ctrl_c_stops_the_workers_and_resume_finishes_the_search(tmp_path):
     script = tmp_path / "search.py"
     script.write_text(CTRL_C_SCRIPT.format(tests=str(Path(__file__).parent)))
-    run = tmp_path / "run"
+    run, tickets = tmp_path / "run", tmp_path / "tickets"
+    tickets.mkdir()
     # Its own process group, so SIGINT reaches the search and its workers as a terminal's Ctrl-C does.
-    proc = subprocess.Popen([sys.executable, str(script), str(run), "new", "0.3"], start_new_session=True)
-    deadline, count = time.monotonic() + 60, 0
-    while count < 3 and time.monotonic() < deadline:
+    proc = subprocess.Popen([sys.executable, str(script), str(run), "new", str(tickets)], start_new_session=True)
+    # No race with the search: after its 4 quick trials both workers block, so it waits for Ctrl-C.
+    deadline, count = time.monotonic() + 120, 0
+    while count < 4 and time.monotonic() < deadline:
         time.sleep(0.01)
         try:
             with sqlite3.connect(run / "study.db", timeout=5) as db:
@@ -501,11 +546,13 @@ def test_ctrl_c_stops_the_workers_and_resume_finishes_the_search(tmp_path):
     with Study.open(run) as study:
         pids = {t.result.metrics["pid"] for t in study.trials}
         stopped_at = len(study.trials)
-    time.sleep(0.2)
-    assert all(not Path(f"/proc/{pid}").exists() for pid in pids)  # no worker outlives the search
-    subprocess.run([sys.executable, str(script), str(run), "resume", "0.01"], check=True)
+    deadline = time.monotonic() + 30  # a worker may take a moment to be reaped once its search has gone
+    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)  # no worker outlives the search
+    subprocess.run([sys.executable, str(script), str(run), "resume", "-"], check=True)
     with Study.open(run) as study:
-        assert 3 <= stopped_at < 12
+        assert stopped_at == 4
         assert sorted(t.ask_number for t in study.trials) == list(range(12))  # nothing lost or counted twice
         assert len(study.storage.asks()) == 12
 

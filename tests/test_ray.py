@@ -17,7 +17,7 @@ from nasforge.search.study import Study
 
 ray = pytest.importorskip("ray", reason='Ray is not installed (optional: pip install "nasforge[ray]")')
 
-from test_parallel import KillsItsWorker, Sleepy  # noqa: E402 - only once Ray is known to be there
+from test_parallel import KillsItsWorker, Rendezvous  # noqa: E402 - only once Ray is known to be there
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +47,12 @@ def test_ray_gives_the_local_trials_on_the_benchmark(local_ray, real_data_dir):
     assert local_ray.is_initialized()  # an instance the executor did not start is left running
 
 
-def test_ray_tasks_run_two_trials_at_once(local_ray):
-    with RayExecutor(Sleepy(1.0), 2) as executor:
-        outcome = Study.in_memory({}).optimize(create_optimizer("rs", 0), Sleepy(1.0), n_iter=4, workers=2,
+def test_ray_tasks_run_two_trials_at_once(local_ray, tmp_path):
+    evaluator = Rendezvous(tmp_path)  # the first trial returns only once a second one has started
+    with RayExecutor(evaluator, 2) as executor:
+        outcome = Study.in_memory({}).optimize(create_optimizer("rs", 0), evaluator, n_iter=4, workers=2,
                                                executor=executor)  # fmt: skip
     assert sorted(t.ask_number for t in outcome.trials) == [0, 1, 2, 3]
+    assert all(t.result.metrics["met"] for t in outcome.trials)
     first = {t.worker: t for t in reversed(outcome.trials)}
     assert first[0].started_at < first[1].finished_at and first[1].started_at < first[0].finished_at
