@@ -10,6 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _nats_compat import (
+    Tostr,
+    call,
+    check_costs_latency_and_config,
+    check_find_best,
+    check_get_more_info,
+    check_names_and_indices,
+    check_show,
+    make_apis,
+)
 
 from nasforge.benchmarks.builder import StoreBuilder
 from nasforge.benchmarks.importers import import_nats
@@ -46,48 +56,24 @@ def nats_dir(real_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 @pytest.fixture(scope="module")
 def apis(nats_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, nats.NATStopology]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NASFORGE_CACHE", str(tmp_path_factory.mktemp("cache")))
-        ours = nats.create(str(nats_dir), "tss", fast_mode=True, verbose=False)
-    official = nats_bench.create(str(nats_dir), "tss", fast_mode=True, verbose=False)
-    return official, ours
-
-
-def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """The value, or the exception's type family (NATS's ValueError/KeyError) for calls that raise."""
-    try:
-        return fn(*args, **kwargs)
-    except KeyError:
-        return "KeyError"
-    except ValueError:
-        return "ValueError"
+    return make_apis(nats_dir, "tss", tmp_path_factory.mktemp("cache"))
 
 
 @pytest.mark.parametrize("index", ARCHS)
 @pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("hp", HPS)
 def test_get_more_info_every_epoch_and_seed(apis: tuple, index: int, dataset: str, hp: str) -> None:
-    official, ours = apis
-    seeds = official.query_meta_info_by_index(index, hp).get_dataset_seeds(dataset)
     epochs = int(hp)
     # every epoch of the 12-epoch schedule; of the 200-epoch one its ends and a stride (each epoch is one lookup)
-    for iepoch in (None, *range(0, epochs, 1 if epochs == 12 else 23), 1, epochs - 2, epochs - 1):
-        for is_random in (False, *seeds, 4242):
-            want = _call(official.get_more_info, index, dataset, iepoch, hp, is_random)
-            assert _call(ours.get_more_info, index, dataset, iepoch, hp, is_random) == want, (iepoch, is_random)
-    for iepoch in (-1, epochs):
-        assert _call(official.get_more_info, index, dataset, iepoch, hp, False) == "ValueError"
-        assert _call(ours.get_more_info, index, dataset, iepoch, hp, False) == "ValueError"
+    check_get_more_info(apis, index, dataset, hp, (None, *range(0, epochs, 1 if epochs == 12 else 23), 1,
+                                                   epochs - 2, epochs - 1))  # fmt: skip
 
 
 @pytest.mark.parametrize("index", ARCHS)
 @pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("hp", HPS)
 def test_costs_latency_and_config(apis: tuple, index: int, dataset: str, hp: str) -> None:
-    official, ours = apis
-    assert ours.get_cost_info(index, dataset, hp) == official.get_cost_info(index, dataset, hp)
-    assert ours.get_latency(index, dataset, hp) == official.get_latency(index, dataset, hp)
-    assert ours.get_net_config(index, dataset) == official.get_net_config(index, dataset)
+    check_costs_latency_and_config(apis, index, dataset, (hp,))
 
 
 def test_is_random_draws_the_same_seeds(apis: tuple) -> None:
@@ -116,50 +102,28 @@ def test_simulate_train_eval_and_clock(apis: tuple, hp: str) -> None:
         assert api.used_time == 0
     assert runs[1] == runs[0]
     for api in apis:
-        assert _call(api.simulate_train_eval, 0, "cifar10-valid", hp=hp) == "ValueError"
+        assert call(api.simulate_train_eval, 0, "cifar10-valid", hp=hp) == "ValueError"
 
 
 def test_names_indices_iteration_and_text(apis: tuple, capsys: pytest.CaptureFixture) -> None:
     official, ours = apis
-
-    class Tostr:
-        def __init__(self, text: str) -> None:
-            self.text = text
-
-        def tostr(self) -> str:
-            return self.text
-
-    assert len(ours) == len(official) == 15625
-    for i in (0, 1, 11, 284, 9930, 15624):
-        assert ours.arch(i) == official.arch(i) and ours[i] == official[i]
-        assert ours.query_index_by_arch(official.arch(i)) == official.query_index_by_arch(official.arch(i)) == i
-        assert ours.query_index_by_arch(Tostr(official.arch(i))) == i
-    assert ours[-1] == official[-1]
-    assert list(zip(range(40), ours)) == list(zip(range(40), official))
-    for unknown in ("|nor_conv_3x3~0|", "not an arch", Tostr("|x~0|"), 3.5):
-        assert ours.query_index_by_arch(unknown) == official.query_index_by_arch(unknown) == -1
-    for bad in (-1, 15625):
-        assert _call(ours.query_index_by_arch, bad) == _call(official.query_index_by_arch, bad) == "ValueError"
-        assert _call(ours.arch, bad) == _call(official.arch, bad) == "ValueError"
+    check_names_and_indices(apis, 15625, (0, 1, 11, 284, 9930, 15624),
+                            ("|nor_conv_3x3~0|", "not an arch", Tostr("|x~0|"), 3.5))  # fmt: skip
     for i in ARCHS:
         for hp in HPS:
             assert ours.query_info_str_by_arch(official.arch(i), hp) == official.query_info_str_by_arch(i, hp)
             assert ours.query_by_arch(i, hp) == official.query_by_arch(i, hp)
-        capsys.readouterr()
-        official.show(i)
-        want = capsys.readouterr().out
-        ours.show(i)
-        assert capsys.readouterr().out == want
+        check_show(apis, capsys, i)
 
 
 def test_unknown_dataset_hp_and_space_raise_as_nats(apis: tuple, real_data_dir: Path) -> None:
     official, ours = apis
-    for call in (
+    for query in (
         lambda api: api.get_more_info(0, "cifar1000", None, "12"),
         lambda api: api.get_more_info(0, "cifar10", None, "90"),
         lambda api: api.get_cost_info(0, "mnist", "200"),
     ):
-        assert _call(call, ours) == _call(call, official) == "KeyError"
+        assert call(query, ours) == call(query, official) == "KeyError"
     with pytest.raises(KeyError) as info:
         ours.get_more_info(0, "cifar1000")
     assert isinstance(info.value, NasforgeError) and "cifar1000" in str(info.value)
@@ -287,9 +251,4 @@ def test_default_store_answers_as_nats_for_the_fixture_archs(
      ("cifar100", "valid"), ("cifar100", "test"), ("cifar100", "ori-test"), ("ImageNet16-120", "valid")],
 )  # fmt: skip
 def test_find_best(apis: tuple, dataset: str, metric_on_set: str, hp: str) -> None:
-    official, ours = apis
-    for index in ARCHS:  # NATS's fast mode searches the archs it has loaded (enforce_all=False)
-        official.get_more_info(index, "cifar10", hp=hp)
-    for flop_max, param_max in ((None, None), (100.0, None), (None, 0.11), (1.0, None)):
-        want = official.find_best(dataset, metric_on_set, flop_max, param_max, hp=hp, enforce_all=False)
-        assert ours.find_best(dataset, metric_on_set, flop_max, param_max, hp=hp) == want
+    check_find_best(apis, ARCHS, dataset, metric_on_set, hp, ((None, None), (100.0, None), (None, 0.11), (1.0, None)))

@@ -14,6 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _nats_compat import (
+    Tostr,
+    call,
+    check_costs_latency_and_config,
+    check_find_best,
+    check_get_more_info,
+    check_names_and_indices,
+    check_show,
+    make_apis,
+)
 
 from nasforge.compat import nats, nats_size
 from nasforge.compat.nats_size import NATSsize
@@ -45,11 +55,7 @@ def sss_dir(real_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 @pytest.fixture(scope="module")
 def apis(sss_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, NATSsize]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NASFORGE_CACHE", str(tmp_path_factory.mktemp("cache")))
-        ours = nats.create(str(sss_dir), "sss", fast_mode=True, verbose=False)
-    official = nats_bench.create(str(sss_dir), "sss", fast_mode=True, verbose=False)
-    return official, ours
+    return make_apis(sss_dir, "sss", tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture(scope="module")
@@ -63,16 +69,6 @@ def default(real_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> NA
         return nats.create(None, "sss", fast_mode=True, verbose=False)
 
 
-def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """The value, or the exception's type family (NATS's ValueError/KeyError) for calls that raise."""
-    try:
-        return fn(*args, **kwargs)
-    except KeyError:
-        return "KeyError"
-    except ValueError:
-        return "ValueError"
-
-
 def _epochs(hp: str) -> tuple[int | None, ...]:
     epochs = int(hp)
     return (None, *range(0, epochs, 1 if epochs <= 12 else 11), 1 % epochs, epochs - 2 if epochs > 1 else 0, epochs - 1)
@@ -82,25 +78,13 @@ def _epochs(hp: str) -> tuple[int | None, ...]:
 @pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("hp", HPS)
 def test_get_more_info_every_epoch_and_seed(apis: tuple, index: int, dataset: str, hp: str) -> None:
-    official, ours = apis
-    seeds = official.query_meta_info_by_index(index, hp).get_dataset_seeds(dataset)
-    for iepoch in _epochs(hp):
-        for is_random in (False, *seeds, 4242):
-            want = _call(official.get_more_info, index, dataset, iepoch, hp, is_random)
-            assert _call(ours.get_more_info, index, dataset, iepoch, hp, is_random) == want, (iepoch, is_random)
-    for iepoch in (-1, int(hp)):
-        assert _call(official.get_more_info, index, dataset, iepoch, hp, False) == "ValueError"
-        assert _call(ours.get_more_info, index, dataset, iepoch, hp, False) == "ValueError"
+    check_get_more_info(apis, index, dataset, hp, _epochs(hp))
 
 
 @pytest.mark.parametrize("index", ARCHS)
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_costs_latency_and_config(apis: tuple, index: int, dataset: str) -> None:
-    official, ours = apis
-    for hp in HPS:
-        assert ours.get_cost_info(index, dataset, hp) == official.get_cost_info(index, dataset, hp)
-        assert ours.get_latency(index, dataset, hp) == official.get_latency(index, dataset, hp)
-    assert ours.get_net_config(index, dataset) == official.get_net_config(index, dataset)
+    check_costs_latency_and_config(apis, index, dataset, HPS)
 
 
 def test_is_random_and_simulate_train_eval_follow_nats_draws(apis: tuple) -> None:
@@ -116,64 +100,43 @@ def test_is_random_and_simulate_train_eval_follow_nats_draws(apis: tuple) -> Non
         runs.append((infos, sims, api.used_time))
     assert runs[1] == runs[0]
     for api in apis:
-        assert _call(api.simulate_train_eval, 0, "cifar10-valid", hp="12") == "ValueError"
+        assert call(api.simulate_train_eval, 0, "cifar10-valid", hp="12") == "ValueError"
 
 
 def test_names_indices_iteration_and_text(apis: tuple, capsys: pytest.CaptureFixture) -> None:
     official, ours = apis
-
-    class Tostr:
-        def __init__(self, text: str) -> None:
-            self.text = text
-
-        def tostr(self) -> str:
-            return self.text
-
-    assert len(ours) == len(official) == 32768
     assert (ours.search_space_name, ours.full_train_epochs, ours.full_epochs_in_paper, ours.is_size,
             ours.is_topology) == (official.search_space_name, official.full_train_epochs,  # fmt: skip
                                   official.full_epochs_in_paper, official.is_size, official.is_topology)
-    for i in (0, 1, 11, 284, 4681, 31615, 32767):
-        assert ours.arch(i) == official.arch(i) and ours[i] == official[i]
-        assert ours.query_index_by_arch(official.arch(i)) == official.query_index_by_arch(official.arch(i)) == i
-        assert ours.query_index_by_arch(Tostr(official.arch(i))) == i
-    assert ours[-1] == official[-1] == "64:64:64:64:64"
-    assert list(zip(range(40), ours)) == list(zip(range(40), official))
-    for unknown in ("8:8:8:8", "8:8:8:8:7", "8:8:8:8:72", " 8:8:8:8:8", "|nor_conv_3x3~0|", Tostr("9:8:8:8:8"), 3.5):
-        assert ours.query_index_by_arch(unknown) == official.query_index_by_arch(unknown) == -1
-    for bad in (-1, 32768):
-        assert _call(ours.query_index_by_arch, bad) == _call(official.query_index_by_arch, bad) == "ValueError"
-        assert _call(ours.arch, bad) == _call(official.arch, bad) == "ValueError"
+    check_names_and_indices(apis, 32768, (0, 1, 11, 284, 4681, 31615, 32767),
+                            ("8:8:8:8", "8:8:8:8:7", "8:8:8:8:72", " 8:8:8:8:8", "|nor_conv_3x3~0|", Tostr("9:8:8:8:8"),
+                             3.5))  # fmt: skip
+    assert ours[-1] == "64:64:64:64:64"
     for i in ARCHS:
         for hp in HPS:
             assert ours.query_info_str_by_arch(official.arch(i), hp) == official.query_info_str_by_arch(i, hp)
-        capsys.readouterr()
-        official.show(i)
-        want = capsys.readouterr().out
-        ours.show(i)
-        assert capsys.readouterr().out == want
-        assert ">>> 090 epochs >>>" in want
+        assert ">>> 090 epochs >>>" in check_show(apis, capsys, i)
 
 
 def test_unknown_dataset_hp_and_arch_raise_as_nats(apis: tuple, real_data_dir: Path) -> None:
     official, ours = apis
-    for call in (
+    for query in (
         lambda api: api.get_more_info(0, "cifar1000", None, "12"),
         lambda api: api.get_more_info(0, "cifar10", None, "200"),
         lambda api: api.get_cost_info(0, "mnist", "90"),
         lambda api: api.get_net_config(0, "mnist"),
     ):
-        assert _call(call, ours) == _call(call, official) == "KeyError"
+        assert call(query, ours) == call(query, official) == "KeyError"
     with pytest.raises(KeyError) as info:
         ours.get_more_info(0, "cifar10", hp="200")
     assert isinstance(info.value, NasforgeError) and "'01', '12', '90'" in str(info.value)
     # bad input names what exists: the 8 channel choices, the 5 layers, the index range
     for bad, what in (("8:8:8:8:9", "8, 16, 24, 32, 40, 48, 56, 64"), ("8:8:8:8", "5 channel counts"),
                       (" 8:8:8:8:8", "canonical string is '8:8:8:8:8'"), (32768, r"\[0, 32768\]")):  # fmt: skip
-        for call in (ours.get_more_info, ours.get_cost_info, ours.get_net_config):
+        for lookup in (ours.get_more_info, ours.get_cost_info, ours.get_net_config):
             with pytest.raises(BenchmarkError, match=what):
-                call(bad, "cifar10")
-        assert _call(official.get_more_info, bad, "cifar10") == "ValueError"
+                lookup(bad, "cifar10")
+        assert call(official.get_more_info, bad, "cifar10") == "ValueError"
     # the topology space's files are not the size space's, and the other way round
     tss = sorted((real_data_dir / "nb201" / "curves" / "raw").glob("*__000011.pickle.pbz2"))
     if tss:
@@ -188,12 +151,7 @@ def test_unknown_dataset_hp_and_arch_raise_as_nats(apis: tuple, real_data_dir: P
      ("cifar100", "valid"), ("cifar100", "test"), ("cifar100", "ori-test"), ("ImageNet16-120", "valid")],
 )  # fmt: skip
 def test_find_best(apis: tuple, dataset: str, metric_on_set: str, hp: str) -> None:
-    official, ours = apis
-    for index in ARCHS:  # NATS's fast mode searches the archs it has loaded (enforce_all=False)
-        official.get_more_info(index, "cifar10", hp=hp)
-    for flop_max, param_max in ((None, None), (10.0, None), (None, 0.05), (1.0, None)):
-        want = official.find_best(dataset, metric_on_set, flop_max, param_max, hp=hp, enforce_all=False)
-        assert ours.find_best(dataset, metric_on_set, flop_max, param_max, hp=hp) == want
+    check_find_best(apis, ARCHS, dataset, metric_on_set, hp, ((None, None), (10.0, None), (None, 0.05), (1.0, None)))
 
 
 def test_network_from_config_counts_nats_params(apis: tuple) -> None:
@@ -250,9 +208,9 @@ def test_default_store_gives_the_table_for_every_arch_and_names_what_is_missing(
         "no training time": lambda: default.simulate_train_eval(5, "cifar100", hp="90"),
         "for 3 archs only": lambda: default.find_best("cifar100", "test", hp="90"),
     }
-    for what, call in lacking.items():
+    for what, lookup in lacking.items():
         with pytest.raises(BenchmarkError, match=what) as info:
-            call()
+            lookup()
         message = str(info.value)
         assert "\n" not in message and ("777" in message or "0, 11, 284" in message), message  # names what exists
     with contextlib.redirect_stdout(io.StringIO()) as out:
