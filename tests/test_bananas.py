@@ -225,9 +225,76 @@ def test_compare_zc_variant_without_a_proxy_is_one_line(capsys, real_data_dir, t
     assert code == 2 and err.count("\n") == 1 and "give --zc PROXY" in err
 
 
-def test_search_with_a_bad_bananas_setting_is_one_line(capsys, real_data_dir, tmp_path):
+@pytest.fixture(scope="module")
+def flops_zc_store(real_data_dir, tmp_path_factory):
+    """A zero-cost store whose proxy ``flops`` is each arch's NB201 FLOPs on cifar10, each score charged 0.5 s."""
+    from nasforge.benchmarks import load_nb201
+    from nasforge.benchmarks.builder import StoreBuilder
+
+    bench, every = load_nb201(real_data_dir), np.arange(NUM_ARCHS)
+    builder = StoreBuilder()
+    builder.set_scalar("cifar10", "zc_flops", every, bench.query_many(every, "cifar10-valid", "flops"))
+    builder.set_scalar("cifar10", "zc_flops_time", every, np.full(NUM_ARCHS, 0.5))
+    return builder.write(tmp_path_factory.mktemp("zc") / "store")
+
+
+def test_search_with_a_bad_bananas_setting_is_one_line(capsys, real_data_dir, tmp_path, flops_zc_store):
+    zc = ["--zc", "flops", "--zc-store", str(flops_zc_store)]
     for args, message in ((["--optimizer-args", "population=3"], "bananas has no setting 'population'"),
-                          (["--optimizer-args", "num_init=20,zc_pool=10"], "zc_pool=10 is smaller than num_init=20")):
+                          (["--optimizer-args", "num_init=20,zc_pool=10", *zc],
+                           "zc_pool=10 is smaller than num_init=20")):  # fmt: skip
         code, _, err = cli(capsys, "search", "--data-dir", str(real_data_dir), "--optimizer", "bananas",
                            "--n-iter", "5", "--out", str(tmp_path / "s"), *args)  # fmt: skip
         assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_search_runs_a_zc_variant_charges_its_proxy_once_and_resumes_to_the_same_trials(
+    capsys, real_data_dir, tmp_path, flops_zc_store
+):
+    import json
+    import sqlite3
+
+    from nasforge.benchmarks import load_nb201
+
+    bench, every, zc_store = load_nb201(real_data_dir), np.arange(NUM_ARCHS), flops_zc_store
+
+    def search(out, *extra):
+        code, stdout, err = cli(capsys, "search", "--data-dir", str(real_data_dir), "--out", str(out), "--no-plots",
+                                "--json", *extra)  # fmt: skip
+        assert code == 0, err
+        return stdout
+
+    argv = ("--optimizer", "rea+zc", "--zc", "flops", "--zc-store", str(zc_store), "--n-iter", "25", "--seed", "3")
+    clean = json.loads(search(tmp_path / "clean", *argv))
+    with sqlite3.connect(tmp_path / "clean" / "study.db") as db:
+        archs = [NB201Arch.parse(a) for (a,) in db.execute("SELECT arch FROM trials ORDER BY number")]
+    train_time = bench.query_many(every, "cifar10-valid", "train_time")
+    # NB201's 12-epoch training time of each trial, plus the warm-up pool of 1,000 archs scored once at 0.5 s
+    assert clean["clock_s"] == pytest.approx(sum(12 * train_time[a.index] for a in archs) + 1000 * 0.5)
+    flops = bench.query_many(every, "cifar10-valid", "flops")
+    assert [flops[a.index] for a in archs[:10]] == sorted((flops[a.index] for a in archs[:10]), reverse=True)
+    # killed during trial 11: the resume replays the warm-up without charging it again
+    search(tmp_path / "cut", *argv)
+    with sqlite3.connect(tmp_path / "cut" / "study.db") as db:
+        db.execute("DELETE FROM trials WHERE number >= 11")
+        db.execute("DELETE FROM asks WHERE ask_number >= 12")
+    resumed = json.loads(search(tmp_path / "cut", "--resume"))
+    assert resumed["clock_s"] == clean["clock_s"] and resumed["incumbent"] == clean["incumbent"]
+    code, _, err = cli(capsys, "search", "--data-dir", str(real_data_dir), "--out", str(tmp_path / "cut"), "--resume",
+                       "--zc", "synflow")  # fmt: skip
+    assert code == 2 and "--zc synflow given, flops stored" in err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--optimizer", "rea+zc"], "--zc is needed: rea+zc ranks archs by a zero-cost proxy"),
+    (["--optimizer", "bananas", "--optimizer-args", "zc_features=true"], "--zc is needed: bananas ranks archs"),
+    (["--optimizer", "rea", "--zc", "flops"], "--zc and --zc-store feed the NAME+zc optimizers"),
+    (["--optimizer", "rea+zc", "--zc", "flops", "--train"], "exist for NB201 on the benchmark only"),
+    (["--optimizer", "rea+zc", "--zc", "bogus"], "--zc bogus: unknown zero-cost proxy; known: "),
+    (["--optimizer", "rea+zc", "--zc", "synflow"], "the benchmark store has no zc_synflow on cifar10"),
+])  # fmt: skip
+def test_search_zero_cost_bad_input_is_one_line(capsys, real_data_dir, tmp_path, args, message):
+    code, out, err = cli(capsys, "search", "--data-dir", str(real_data_dir), "--n-iter", "5", "--no-plots",
+                         "--out", str(tmp_path / "s"), *args)  # fmt: skip
+    assert code == 2 and out == "" and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "s").exists()

@@ -109,6 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--constraint", dest="constraints", action="append", default=None, metavar="METRIC<=X",
                    help="benchmark: a constraint such as latency_raspi4<=5 (ms) or params<=1; repeatable; "
                         "infeasible trials are recorded with their violation and never become the incumbent")
+    _add_zc_options(p)
     add_data_dir(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_search)
@@ -139,21 +140,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--objectives", action="append", default=None, metavar="METRIC:DIR,METRIC:DIR",
                    help="multi-objective rows instead: hypervolume regret against the exact front for this "
                         "objective set (repeatable; default optimizers then rs,morea,nsga2,parego,mols)")
+    _add_zc_options(p)
+    add_data_dir(p)
+    add_json_flag(p)
+    p.set_defaults(func=cmd_compare)
+
+
+def _add_zc_options(p: argparse.ArgumentParser) -> None:
+    """``--zc PROXY --zc-store DIR``, as search and compare take them."""
     p.add_argument("--zc", default=None, metavar="PROXY",
                    help="zero-cost proxy the NAME+zc optimizers (rea+zc, bananas+zc) rank archs by, e.g. synflow: "
                         "read from the store's zc_PROXY metric, its seconds charged to the clock")  # fmt: skip
     p.add_argument("--zc-store", default=None, metavar="DIR",
                    help="zero-cost store directory holding the zc_PROXY scores ('nasforge zc score' writes one; "
                         "the benchmark store (--store) has none)")
-    add_data_dir(p)
-    add_json_flag(p)
-    p.set_defaults(func=cmd_compare)
 
 
 # --- search -----------------------------------------------------------------------------------------------------
 
 # The options that a resumed search reads from its study (each may be given again, and must then agree).
-_STORED_OPTIONS = (*SEARCH_DEFAULTS, "n_iter", "time_budget", "objectives", "constraints")
+_STORED_OPTIONS = (*SEARCH_DEFAULTS, "n_iter", "time_budget", "objectives", "constraints", "zc", "zc_store")
 
 
 def _flag(setting: str) -> str:
@@ -166,6 +172,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace, run: RunDir) -> int:
+    from nasforge.benchmarks import load_nb201
     from nasforge.optimizers import create_optimizer
     from nasforge.search.study import Study
 
@@ -183,8 +190,12 @@ def _search(args: argparse.Namespace, run: RunDir) -> int:
         _quiet_optuna([settings.optimizer])
         evaluator = _evaluator(settings)
         _check_own_data(settings, evaluator)
+        zc = {}  # a zero-cost-aware optimizer gets its proxy's scores, read as compare reads them
+        if settings.uses_zero_cost:
+            zc["zc"] = _proxy_table(settings.zc, settings.zc_store, settings.benchmark,
+                                    lambda: load_nb201(settings.data_dir, settings.store))  # fmt: skip
         optimizer = create_optimizer(settings.optimizer, settings.seed, space=settings.space,
-                                     **settings.optimizer_options)  # fmt: skip
+                                     **settings.optimizer_options, **zc)  # fmt: skip
         _check_fidelities(optimizer, evaluator)
         # Workers start (and may fail) before anything is written.
         executor = stack.enter_context(_executor(settings, evaluator)) if settings.run_executor else None
@@ -240,8 +251,9 @@ def _settings(args: argparse.Namespace, stored_config: dict[str, Any] | None) ->
         from nasforge.benchmarks.nats_sss import OBJECTIVE as SSS_OBJECTIVE
 
         given.setdefault("objective", SSS_OBJECTIVE)  # the one accuracy the sss store has for every arch
-    if "store" in given:  # recorded absolute, so that a resume from elsewhere compares equal
-        given["store"] = str(Path(given["store"]).resolve())
+    for key in ("store", "zc_store"):  # recorded absolute, so that a resume from elsewhere compares equal
+        if key in given:
+            given[key] = str(Path(given[key]).resolve())
     if "dataset" in given and Path(given["dataset"]).exists():  # your own data: absolute, as the store
         given["dataset"] = str(Path(given["dataset"]).resolve())
     stored: dict[str, Any] = {}
@@ -637,24 +649,31 @@ def _zc_scores(args: argparse.Namespace, optimizers: list[str], settings: list[A
     check(args.space == "nb201", f"--optimizers {','.join(variants)}: zero-cost scores exist for nb201 only")
     check(args.zc is not None, f"--optimizers {','.join(variants)} rank archs by a zero-cost proxy: give --zc PROXY "
                                "(e.g. --zc synflow)")  # fmt: skip
+    datasets = dict.fromkeys(s.dataset for s in settings)
+    tables = {d: _proxy_table(args.zc, args.zc_store, d, lambda: store) for d in datasets}
+    return {s.dataset: tables[s.dataset] for s in settings}
+
+
+def _proxy_table(proxy: str, zc_store: str | None, dataset: str, benchmark_store: Any) -> Any:
+    """``proxy``'s scores on ``dataset`` (:class:`~nasforge.optimizers.zerocost.ProxyScores`) from the zero-cost
+    store ``zc_store``, or from the benchmark store (``benchmark_store()`` opens it) when none is given; a proxy,
+    store or metric that does not exist is one line naming the command that makes it."""
     from nasforge.benchmarks import open_store
     from nasforge.benchmarks.blackbox import proxy_scores
     from nasforge.zerocost import PROXIES
 
-    check(args.zc in PROXIES, f"--zc {args.zc}: unknown zero-cost proxy; known: {', '.join(PROXIES)}")
-    if args.zc_store is None:
+    check(proxy in PROXIES, f"--zc {proxy}: unknown zero-cost proxy; known: {', '.join(PROXIES)}")
+    if zc_store is None:
         # The benchmark store holds no zc_* metrics: the scores come from a zero-cost store.
-        metric = f"zc_{args.zc}"
-        for d in dict.fromkeys(s.dataset for s in settings):
-            exact = "'python perf/zc_exact_store.py --out STORE' (flops) or " if args.zc == "flops" else ""
-            check(d in store.datasets and metric in store.metrics(d),
-                  f"the benchmark store has no {metric} on {d}: pass --zc-store STORE, a zero-cost store made by "
-                  f"{exact}'nasforge zc score --dataset {d} --proxies {args.zc} --archs all --out STORE'")  # fmt: skip
-        return {s.dataset: proxy_scores(store, s.dataset, args.zc) for s in settings}
-    check(not Path(args.zc_store).is_file(),
-          f"--zc-store {args.zc_store} is a file; give the store directory ({Path(args.zc_store).parent})")  # fmt: skip
-    zc_store = open_store(args.zc_store)
-    return {s.dataset: proxy_scores(zc_store, s.dataset, args.zc) for s in settings}
+        store, metric = benchmark_store(), f"zc_{proxy}"
+        exact = "'python perf/zc_exact_store.py --out STORE' (flops) or " if proxy == "flops" else ""
+        check(dataset in store.datasets and metric in store.metrics(dataset),
+              f"the benchmark store has no {metric} on {dataset}: pass --zc-store STORE, a zero-cost store made by "
+              f"{exact}'nasforge zc score --dataset {dataset} --proxies {proxy} --archs all --out STORE'")  # fmt: skip
+        return proxy_scores(store, dataset, proxy)
+    check(not Path(zc_store).is_file(),
+          f"--zc-store {zc_store} is a file; give the store directory ({Path(zc_store).parent})")  # fmt: skip
+    return proxy_scores(open_store(zc_store), dataset, proxy)
 
 
 def _compare_command(args: argparse.Namespace, optimizers: list[str], settings: list[Any]) -> str:

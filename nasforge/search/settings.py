@@ -62,6 +62,10 @@ class SearchSettings:
     constraints: Any = ()
     eval_cost_epochs: float = 0.0
     store: str | None = None  # absolute path; None: $NASFORGE_STORE or the store built from the data
+    # The zero-cost proxy a NAME+zc optimizer (or one given zc_pool / zc_features) ranks archs by, and the store
+    # holding its scores (absolute path; None: the benchmark store, which holds none unless one was merged in).
+    zc: str | None = None
+    zc_store: str | None = None
     record_store: bool = True  # False: a study from before the store was recorded (the store only locates data)
     # training mode
     dataset: str = "cifar10"  # a built-in name, or your own image folder / .npz (an absolute path)
@@ -95,6 +99,8 @@ class SearchSettings:
             ("eval_cost_epochs", _number(self.eval_cost_epochs) and self.eval_cost_epochs >= 0,
              "must be a number >= 0"),
             ("store", self.store is None or isinstance(self.store, str), "must be a directory"),
+            ("zc", self.zc is None or isinstance(self.zc, str), "must be a zero-cost proxy name"),
+            ("zc_store", self.zc_store is None or isinstance(self.zc_store, str), "must be a directory"),
             ("dataset", isinstance(self.dataset, str), "must be a dataset name or path"),
             ("image_size", self.image_size is None or _whole(self.image_size, 1), "must be a whole number >= 1"),
             ("epochs", _whole(self.epochs, 1), "must be a whole number >= 1"),
@@ -120,11 +126,35 @@ class SearchSettings:
             except ConfigError as exc:
                 # The registry's message names the value and the known ones; its braces are not setting names.
                 raise SettingError(name, str(exc).replace("{", "{{").replace("}", "}}"), whole=True) from None
+        self._check_zero_cost()
         if self.address is not None and self.executor_name != "ray":
             raise SettingError("address", "joins a Ray cluster; set {executor} ray or drop {address}")
         if self.train and self.executor_name == "local" and self.workers > 1:
             raise SettingError("executor", f"local trains one arch at a time; use {{executor}} process (or ray) for "
                                            f"{{workers}} {self.workers}")  # fmt: skip
+
+    @property
+    def uses_zero_cost(self) -> bool:
+        """Whether the optimizer ranks archs by a zero-cost proxy: a ``NAME+zc`` variant, or one of its zero-cost
+        settings (``zc_pool``, ``zc_features``) turned on in ``optimizer_options``."""
+        from nasforge.optimizers import is_zc_variant, optimizer_class
+
+        preset = optimizer_class(self.optimizer).zc_preset
+        return is_zc_variant(self.optimizer) or any(self.optimizer_options.get(k) for k in preset)
+
+    def _check_zero_cost(self) -> None:
+        if not self.uses_zero_cost:
+            if self.zc is not None or self.zc_store is not None:
+                raise SettingError("zc", "and {zc_store} feed the NAME+zc optimizers (rea+zc, bananas+zc); use one "
+                                   "as {optimizer} or drop them")  # fmt: skip
+            return
+        if self.train or self.space != "nb201":
+            raise SettingError("optimizer", f"{self.optimizer} ranks archs by zero-cost scores, which exist for "
+                               "NB201 on the benchmark only; search nb201 without {train}", whole=True)  # fmt: skip
+        if self.zc is None:
+            raise SettingError("zc", f"is needed: {self.optimizer} ranks archs by a zero-cost proxy; give e.g. "
+                               "{zc} synflow (with {zc_store} STORE, a store 'nasforge zc score' wrote)")  # fmt: skip
+        # Whether the proxy exists is checked where its scores are read (nasforge.zerocost imports torch).
 
     def _parse_objectives(self) -> None:
         from nasforge.optimizers import OPTIMIZERS
@@ -197,6 +227,8 @@ class SearchSettings:
             config["workers"] = self.workers
         if self.store is not None and not self.train and self.record_store:  # absent for the default store
             config["evaluator"]["store"] = self.store
+        if self.zc_store is not None:  # the proxy itself is the optimizer's zc_proxy
+            config["zc_store"] = self.zc_store
         return config
 
     @staticmethod
@@ -217,6 +249,9 @@ class SearchSettings:
                 "train": evaluator["kind"] == "train",
             }
             optimizer.pop("space", None)
+            if "zc_proxy" in optimizer:  # a zero-cost-aware optimizer records the proxy it was given
+                stored["zc"] = optimizer.pop("zc_proxy")
+                stored["zc_store"] = config.get("zc_store")
             stored["optimizer_options"] = optimizer
             if stored["train"]:
                 stored.update({k: evaluator[k] for k in ("epochs", "train_fraction", "valid_fraction", "dataset")})
