@@ -75,4 +75,4 @@ def test_a_value_starting_with_a_dash_reaches_its_option(tmp_path: Path, capsys)
         main(["pareto", "--config", str(config)])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1
-    assert "argument --budgets: '-5' is not a positive number" in err
+    assert "argument --budgets: '-5' is outside (0, 1e+09]" in err

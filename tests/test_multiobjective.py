@@ -224,12 +224,15 @@ def test_bad_input_is_one_line_exit_2(real_data_dir, run_cli_fails, tmp_path) ->
          "best latency_raspi4 of any arch is 0.0112"),
         (("pareto", "--objectives", "valid_acc:max,params:min", "--ref", "99,0.0001"), "dominates nothing"),
         # a budget bounds a cost: at or below 0 it would select no arch, silently
-        (("pareto", "--objectives", "valid_acc:max,params:min", "--budgets=-5,14"), "'-5' is not a positive number"),
-        (("pareto", "--objectives", "valid_acc:max,params:min", "--budgets", "0"), "'0' is not a positive number"),
+        (("pareto", "--objectives", "valid_acc:max,params:min", "--budgets=-5,14"), "'-5' is outside (0, 1e+09]"),
+        (("pareto", "--objectives", "valid_acc:max,params:min", "--budgets", "0"), "'0' is outside (0, 1e+09]"),
         (("search", "--objectives", "valid_acc:max,params:min", "--constraint", "params<=0.0001", "--out",
           str(tmp_path / "x")), "cannot be met"),
         (("compare", "--objectives", "valid_acc:max,params:min", "--workers", "4", "--datasets", "cifar100",
           "--time-budget", "2000", "--out", str(tmp_path / "x")), "drop them with --objectives"),
+        # hb compares a 12-epoch result with a 200-epoch one: meaningless for final values, as in search
+        (("compare", "--objectives", "valid_acc:max,params:min", "--optimizers", "rs,hb", "--datasets", "cifar100",
+          "--time-budget", "2000", "--out", str(tmp_path / "x")), "hb compares results across fidelities"),
     ):
         err = run_cli_fails(*args)
         assert words in err and len(err.strip().splitlines()) == 1

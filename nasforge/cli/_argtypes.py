@@ -40,6 +40,7 @@ MAX_SECONDS = 1e9  # a time budget: 32 years, real or simulated (NATS: 20,000-12
 MAX_EVAL_COST_EPOCHS = 1000.0  # NATS charges one epoch of training time per validation pass
 MAX_GRAD_NORM = 1e6  # DARTS clips the weight gradient's norm at 5; 0 = no clipping
 MAX_RESOURCES = 4096.0  # CPUs or GPUs a Ray trial asks for
+MAX_METRIC_BOUND = 1e9  # a bound on a store metric (ms, M params, MFLOPs): NB201's largest is 220 MFLOPs
 # Optimizers apply the learning rate to float32 weights: a larger one overflows inside torch.
 MAX_LEARNING_RATE = 3.4028234663852886e38
 
@@ -158,6 +159,7 @@ learning_rate = finite_float(0, MAX_LEARNING_RATE, low_open=True)
 cpus = finite_float(0, MAX_RESOURCES, low_open=True)
 gpus = finite_float(0, MAX_RESOURCES)
 grad_clip = finite_float(0, MAX_GRAD_NORM)
+metric_bound = finite_float(0, MAX_METRIC_BOUND, low_open=True)  # pareto --budgets: 0 or less selects nothing
 temperature = finite_float(0, 1e6, low_open=True)  # a Gumbel-softmax temperature (GDAS: 10 -> 0.1)
 names = comma_list(str)  # a list of names (optimizers): no empty item
 

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="hypervolume reference point, one value per objective in its units (default: the worst "
                         "value of each objective over the feasible archs)")  # fmt: skip
     # A budget bounds a cost (latency, params, FLOPs: all positive); 0 or less would select nothing.
-    p.add_argument("--budgets", type=argtypes.comma_list(argtypes.positive_float), default=None, metavar="B[,B...]",
+    p.add_argument("--budgets", type=argtypes.comma_list(argtypes.metric_bound), default=None, metavar="B[,B...]",
                    help="with 2 objectives: the best first objective among archs whose second is within each "
                         "budget (positive numbers in the second's units; write --budgets=B,... )")  # fmt: skip
     p.add_argument("--store", default=None, metavar="DIR", help="benchmark store directory")

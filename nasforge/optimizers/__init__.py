@@ -73,6 +73,14 @@ def optimizer_class(name: str) -> type[Optimizer]:
     return cls
 
 
+def check_named_objectives(name: str) -> None:
+    """:class:`ConfigError` when optimizer ``name`` cannot search named objectives (``test_acc:max,params:min``):
+    a multi-fidelity one (hb, sh) compares results across fidelities, but named objectives are final values."""
+    if optimizer_class(name).multi_fidelity:
+        raise ConfigError(f"{name} compares results across fidelities, but named objectives are final values; use "
+                          "rs, rea, ls, tpe or a multi-objective optimizer")  # fmt: skip
+
+
 def get_space(name: str) -> BlackBoxView:
     """The optimizer view of the search space ``name`` (kept for callers of the old name; the registry is
     :mod:`nasforge.spaces.registry`)."""
@@ -105,6 +113,7 @@ __all__ = [
     "RegularizedEvolution",
     "Seed",
     "SuccessiveHalving",
+    "check_named_objectives",
     "create_optimizer",
     "get_space",
     "is_zc_variant",

@@ -20,7 +20,7 @@ import numpy as np
 
 from nasforge.benchmarks.blackbox import LookupTables
 from nasforge.objectives import format_objectives, parse_objectives
-from nasforge.optimizers import create_optimizer, optimizer_class
+from nasforge.optimizers import check_named_objectives, create_optimizer, optimizer_class
 from nasforge.pareto import TrueFront, hypervolume, pareto_mask
 from nasforge.search.compare import check_budget_fits, chunk_size, evaluator_of, run_chunks
 from nasforge.search.study import Study
@@ -130,7 +130,7 @@ def mo_compare(
     ``columns``."""
     sets = [format_objectives(parse_objectives(s)) for s in objective_sets]
     for name in optimizers:
-        optimizer_class(name)
+        check_named_objectives(name)  # unknown names, and multi-fidelity ones, fail before any work starts
     check_budget_fits(tables, time_budget)  # a seed with no trial would score regret 1 for want of budget
     workers = workers or os.cpu_count() or 1
     seeds = tuple(int(s) for s in seeds)

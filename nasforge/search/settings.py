@@ -157,7 +157,7 @@ class SearchSettings:
         # Whether the proxy exists is checked where its scores are read (nasforge.zerocost imports torch).
 
     def _parse_objectives(self) -> None:
-        from nasforge.optimizers import OPTIMIZERS
+        from nasforge.optimizers import OPTIMIZERS, check_named_objectives
 
         for name, parse in (("objectives", parse_objectives), ("constraints", parse_constraints)):
             value = getattr(self, name)
@@ -171,10 +171,11 @@ class SearchSettings:
         cls = OPTIMIZERS.get(self.optimizer)
         if cls is None:
             return  # named below, with the known optimizers
-        if cls.multi_fidelity and self.objectives:
-            raise SettingError("optimizer", f"{self.optimizer} compares results across fidelities, but named "
-                               "objectives are final values; use rs, rea, ls, tpe or a multi-objective optimizer "
-                               "with {objectives}", whole=True)  # fmt: skip
+        if self.objectives:
+            try:
+                check_named_objectives(self.optimizer)
+            except ConfigError as exc:
+                raise SettingError("optimizer", f"{exc} with {{objectives}}", whole=True) from None
         if getattr(cls, "multi_objective", False):
             if len(self.objectives) < 2:
                 raise SettingError("objectives", f"must name >= 2 metrics for the multi-objective optimizer "
