@@ -320,7 +320,7 @@ def markdown_table(comparison: Comparison) -> str:
     workers_head, workers_rule = (" workers |", "---:|") if parallel else ("", "")
     label = "test acc." if comparison.metric == "test_acc" else f"validation acc. `{comparison.metric}`"
     # nats-sss charges 1 per trial (its budget counts trials) and has no validation charge.
-    sss = comparison.metric != "test_acc"
+    sss = comparison.clock_unit == "trials"
     budget_head, charge_head, charge_rule = (
         ("budget (trials)", "", "") if sss else ("budget (s)", " validation charge (epochs) |", "---:|")
     )
