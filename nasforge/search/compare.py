@@ -194,10 +194,13 @@ class _Track:
     def curve(self, grid: np.ndarray, metric: str) -> np.ndarray:
         """The incumbent's ``metric`` at each time of ``grid``: the incumbent after the last trial that finished by
         then (NaN before the first result)."""
-        incumbents = self.incumbents
-        position = np.searchsorted(np.asarray(self.clocks), grid, side="right") - 1
-        return np.array([incumbents[p].result.metrics[metric] if p >= 0 and incumbents[p] is not None else math.nan
-                         for p in position.tolist()], dtype=float)  # fmt: skip
+        incumbents, values, last, value = self.incumbents, [], None, math.nan
+        for p in (np.searchsorted(np.asarray(self.clocks), grid, side="right") - 1).tolist():
+            best = incumbents[p] if p >= 0 else None
+            if best is not last:  # the incumbent changes a few times a search: its metric is read once each
+                last, value = best, math.nan if best is None else best.result.metrics[metric]
+            values.append(value)
+        return np.array(values, dtype=float)
 
 
 def _search(
