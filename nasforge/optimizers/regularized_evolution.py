@@ -70,6 +70,7 @@ class RegularizedEvolution(Optimizer):
             self.warm_pool, self.warm = warm_start(self.space, self.rng, self.meter, zc_pool, population_size)
         self.population_size = population_size
         self.sample_size = sample_size
+        self._draws = range(sample_size)
         self.allow_repeats = allow_repeats
         self.population: deque[tuple[Arch, float]] = deque(maxlen=population_size)
         self._random_pending: list[Request] = []
@@ -87,8 +88,8 @@ class RegularizedEvolution(Optimizer):
         population, integers, size = self.population, self.rng.integers, len(self.population)
         # k scalar draws: the very numbers integers(size, size=k) draws (numpy's bounded draws take one 32-bit word
         # each, in order, either way; tests/test_optimizers.py checks it) without its per-call array overhead.
-        picks = [integers(size) for _ in range(self.sample_size)]
-        parent = max(map(population.__getitem__, picks), key=_VALUE)[0]  # the first of equally good picks
+        sample = [population[integers(size)] for _ in self._draws]
+        parent = max(sample, key=_VALUE)[0]  # the first of equally good picks
         child = self.space.mutate(parent, self.rng)
         if not self.allow_repeats:
             tries = 1
