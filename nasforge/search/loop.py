@@ -13,6 +13,11 @@ asks that have no result (on their worker, from their start time on a simulated 
 twice, and a search resumes to the very trials of an uninterrupted one. A trial whose worker died is started again
 up to ``max_retries`` times and then recorded as FAIL (:class:`~nasforge.search.executors.Retrying`).
 
+With one worker on a simulated clock whose trials run in this process (every sequential search: benchmark lookups,
+and training one arch at a time) the loop takes its sequential road (``_Loop._sequential``): each trial is evaluated
+as it starts, so the job queue, the trials in flight and the free workers are left out, and the records are the
+general road's, field for field (tests/test_loop.py runs both roads on the same searches).
+
 This module imports no study: it works on anything with the :class:`StudyState` surface.
 """
 
