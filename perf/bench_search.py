@@ -12,6 +12,11 @@
    the same search on a SQLite-backed study (every result committed, each with the start before it: what keeps
    kill -9 safety).
 
+Wall seconds on a shared machine measure the other processes as much as this one, so compare and the plain loop are
+also timed in CPU seconds (``resource.getrusage`` of the process and of compare's finished worker processes): the
+plain loop's CPU seconds over compare's per process say how the two compare on a machine with free cores. A second
+plain loop, ``plain_scalar``, draws REA's parents as nasforge's REA now does (3 scalar draws, the same numbers).
+
 ``--old-tree DIR`` (a checkout of an older nasforge, e.g. ``git worktree add --detach /tmp/base c4d6ed6``) runs
 every measurement there too, in a subprocess with ``PYTHONPATH=DIR``, alternating old and new ``--rounds`` times
 (the best of the rounds is kept: on a shared machine the minimum is the least disturbed); results must agree.
@@ -26,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -78,6 +84,36 @@ def plain_rea(valid: list[float], cost: list[float], test: list[float], seed: in
     return test[best_code], trials
 
 
+def plain_rea_scalar(valid: list[float], cost: list[float], test: list[float], seed: int) -> tuple[float, int]:
+    """:func:`plain_rea` drawing its 3 parents as 3 scalar ``integers(10)`` calls (the same numbers, see
+    nasforge's REA) instead of one ``integers(10, size=3)``: the plain loop with the draw shortcut REA takes."""
+    rng = np.random.default_rng(seed)
+    integers = rng.integers
+    population: deque[tuple[int, float]] = deque(maxlen=10)
+    clock, trials, best, best_code = 0.0, 0, -np.inf, -1
+    while True:
+        if len(population) < 10:
+            code = int(integers(15625))
+        else:
+            parent = max((population[integers(10)], population[integers(10)], population[integers(10)]),
+                         key=lambda m: m[1])[0]  # fmt: skip
+            edge = int(integers(6))
+            place = 5 ** (5 - edge)
+            current = parent // place % 5
+            new = int(integers(4))
+            new += new >= current
+            code = parent + (new - current) * place
+        if clock >= BUDGET or clock + cost[code] > BUDGET:
+            break
+        clock += cost[code]
+        value = valid[code]
+        trials += 1
+        population.append((code, value))
+        if value > best:
+            best, best_code = value, code
+    return test[best_code], trials
+
+
 def plain_inputs(tables: object) -> tuple[list[float], list[float], list[float]]:
     """The three lookup columns of ``tables`` (indexed by official index) as lists indexed by arch code."""
     from nasforge.spaces.nb201 import code_to_index_table
@@ -113,25 +149,26 @@ def measure(data_dir: str | None, seeds: int, workers: int, trials: int, plain: 
     tables = lookup_tables.from_store(load_nb201(data_dir), "cifar10")
     out: dict = {}
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     comparison = cmp.compare({"cifar10": tables}, ["rea"], [cmp.Setting("cifar10", BUDGET)], range(seeds),
                              workers=workers)  # fmt: skip
-    out["compare_s"] = time.perf_counter() - start
+    out["compare_s"], out["compare_cpu_s"] = time.perf_counter() - start, _cpu() - cpu
     row = comparison.rows[0] if hasattr(comparison, "rows") else comparison.cells[0]  # renamed in the redesign
     out["final_test"] = [float(v) for v in row.final_test]
     out["n_trials"] = [int(n) for n in row.n_trials]
     # The same on one process: the machinery's cost against the plain loop's, whatever the other cores do.
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     cmp.compare({"cifar10": tables}, ["rea"], [cmp.Setting("cifar10", BUDGET)], range(seeds), workers=1)
-    out["compare_1proc_s"] = time.perf_counter() - start
+    out["compare_1proc_s"], out["compare_1proc_cpu_s"] = time.perf_counter() - start, _cpu() - cpu
 
     if plain:
         columns = plain_inputs(tables)
-        start = time.perf_counter()
-        runs = [plain_rea(*columns, seed) for seed in range(seeds)]
-        out["plain_s"] = time.perf_counter() - start
-        assert [r[0] for r in runs] == out["final_test"], "the plain loop ran other trials than compare"
-        assert [r[1] for r in runs] == out["n_trials"], "the plain loop ran other trials than compare"
+        for key, loop in (("plain", plain_rea), ("plain_scalar", plain_rea_scalar)):
+            start, cpu = time.perf_counter(), _cpu()
+            runs = [loop(*columns, seed) for seed in range(seeds)]
+            out[f"{key}_s"], out[f"{key}_cpu_s"] = time.perf_counter() - start, _cpu() - cpu
+            assert [r[0] for r in runs] == out["final_test"], f"{key} ran other trials than compare"
+            assert [r[1] for r in runs] == out["n_trials"], f"{key} ran other trials than compare"
 
     result = Result.complete(50.0, cost=100.0)
     for name in ("rs", "rea"):
@@ -154,6 +191,13 @@ def measure(data_dir: str | None, seeds: int, workers: int, trials: int, plain: 
         out[f"loop_{name}_us"] = (time.perf_counter() - start) / n * 1e6
         out[f"sqlite_{name}_us"] = _sqlite_us(study_class, tables, name)
     return out
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (compare's worker processes): what a run costs
+    whatever the other processes on the machine do to its wall time."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _sqlite_us(study_class: type, tables: object, name: str) -> float:
@@ -187,8 +231,9 @@ def _run(tree: Path, args: argparse.Namespace, plain: bool) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-KEYS = ("compare_s", "compare_1proc_s", "ask_tell_rs_us", "ask_tell_rea_us", "loop_rs_us", "loop_rea_us",
-        "sqlite_rs_us", "sqlite_rea_us")  # fmt: skip
+KEYS = ("compare_s", "compare_1proc_s", "compare_cpu_s", "compare_1proc_cpu_s", "ask_tell_rs_us", "ask_tell_rea_us",
+        "loop_rs_us", "loop_rea_us", "sqlite_rs_us", "sqlite_rea_us")  # fmt: skip
+PLAIN_KEYS = ("plain_s", "plain_cpu_s", "plain_scalar_s", "plain_scalar_cpu_s")
 
 
 def main() -> None:
@@ -211,7 +256,8 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, tree in reversed(trees.items()):  # old first in each round
             rounds[name].append(_run(tree, args, plain=name == "new"))
-    best = {name: {k: min(r[k] for r in runs) for k in KEYS + (("plain_s",) if name == "new" else ())}
+    # A key an older run of this script did not measure (the CPU seconds) is left out for that tree.
+    best = {name: {k: min(r[k] for r in runs) for k in KEYS + (PLAIN_KEYS if name == "new" else ()) if k in runs[0]}
             for name, runs in rounds.items()}  # fmt: skip
     new = rounds["new"][0]
     for name, runs in rounds.items():  # every round of every tree ran the very same searches
@@ -231,20 +277,30 @@ def main() -> None:
         "results": best,
         "compare_vs_plain": best["new"]["plain_s"] / best["new"]["compare_s"],
         "compare_1proc_vs_plain": best["new"]["plain_s"] / best["new"]["compare_1proc_s"],
+        # CPU seconds, which other processes on the machine do not inflate: the plain loop's over compare's per
+        # process (its total over the workers); > 1 means compare on that many free cores beats the plain loop.
+        "cpu_compare_per_process_vs_plain": best["new"]["plain_cpu_s"] / (best["new"]["compare_cpu_s"] / args.workers),
+        "cpu_compare_1proc_vs_plain": best["new"]["plain_cpu_s"] / best["new"]["compare_1proc_cpu_s"],
+        "cpu_compare_1proc_vs_plain_scalar": best["new"]["plain_scalar_cpu_s"] / best["new"]["compare_1proc_cpu_s"],
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
 
-    units = {"compare_s": "s", "compare_1proc_s": "s"}
     print(f"{'measurement':<32} " + " ".join(f"{name:>10}" for name in reversed(trees)))
     for key in KEYS:
-        print(f"{key:<32} " + " ".join(f"{best[n][key]:>10.2f}" for n in reversed(trees)) + f"  {units.get(key, 'µs')}")
-    print(f"{'plain loop, 1 process':<32} {best['new']['plain_s']:>10.2f}  s")
+        cells = " ".join(f"{best[n][key]:>10.2f}" if key in best[n] else f"{'':>10}" for n in reversed(trees))
+        print(f"{key:<32} {cells}  {'s' if key.endswith('_s') else 'µs'}")
+    for key in PLAIN_KEYS:
+        print(f"{key:<32} {best['new'][key]:>10.2f}  s")
     print(f"compare ({args.workers} processes) vs the plain loop (1 process): {payload['compare_vs_plain']:.2f}x "
           f"(> 1: compare is faster); {args.seeds} seeds, mean test {payload['mean_test']:.4f}, mean trials "
           f"{payload['mean_trials']:.3f}, identical trajectories in every run")  # fmt: skip
     print(f"compare (1 process) vs the plain loop (1 process): {payload['compare_1proc_vs_plain']:.2f}x; load average "
           f"{payload['machine']['load_avg'][0]:.1f} (a loaded machine gives compare's second process less than a core)")
+    print(f"CPU seconds, plain loop over compare: per compare process ({args.workers}) "
+          f"{payload['cpu_compare_per_process_vs_plain']:.2f}x, compare on 1 process "
+          f"{payload['cpu_compare_1proc_vs_plain']:.2f}x (vs the plain loop with scalar draws "
+          f"{payload['cpu_compare_1proc_vs_plain_scalar']:.2f}x)")
     print(f"wrote {RESULTS}")
 
 

@@ -282,6 +282,16 @@ def test_rea_starts_with_random_members_then_mutates_the_best_of_a_sample():
         assert any(child in parent.neighbors() for parent in previous_population)
 
 
+def test_rea_draws_its_sample_as_one_array_draw_would():
+    # REA draws its k parents' positions as k scalar draws; they must be the numbers one integers(n, size=k) call
+    # draws (what REA drew before, and what a hand-written NB201 REA draws), so searches stay what they were.
+    one, each = np.random.default_rng(7), np.random.default_rng(7)
+    for n in [1, 2, 3, 10, 11, 100, 15625] * 50:
+        k = int(one.integers(1, 6))
+        assert int(each.integers(1, 6)) == k
+        assert one.integers(n, size=k).tolist() == [int(each.integers(n)) for _ in range(k)]
+
+
 def test_rea_draws_parents_only_from_finished_trials():
     opt = create_optimizer("rea", seed=1, population_size=2, sample_size=2)
     first, second = opt.ask(), opt.ask()

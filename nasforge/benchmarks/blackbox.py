@@ -341,6 +341,8 @@ class BenchmarkEvaluator:
         # trial, and a search (or a chunk of compare's seeds sharing this evaluator) meets the same archs again and
         # again. Results are immutable values, so one per (fidelity, arch) serves every trial that asks for it.
         self._looked_up: dict[int, dict[int, list[Any]]] = {}
+        # The request last priced and its entry: the loop prices a request, then evaluates that very request.
+        self._priced: tuple[Request | None, list[Any]] = (None, [])
 
     @property
     def fidelities(self) -> tuple[int, ...]:
@@ -364,7 +366,9 @@ class BenchmarkEvaluator:
 
     def predicted_cost(self, request: Request) -> float:
         # The optimizer's zero-cost seconds spent choosing this request are charged with it.
-        return self._lookup(request)[0] + request.overhead
+        entry = self._lookup(request)
+        self._priced = request, entry
+        return entry[0] + request.overhead
 
     def _lookup(self, request: Request) -> list[Any]:
         """[predicted cost, result or None] of ``request``, read from the tables on first sight (see ``__init__``)."""
@@ -406,7 +410,9 @@ class BenchmarkEvaluator:
                 "best_test_acc": t.best_test, "regret": t.best_test - test, "test_source": t.report}  # fmt: skip
 
     def evaluate(self, request: Request) -> Result:
-        entry = self._lookup(request)
+        priced, entry = self._priced
+        if priced is not request:
+            entry = self._lookup(request)
         result = entry[1]
         if result is None:
             fidelity = self.default_fidelity if request.fidelity is None else request.fidelity

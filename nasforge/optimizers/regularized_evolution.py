@@ -13,6 +13,7 @@ seconds ride on the first request (:mod:`nasforge.optimizers.zerocost`).
 from __future__ import annotations
 
 from collections import deque
+from operator import itemgetter
 from types import MappingProxyType
 
 from nasforge.optimizers._base import Optimizer, OptionSpec, Seed
@@ -21,6 +22,7 @@ from nasforge.trial import Arch, Request, Result
 
 # Mutations tried for an arch not asked before (when repeats are off) before falling back to random.
 _MUTATION_TRIES = 50
+_VALUE = itemgetter(1)  # a population member's (arch, objective) -> objective
 
 
 class RegularizedEvolution(Optimizer):
@@ -68,6 +70,7 @@ class RegularizedEvolution(Optimizer):
             self.warm_pool, self.warm = warm_start(self.space, self.rng, self.meter, zc_pool, population_size)
         self.population_size = population_size
         self.sample_size = sample_size
+        self._draws = range(sample_size)
         self.allow_repeats = allow_repeats
         self.population: deque[tuple[Arch, float]] = deque(maxlen=population_size)
         self._random_pending: list[Request] = []
@@ -82,8 +85,11 @@ class RegularizedEvolution(Optimizer):
             request = Request(arch, overhead=self.meter.take() if self.meter else 0.0)
             self._random_pending.append(request)
             return request
-        picks = self.rng.integers(len(self.population), size=self.sample_size)
-        parent = max((self.population[int(i)] for i in picks), key=lambda member: member[1])[0]
+        population, integers, size = self.population, self.rng.integers, len(self.population)
+        # k scalar draws: the very numbers integers(size, size=k) draws (numpy's bounded draws take one 32-bit word
+        # each, in order, either way; tests/test_optimizers.py checks it) without its per-call array overhead.
+        sample = [population[integers(size)] for _ in self._draws]
+        parent = max(sample, key=_VALUE)[0]  # the first of equally good picks
         child = self.space.mutate(parent, self.rng)
         if not self.allow_repeats:
             tries = 1

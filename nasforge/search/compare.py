@@ -188,25 +188,37 @@ def evaluator_of(
 
 class _Track:
     """What compare keeps of a search (a :class:`~nasforge.search.loop.StudyState`): after each result, the clock and
-    the incumbent's reported metric. No trial is stored: a compare run is summarised, never resumed or reported
-    trial by trial (the starts the loop writes go to a list that lives as long as the search)."""
+    the incumbent (its reported metric is read at the grid's points only, :meth:`curve`). Nothing is stored: a
+    compare run is summarised, never resumed or reported trial by trial (the trials and the starts the loop writes
+    go to lists that live as long as the search)."""
 
-    def __init__(self, metric: str) -> None:
+    def __init__(self) -> None:
         self.storage = MemoryStorage({})
         self.trials: list[TrialRecord] = []
         self.clock = 0.0
         self.incumbent: TrialRecord | None = None
-        self.metric = metric
         self.clocks: list[float] = []
-        self.reported: list[float] = []
+        self.incumbents: list[TrialRecord | None] = []
 
     def record(self, record: TrialRecord) -> None:
         self.trials.append(record)
-        self.clock = max(self.clock, record.sim_end)  # the loop gives every trial its end on the simulated clock
+        if record.sim_end > self.clock:  # the loop gives every trial its end on the simulated clock
+            self.clock = record.sim_end
         if improves(record, self.incumbent):
             self.incumbent = record
         self.clocks.append(self.clock)
-        self.reported.append(self.incumbent.result.metrics[self.metric] if self.incumbent is not None else math.nan)
+        self.incumbents.append(self.incumbent)
+
+    def curve(self, grid: np.ndarray, metric: str) -> np.ndarray:
+        """The incumbent's ``metric`` at each time of ``grid``: the incumbent after the last trial that finished by
+        then (NaN before the first result)."""
+        incumbents, values, last, value = self.incumbents, [], None, math.nan
+        for p in (np.searchsorted(np.asarray(self.clocks), grid, side="right") - 1).tolist():
+            best = incumbents[p] if p >= 0 else None
+            if best is not last:  # the incumbent changes a few times a search: its metric is read once each
+                last, value = best, math.nan if best is None else best.result.metrics[metric]
+            values.append(value)
+        return np.array(values, dtype=float)
 
 
 def _search(
@@ -214,16 +226,13 @@ def _search(
     zc: Any = None,
 ) -> RunSummary:
     evaluator, space, metric = evaluator
-    track = _Track(metric)
+    track = _Track()
     options = {"zc": zc} if is_zc_variant(optimizer) else {}
     # replayed: a fresh optimizer has been told every trial of a study that has none.
     outcome = run(track, create_optimizer(optimizer, seed, space=space, **options), evaluator,
                   RunLimits(time_budget=time_budget, workers=workers), replayed=True)  # fmt: skip
     final = outcome.incumbent.result.metrics[metric] if outcome.incumbent is not None else math.nan
-    # The incumbent at time t is the one after the last trial that finished by t.
-    position = np.searchsorted(np.asarray(track.clocks), grid, side="right") - 1
-    curve = np.where(position >= 0, np.asarray(track.reported + [math.nan])[position], math.nan)
-    return final, len(outcome.trials), curve
+    return final, len(outcome.trials), track.curve(grid, metric)
 
 
 def _run_chunk(task: tuple[Any, str, tuple[int, ...], Setting, np.ndarray, Any]) -> list[RunSummary]:

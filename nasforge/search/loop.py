@@ -13,6 +13,11 @@ asks that have no result (on their worker, from their start time on a simulated 
 twice, and a search resumes to the very trials of an uninterrupted one. A trial whose worker died is started again
 up to ``max_retries`` times and then recorded as FAIL (:class:`~nasforge.search.executors.Retrying`).
 
+With one worker on a simulated clock whose trials run in this process (every sequential search: benchmark lookups,
+and training one arch at a time) the loop takes its sequential road (``_Loop._sequential``): each trial is evaluated
+as it starts, so the job queue, the trials in flight and the free workers are left out, and the records are the
+general road's, field for field (tests/test_loop.py runs both roads on the same searches).
+
 This module imports no study: it works on anything with the :class:`StudyState` surface.
 """
 
@@ -26,7 +31,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from nasforge.errors import SettingError, StudyError
 from nasforge.optimizers import Optimizer
-from nasforge.search.executors import Executor, Job, LocalExecutor, Retrying, SimulatedClockExecutor
+from nasforge.search.executors import Executor, Job, LocalExecutor, Retrying, SimulatedClockExecutor, run_evaluation
 from nasforge.search.storage import AskRecord, Storage
 from nasforge.spaces.nb201 import NB201Arch
 from nasforge.trial import Request, TrialRecord
@@ -146,6 +151,8 @@ class _Loop:
         if len(unfinished) > limits.workers:
             raise StudyError(f"{len(unfinished)} trials of this study were running when it stopped; resume it with "
                              f"at least {len(unfinished)} workers")  # fmt: skip
+        if not unfinished and limits.workers == 1 and _in_process(self.executor) is not None:
+            return self._sequential(callback, asked)
         for ask, request in unfinished:  # the trials that were running when the last session stopped
             if ask.worker not in self.free:  # run with fewer workers now: any free one
                 ask = ask._replace(worker=self.free[0])
@@ -197,9 +204,54 @@ class _Loop:
                 callback(record, study)
         return SearchOutcome(tuple(study.trials), study.clock, stopped, study.incumbent)
 
+    def _sequential(self, callback: Callback | None, asked: int) -> SearchOutcome:
+        """:meth:`run` with one simulated worker whose trials run in this process: every sequential search (lookups,
+        and training one arch at a time on the summed clock). Each trial is evaluated as it starts and told at once,
+        so the job queue, the trials in flight and the free workers are left out; the records, the clock, the
+        errors and where the search stops are :meth:`run`'s, trial for trial (tests/test_loop.py checks both)."""
+        study, optimizer, evaluator = self.study, self.optimizer, _in_process(self.executor)
+        assert evaluator is not None  # run() comes here only then
+        n_iter = math.inf if self.limits.n_iter is None else self.limits.n_iter
+        time_budget = self.limits.time_budget
+        add_ask, trials, record_trial = study.storage.add_ask, study.trials, study.record
+        ask_next, tell = optimizer.ask, optimizer.tell
+        predicted_cost, default_fidelity = evaluator.predicted_cost, evaluator.default_fidelity
+        stopped = "n_iter"
+        while asked < n_iter:
+            t = study.clock
+            if time_budget is not None and t >= time_budget:
+                stopped = "time_budget"
+                break
+            request = ask_next()
+            if time_budget is not None:
+                predicted = predicted_cost(request)
+                if predicted is not None and t + predicted > time_budget:
+                    stopped = "time_budget"  # it would end past the budget: not run
+                    break
+            fidelity = default_fidelity if request.fidelity is None else request.fidelity
+            add_ask(AskRecord(asked, request.arch, fidelity, len(trials), 0, t, time.time()), commit=False)
+            result, started, finished = run_evaluation(evaluator, request)  # a user error stops the search here
+            record = TrialRecord(len(trials), request.arch, fidelity, result, finished - started, started, finished,
+                                 0, 1, t, t + result.cost, asked)  # fmt: skip
+            asked += 1
+            record_trial(record)
+            tell(request, result)
+            if callback is not None:
+                callback(record, study)
+        return SearchOutcome(tuple(trials), study.clock, stopped, study.incumbent)
+
     def _start(self, ask: AskRecord, request: Request) -> None:
         self.running[ask.ask_number] = ask, request
         self.executor.submit(Job(ask.ask_number, request, ask.worker, clock=ask.sim_start))
+
+
+def _in_process(executor: Executor) -> Evaluator | None:
+    """The evaluator of a one-worker simulated clock that runs its trials in this process (what :func:`_stack`
+    builds for every sequential search), else ``None``."""
+    inner = getattr(executor, "inner", None)
+    if isinstance(executor, SimulatedClockExecutor) and executor.slots == 1 and isinstance(inner, LocalExecutor):
+        return inner.evaluator
+    return None
 
 
 def is_simulated(evaluator: Evaluator) -> bool:

@@ -78,6 +78,11 @@ class NB201Arch:
             if op not in OPS:
                 raise ArchError(f"unknown NB201 op {op!r}; valid ops: {', '.join(OPS)}")
 
+    def __hash__(self) -> int:
+        # The base-5 code (cached on the value) instead of hashing the six op strings: optimizers put every asked
+        # arch in a set, once per trial of millions in ``nasforge compare``. Equal archs have equal codes.
+        return self.code
+
     # --- the NB201 arch string ---------------------------------------------------------------------------------
 
     @classmethod
@@ -262,8 +267,9 @@ def _arch_table() -> tuple[NB201Arch, ...]:
     """Every arch, by base-5 code: built once per process (~20 ms), so a search draws and mutates archs without
     building one per trial. ``product`` counts in base 5 with edge 0 as the most significant digit, as ``code``."""
     table = tuple(NB201Arch(ops) for ops in itertools.product(OPS, repeat=len(EDGES)))
-    for code, arch in enumerate(table):
-        arch.__dict__["code"] = code  # the cached_property's slot: known here without computing it
+    for code, (arch, index) in enumerate(zip(table, code_to_index_table().tolist())):
+        # The cached_properties' slots, known here without computing them (nor taking their locks) per arch.
+        arch.__dict__["code"], arch.__dict__["index"] = code, index
     return table
 
 

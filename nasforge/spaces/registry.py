@@ -154,14 +154,14 @@ def get_space(name: str, kind: ViewKind | None = None) -> SearchSpace:
     """
     if kind is not None and kind not in ("blackbox", "oneshot"):
         raise ConfigError(f"unknown view kind {kind!r}; kinds: blackbox, oneshot")
-    label, valid = _LABELS[kind], ", ".join(list_spaces(kind))
     space = SPACES.get(name)
+    if space is not None and (kind is None or kind in space.kinds):
+        return space  # every optimizer asks for its view: the error text below is built only when needed
+    label, valid = _LABELS[kind], ", ".join(list_spaces(kind))
     if space is None:
         raise ConfigError(f"unknown {label} space {name!r}; valid spaces: {valid}")
-    if kind is not None and kind not in space.kinds:
-        raise ConfigError(f"space {name!r} has no {kind} view (it is {' and '.join(space.kinds)} only); {label} "
-                          f"spaces: {valid}")  # fmt: skip
-    return space
+    raise ConfigError(f"space {name!r} has no {kind} view (it is {' and '.join(space.kinds)} only); {label} "
+                      f"spaces: {valid}")  # fmt: skip
 
 
 def blackbox_view(name: str) -> BlackBoxView:
