@@ -1,4 +1,5 @@
-"""Drawings of DARTS results with matplotlib alone (no graphviz binary): cells of a Genotype, α over epochs.
+"""Drawings of DARTS results with matplotlib alone (no graphviz binary): cells of a Genotype, α over epochs,
+the drift toward parameter-free ops.
 
 matplotlib is imported lazily with the Agg backend; every figure is written atomically as PDF and PNG.
 """
@@ -295,3 +296,42 @@ def plot_alphas(
         finally:
             plt.close(fig)
     return written
+
+
+def plot_drift(points: Sequence[Any], path_stem: str | Path, *, title: str = "") -> list[Path]:
+    """The drift toward parameter-free ops over a search (``path_stem``.pdf/.png), from
+    :func:`nasforge.oneshot.collapse.drift`'s points: top, the mixing weight summed over the cell's edges on
+    parameter-free ops and on ``skip_connect`` (left axis) and the count of such ops in the derived cell (right
+    axis, steps); bottom, where the points carry it, the derived cell's NB201 test accuracy."""
+    plt = _pyplot()
+    epochs = [p.epoch for p in points]
+    has_acc = any(p.test_acc is not None for p in points)
+    fig, axes = plt.subplots(2 if has_acc else 1, 1, figsize=(6, 5 if has_acc else 3), sharex=True, squeeze=False)
+    ax = axes[0][0]
+    ax.plot(epochs, [p.free_mass for p in points], color="#7f7f7f", label="Σ weight, parameter-free ops")
+    ax.plot(epochs, [p.skip_mass for p in points], color=OP_COLORS["skip_connect"], label="Σ weight, skip_connect")
+    ax.set_ylabel(f"Σ over {points[0].edges} edges")
+    counts = ax.twinx()
+    counts.step(
+        epochs, [p.free_ops for p in points], where="post", color="#7f7f7f", ls="--", label="param-free in cell"
+    )
+    skip_colour = OP_COLORS["skip_connect"]
+    counts.step(epochs, [p.skip_ops for p in points], where="post", color=skip_colour, ls="--", label="skip in cell")
+    counts.set_ylim(-0.3, points[0].derived_edges + 0.3)
+    counts.set_ylabel("ops in derived cell (dashed)")
+    lines = ax.get_legend_handles_labels()
+    more = counts.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="center right")
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "drift toward parameter-free ops", fontsize=10)
+    if has_acc:
+        low = axes[1][0]
+        low.plot(epochs, [p.test_acc for p in points], color="#1f77b4", marker="o", ms=2)
+        low.set_ylabel("derived cell: NB201\ntest acc (%)")
+        low.grid(alpha=0.3)
+    axes[-1][0].set_xlabel("search epoch")
+    fig.tight_layout()
+    try:
+        return _save(fig, Path(path_stem))
+    finally:
+        plt.close(fig)
