@@ -116,3 +116,14 @@ def test_viz_alphas_writes_the_drift_and_reports_it(tmp_path, capsys):
     assert [p["skip_mass"] for p in doc["drift"]] == pytest.approx([1.2, 1.5])
     assert doc["trend"]["skip_mass"]["slope"] == pytest.approx(0.3)
     assert doc["trend"]["free_mass"]["slope"] == pytest.approx(0.1)  # 3.6 -> 3.7
+
+
+def test_the_drift_drawing_without_benchmark_numbers(tmp_path):
+    # A DARTS-space search has no NB201 lookups: two panels, no accuracy; both files are written.
+    from nasforge.viz.genotype import plot_drift
+
+    cell = "|skip_connect~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|avg_pool_3x3~1|nor_conv_1x1~2|"
+    points = drift([_nb201_record(1, cell), _nb201_record(2, cell)], NB201_OPS)
+    paths = plot_drift(points, tmp_path / "drift")
+    assert [p.name for p in paths] == ["drift.pdf", "drift.png"]
+    assert paths[1].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
