@@ -1,13 +1,14 @@
 """``nasforge viz``: drawings of search results (matplotlib only, no graphviz binary).
 
 nasforge viz genotype logs/ -o figs/     # figs/normal.pdf, figs/reduction.pdf (+ .png)
-nasforge viz alphas logs/ -o figs/       # figs/alphas_normal.pdf, ... softmax(alpha) over the epochs
+nasforge viz alphas logs/ -o figs/       # figs/alphas_normal.pdf, ... softmax(alpha) over the epochs, figs/drift.pdf
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from nasforge.cli._common import ArgumentParser, add_json_flag, emit
@@ -32,8 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a = inner.add_parser(
         "alphas",
         help="plot softmax(alpha) of every edge over the search epochs",
-        description="Reads LOGDIR/search.jsonl; writes alphas_<normal|reduce|cell>.pdf/.png (and, for NB201 "
-        "searches, benchmark.pdf/.png with the derived archs' true accuracy).",
+        description="Reads LOGDIR/search.jsonl; writes alphas_<normal|reduce|cell>.pdf/.png, drift.pdf/.png (the "
+        "weight on parameter-free ops and their count in the derived cell per epoch) and, for NB201 searches, "
+        "benchmark.pdf/.png with the derived archs' true accuracy. --json adds the drift per epoch.",
     )
     a.add_argument("logdir", help="log directory of 'nasforge darts'")
     a.add_argument("-o", "--out", default="figs", metavar="DIR", help="output directory (default: figs)")
@@ -61,10 +63,11 @@ def cmd_genotype(args: argparse.Namespace) -> int:
 
 def cmd_alphas(args: argparse.Namespace) -> int:
     from nasforge.errors import StudyError
+    from nasforge.oneshot.collapse import drift, trend
     from nasforge.oneshot.search import RECORDS_NAME, load_genotype
     from nasforge.oneshot.supernet import space_edge_names
     from nasforge.spaces.registry import get_space
-    from nasforge.viz.genotype import plot_alphas
+    from nasforge.viz.genotype import plot_alphas, plot_drift
 
     check_output_dir(args.out, "-o")
     path = Path(args.logdir) / RECORDS_NAME
@@ -78,6 +81,12 @@ def cmd_alphas(args: argparse.Namespace) -> int:
             raise ValueError("no epochs or rows of the wrong length")
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise StudyError(f"{args.logdir} holds no readable search records ({exc}); rerun 'nasforge darts'") from None
+    points = drift(records, ops)
     paths = plot_alphas(records, ops, args.out, space_edge_names(space))
-    emit(args, {"epochs": len(records), "files": [str(p) for p in paths]}, lambda: "\n".join(str(p) for p in paths))
+    paths += plot_drift(points, Path(args.out) / "drift")
+    doc: dict = {"epochs": len(records), "files": [str(p) for p in paths], "drift": [asdict(p) for p in points]}
+    if len(points) > 1:
+        epochs = [p.epoch for p in points]
+        doc["trend"] = {k: asdict(trend(epochs, [getattr(p, k) for p in points])) for k in ("free_mass", "skip_mass")}
+    emit(args, doc, lambda: "\n".join(str(p) for p in paths))
     return 0

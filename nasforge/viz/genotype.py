@@ -1,4 +1,5 @@
-"""Drawings of DARTS results with matplotlib alone (no graphviz binary): cells of a Genotype, α over epochs.
+"""Drawings of DARTS results with matplotlib alone (no graphviz binary): cells of a Genotype, α over epochs,
+the drift toward parameter-free ops.
 
 matplotlib is imported lazily with the Agg backend; every figure is written atomically as PDF and PNG.
 """
@@ -295,3 +296,42 @@ def plot_alphas(
         finally:
             plt.close(fig)
     return written
+
+
+def plot_drift(points: Sequence[Any], path_stem: str | Path, *, title: str = "") -> list[Path]:
+    """The drift toward parameter-free ops over a search (``path_stem``.pdf/.png), from
+    :func:`nasforge.oneshot.collapse.drift`'s points. One panel for ``skip_connect`` and one for all
+    parameter-free ops, each with its mixing weight summed over the cell's edges (solid, left axis; own scale,
+    so a drift of 0.01 stays visible) and its count in the derived cell (dashed steps, right axis); below,
+    where the points carry it, the derived cell's NB201 test accuracy."""
+    plt = _pyplot()
+    epochs = [p.epoch for p in points]
+    has_acc = any(p.test_acc is not None for p in points)
+    rows = 3 if has_acc else 2
+    fig, axes = plt.subplots(rows, 1, figsize=(6, 2.1 * rows), sharex=True, squeeze=False)
+    panels = (
+        ("skip_mass", "skip_ops", "skip_connect", OP_COLORS["skip_connect"]),
+        ("free_mass", "free_ops", "parameter-free ops", "#555555"),
+    )
+    for ax, (mass, count, label, colour) in zip((a[0] for a in axes), panels, strict=False):
+        ax.plot(epochs, [getattr(p, mass) for p in points], color=colour)
+        ax.set_ylabel(f"Σ weight over {points[0].edges}\nedges (solid)", fontsize=8)
+        ax.set_title(f"{label}: mixing weight and count in the derived cell", fontsize=9)
+        ax.grid(alpha=0.3)
+        counts = ax.twinx()
+        counts.step(epochs, [getattr(p, count) for p in points], where="post", color=colour, ls="--", alpha=0.7)
+        counts.set_ylim(-0.3, points[0].derived_edges + 0.3)
+        counts.set_ylabel("in cell (dashed)", fontsize=8)
+    if has_acc:
+        low = axes[2][0]
+        low.plot(epochs, [p.test_acc for p in points], color="#1f77b4", marker="o", ms=2)
+        low.set_ylabel("derived cell: NB201\ntest acc (%)", fontsize=8)
+        low.grid(alpha=0.3)
+    axes[-1][0].set_xlabel("search epoch")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    try:
+        return _save(fig, Path(path_stem))
+    finally:
+        plt.close(fig)
