@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -41,6 +42,8 @@ PAPER = {  # CIFAR-10 test accuracy: NB201 paper (Dong & Yang 2020, Table 5); Dr
 def method_args(method: str, args: argparse.Namespace) -> list[str]:
     if method == "drnas":
         return ["--partial-channels", args.partial_channels, "--keep-ops", args.keep_ops]
+    if method == "gdas":
+        return ["--arch-lr", str(args.gdas_arch_lr)]
     if method in ("spos", "rsps", "setn"):
         return ["--candidates", str(args.candidates), "--recalib-batches", str(args.recalib_batches)]
     return []
@@ -60,11 +63,17 @@ def records(path: Path) -> list[dict]:
 def planned(args: argparse.Namespace) -> list[tuple[str, int, int, Path]]:
     """(method, seed, epochs, directory) of every run, in the order they run."""
     first, rest = args.seeds[:1], args.seeds[1:]
-    plan = [(m, s, args.epochs, run_dir(args.runs, m, s)) for s in first for m in args.methods]
+    plan = [(m, s, method_epochs(m, args), run_dir(args.runs, m, s)) for s in first for m in args.methods]
     if args.long_epochs > 0 and "darts" in args.methods:
         plan.append(("darts", 0, args.long_epochs, run_dir(args.runs, "darts", 0, long=True)))
-    plan += [(m, s, args.epochs, run_dir(args.runs, m, s)) for s in rest for m in args.methods]
+    plan += [(m, s, method_epochs(m, args), run_dir(args.runs, m, s)) for s in rest for m in args.methods]
     return plan
+
+
+def method_epochs(method: str, args: argparse.Namespace) -> int:
+    """GDAS trains one path per step, about a third of a DARTS step: it runs ``--gdas-epochs`` (docs/oneshot.md,
+    "GDAS on a short CPU protocol"); every other method ``--epochs``."""
+    return args.gdas_epochs if method == "gdas" else args.epochs
 
 
 def run_all(args: argparse.Namespace) -> None:
@@ -104,12 +113,17 @@ def summarize(runs: list[list[dict]]) -> dict:
     }
 
 
+QUARTERS = (0.25, 0.5, 0.75)
+
+
 def _row(name: str, s: dict, paper: str) -> str:
-    curve = ", ".join(f"{m:.2f}±{sd:.2f}" for m, sd in s["true_per_epoch"])
+    # The curve itself is in the plot and table.json; the table shows it at a quarter, half and three quarters
+    # of the run (epoch ceil(q·E), from 1), so runs of different lengths read alike.
+    at = [s["true_per_epoch"][max(1, math.ceil(q * s["epochs"])) - 1][0] for q in QUARTERS]
     final, rank = _mean_std(s["final"]), statistics.mean(s["rank_pct"])
     return (
-        f"| {name} | {s['seeds']} | {s['epochs']} | {curve} | {final[0]:.2f} ± {final[1]:.2f} | {rank:.1f} "
-        f"| {statistics.mean(s['seconds']):.0f} | {paper} |"
+        f"| {name} | {s['seeds']} | {s['epochs']} | {' · '.join(f'{a:.2f}' for a in at)} "
+        f"| {final[0]:.2f} ± {final[1]:.2f} | {rank:.1f} | {statistics.mean(s['seconds']) / 60:.1f} | {paper} |"
     )
 
 
@@ -135,25 +149,30 @@ def _plot(path: Path, name: str, s: dict) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def report(args: argparse.Namespace) -> None:
+    """Every method with finished epochs in RUNS (not only ``--methods``: two table processes may share RUNS)."""
     table: dict[str, dict] = {}
     lines = [
-        "| method | seeds | epochs | NB201 test acc per epoch (mean ± std) | final | rank % | wall s | paper |",
+        "| method | seeds | epochs | NB201 test acc at ¼ · ½ · ¾ of the epochs | final (mean ± std) | rank % "
+        "| min / seed | paper |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    entries = [(m, [run_dir(args.runs, m, s) for s in args.seeds], PAPER[m]) for m in args.methods]
+    entries = [(m, [run_dir(args.runs, m, s) for s in args.seeds], PAPER[m]) for m in METHODS]
     entries.append(("darts-long", [run_dir(args.runs, "darts", 0, long=True)], PAPER["darts"]))
+    plots = args.runs / "plots" if args.plots is None else args.plots
     for name, dirs, paper in entries:
         runs = [r for r in (records(d) for d in dirs) if r and r[-1].get("benchmark")]
         if not runs:
             continue
+        # A seed still running (fewer epochs than the longest) is left out rather than cutting the others short.
+        runs = [r for r in runs if len(r) == max(len(x) for x in runs)]
         table[name] = summarize(runs)
         lines.append(_row(name, table[name], paper))
-        _plot(args.runs / "plots" / f"{name}.png", name, table[name])
+        _plot(plots / f"{name}.png", name, table[name])
     args.runs.mkdir(parents=True, exist_ok=True)
     (args.runs / "table.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (args.runs / "table.json").write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
@@ -166,6 +185,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--gdas-epochs", type=int, default=60, help="GDAS' epochs (a GDAS step costs ~1/3 of DARTS')")
+    parser.add_argument("--gdas-arch-lr", type=float, default=3e-3, help="GDAS' α lr, scaled to its few steps")
     parser.add_argument("--long-epochs", type=int, default=100, help="the single-seed DARTS collapse run (0: none)")
     parser.add_argument("--C", type=int, default=8)
     parser.add_argument("--N", type=int, default=1)
@@ -175,6 +196,7 @@ def main() -> None:
     parser.add_argument("--partial-channels", default="4,2")
     parser.add_argument("--keep-ops", default="5,3")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--plots", type=Path, default=None, help="where the per-method plots go (default RUNS/plots)")
     parser.add_argument("--report", action="store_true", help="only write the table from the runs so far")
     args = parser.parse_args()
     if not args.report:

@@ -14,6 +14,7 @@ from nasforge.errors import ConfigError
 from nasforge.oneshot.methods import dirichlet_sample, drnas_kl, get_method, gumbel_hard, temperature
 from nasforge.oneshot.mixed import MixedOp, nb201_search_op
 from nasforge.oneshot.search import SearchConfig
+from nasforge.oneshot.supernet import build_supernet
 from nasforge.spaces.nb201 import OPS as NB201_OPS
 
 
@@ -118,6 +119,25 @@ def test_oneshot_gdas_runs_resumes_and_refuses_another_method(tiny_mnist, tmp_pa
     assert main([*base, "--method", "drnas", "--epochs", "1", "--resume"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "gdas" in err and "drnas" in err
+    assert main([*base, "--method", "gdas", "--epochs", "1", "--arch-lr", "0.01", "--resume"]) == 2  # another α lr
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--arch-lr" in err
+
+
+def test_oneshot_arch_lr_reaches_the_architect_and_its_step(tiny_mnist, tmp_path):  # noqa: F811
+    """--arch-lr is the α optimizer's lr: after one Adam step from zero moments every α moves by about the lr
+    (Adam's first step is lr · g/|g|, here also weight decay 1e-3 · α, negligible), so 10x the lr moves α 10x."""
+    moved = {}
+    for lr in (0.001, 0.01):
+        out = tmp_path / f"gdas-{lr}"
+        base = ["oneshot", "--space", "darts-mnist", "--out", str(out), "--data-dir", str(tiny_mnist), "--json"]
+        assert main([*base, *TINY, "--method", "gdas", "--epochs", "1", "--arch-lr", str(lr)]) == 0
+        state = torch.load(out / "checkpoint.pt", weights_only=False)
+        assert state["a_optimizer"]["param_groups"][0]["lr"] == lr
+        assert state["config"]["a_lr"] == lr
+        start = build_supernet("darts-mnist", "mnist", seed=state["config"]["seed"])
+        moved[lr] = float((state["model"]["alpha_normal"] - start.alpha_normal.detach()).abs().max())
+    assert 0 < moved[0.001] <= 0.001 * len(TINY) * 10 and moved[0.01] / moved[0.001] == pytest.approx(10, rel=0.2)
 
 
 @pytest.mark.parametrize(
@@ -130,6 +150,9 @@ def test_oneshot_gdas_runs_resumes_and_refuses_another_method(tiny_mnist, tmp_pa
         (["--method", "setn", "--space", "darts"], "methods for darts: darts, gdas, drnas"),
         (["--method", "spos", "--space", "nb201", "--candidates", "0"], "--candidates"),
         (["--method", "rsps", "--space", "nb201", "--recalib-batches", "-1"], "--recalib-batches"),
+        (["--method", "gdas", "--arch-lr", "0"], "--arch-lr"),
+        (["--method", "gdas", "--arch-lr", "nan"], "--arch-lr"),
+        (["--method", "spos", "--space", "nb201", "--arch-lr", "1e-3"], "--arch-lr applies to darts, gdas, drnas"),
     ],
 )
 def test_oneshot_bad_input_is_one_line_exit_2(extra, message, tmp_path, capsys):
