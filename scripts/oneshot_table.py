@@ -2,15 +2,20 @@
 
 Each run is ``nasforge oneshot --method M --space nb201 --dataset cifar10 --C 8 --layers 1 --epochs E
 --batch-size 64 --seed S --fraction F --out RUNS/M-sS`` plus the method's own settings (DrNAS: its progressive
-schedule ``--partial-channels 4,2 --keep-ops 5,3``; SPOS, RSPS, SETN: ``--candidates``, ``--recalib-batches``),
-with ``--resume`` when its checkpoint exists, so an interrupted table continues where it stopped: a finished
-run is skipped, a started one continues after its last epoch. Order: seed 0 of every method, then the long
-single-seed DARTS run (RUNS/darts-long-s0, ``--long-epochs``), then the other seeds. Every epoch's derived
-cell is looked up in the NB201 benchmark by the search itself (``search.jsonl``: ``benchmark``).
+schedule ``--partial-channels 4,2 --keep-ops 5,3``; SPOS, RSPS, SETN: ``--candidates``, ``--recalib-batches``;
+GDAS: ``--gdas-epochs`` instead of ``--epochs`` and ``--arch-lr`` = ``--gdas-arch-lr``, docs/oneshot.md "GDAS on
+a short CPU protocol"), with ``--resume`` when its checkpoint exists, so an interrupted table continues where
+it stopped: a finished run is skipped, a started one continues after its last epoch. Order: seed 0 of every
+method, the long single-seed DARTS run (RUNS/darts-long-s0, ``--long-epochs``), the other seeds, and last the
+long single-seed GDAS run (RUNS/gdas-long-s0, ``--gdas-long-epochs``). Every epoch's derived cell is looked
+up in the NB201 benchmark by the search itself (``search.jsonl``: ``benchmark``).
 
-``--report`` only reads the runs and writes RUNS/table.md, RUNS/table.json and, per method, RUNS/plots/M.png
-(NB201 test accuracy of the derived cell, mean ± std over the seeds, and the supernet's own one-shot
-accuracy, over the epochs).
+``--report`` only reads the runs (every method found in RUNS, whatever ``--methods`` says, so two table
+processes sharing RUNS each write the whole table) and writes RUNS/table.md (NB201 test accuracy of the
+derived cell at a quarter, half and three quarters of the epochs, final mean ± std, rank, minutes per seed),
+RUNS/table.json (every epoch) and, per method, ``--plots``/M.png (default RUNS/plots: NB201 test accuracy of
+the derived cell, mean ± std over the seeds, and the supernet's own one-shot accuracy, over the epochs). A
+seed with fewer epochs than the method's longest (still running) is left out.
 
 Usage::
 
@@ -67,6 +72,8 @@ def planned(args: argparse.Namespace) -> list[tuple[str, int, int, Path]]:
     if args.long_epochs > 0 and "darts" in args.methods:
         plan.append(("darts", 0, args.long_epochs, run_dir(args.runs, "darts", 0, long=True)))
     plan += [(m, s, method_epochs(m, args), run_dir(args.runs, m, s)) for s in rest for m in args.methods]
+    if args.gdas_long_epochs > 0 and "gdas" in args.methods:  # last: the table's seeds come first
+        plan.append(("gdas", 0, args.gdas_long_epochs, run_dir(args.runs, "gdas", 0, long=True)))
     return plan
 
 
@@ -162,7 +169,7 @@ def report(args: argparse.Namespace) -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     entries = [(m, [run_dir(args.runs, m, s) for s in args.seeds], PAPER[m]) for m in METHODS]
-    entries.append(("darts-long", [run_dir(args.runs, "darts", 0, long=True)], PAPER["darts"]))
+    entries += [(f"{m}-long", [run_dir(args.runs, m, 0, long=True)], PAPER[m]) for m in ("darts", "gdas")]
     plots = args.runs / "plots" if args.plots is None else args.plots
     for name, dirs, paper in entries:
         runs = [r for r in (records(d) for d in dirs) if r and r[-1].get("benchmark")]
@@ -186,6 +193,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--gdas-epochs", type=int, default=60, help="GDAS' epochs (a GDAS step costs ~1/3 of DARTS')")
+    parser.add_argument("--gdas-long-epochs", type=int, default=200, help="the single-seed long GDAS run (0: none)")
     parser.add_argument("--gdas-arch-lr", type=float, default=3e-3, help="GDAS' α lr, scaled to its few steps")
     parser.add_argument("--long-epochs", type=int, default=100, help="the single-seed DARTS collapse run (0: none)")
     parser.add_argument("--C", type=int, default=8)
