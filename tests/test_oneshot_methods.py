@@ -187,6 +187,27 @@ def test_gdas_one_path_cell_computes_only_the_chosen_ops_exactly():
     assert bool((alpha.grad.abs().sum(dim=-1) > 0).all())  # every edge's α gets a gradient
 
 
+def test_gdas_one_path_weight_gradients_are_the_reference_codes():
+    """xautodl's GDAS cell sums ``op(x) · w[o]`` for the sampled op and the bare scalar ``w[k]`` for every other op:
+    dL/dw[o] = ⟨∂L/∂node, o(x)⟩ (0 for none) and dL/dw[k] = Σ ∂L/∂node. By hand for a cell whose node gradients
+    are known: L = ⟨g, node 3⟩ with edges avg_pool, skip, none, none, skip, skip (so ∂L/∂node 1, 2, 3 are all g)."""
+    from nasforge.oneshot.supernet import SearchCell
+
+    cell = SearchCell(1, 3, 4, NB201_OPS, resolve=nb201_search_op, output="last")
+    x = torch.randn(2, 4, 6, 6, generator=torch.Generator().manual_seed(6))
+    g = torch.randn(2, 4, 6, 6, generator=torch.Generator().manual_seed(7))
+    names = ("avg_pool_3x3", "skip_connect", "none", "none", "skip_connect", "skip_connect")
+    picks = [NB201_OPS.index(n) for n in names]
+    w = torch.nn.functional.one_hot(torch.tensor(picks), len(NB201_OPS)).float().requires_grad_(True)
+    (cell([x], w, one_path=True) * g).sum().backward()
+    node1 = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)(x)
+    taken = [(g * node1).sum(), (g * x).sum(), 0.0, 0.0, (g * node1).sum(), (g * x).sum()]  # node 2 = x
+    expected = torch.full((6, len(NB201_OPS)), float(g.sum()))
+    for row, (pick, value) in enumerate(zip(picks, taken, strict=True)):
+        expected[row, pick] = float(value)
+    assert torch.allclose(w.grad, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_gdas_supernet_trains_with_one_path_and_evaluates_its_argmax():
     from nasforge.oneshot.methods import METHODS
     from nasforge.oneshot.supernet import build_supernet
