@@ -138,6 +138,11 @@ def test_oneshot_arch_lr_reaches_the_architect_and_its_step(tiny_mnist, tmp_path
         start = build_supernet("darts-mnist", "mnist", seed=state["config"]["seed"])
         moved[lr] = float((state["model"]["alpha_normal"] - start.alpha_normal.detach()).abs().max())
     assert 0 < moved[0.001] <= 0.001 * len(TINY) * 10 and moved[0.01] / moved[0.001] == pytest.approx(10, rel=0.2)
+    # the default given explicitly is the default: the run resumes without the option
+    out = tmp_path / "gdas-default"
+    base = ["oneshot", "--space", "darts-mnist", "--out", str(out), "--data-dir", str(tiny_mnist), "--json"]
+    assert main([*base, *TINY, "--method", "gdas", "--epochs", "1", "--arch-lr", "3e-4"]) == 0
+    assert main([*base, *TINY, "--method", "gdas", "--epochs", "1", "--resume"]) == 0
 
 
 @pytest.mark.parametrize(
@@ -152,6 +157,7 @@ def test_oneshot_arch_lr_reaches_the_architect_and_its_step(tiny_mnist, tmp_path
         (["--method", "rsps", "--space", "nb201", "--recalib-batches", "-1"], "--recalib-batches"),
         (["--method", "gdas", "--arch-lr", "0"], "--arch-lr"),
         (["--method", "gdas", "--arch-lr", "nan"], "--arch-lr"),
+        (["--method", "gdas", "--arch-lr", "11"], "--arch-lr"),
         (["--method", "spos", "--space", "nb201", "--arch-lr", "1e-3"], "--arch-lr applies to darts, gdas, drnas"),
     ],
 )

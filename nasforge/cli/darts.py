@@ -93,7 +93,7 @@ def _add_search_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--batch-size", type=argtypes.batch_size, default=64)
     p.add_argument(
-        "--arch-lr", type=argtypes.learning_rate, default=None,
+        "--arch-lr", type=argtypes.arch_learning_rate, default=None,
         help="Adam lr of the architecture parameters (default 3e-4, DARTS' and GDAS'); methods that train α only",
     )  # fmt: skip
     p.add_argument(
@@ -231,6 +231,7 @@ def cmd_darts(args: argparse.Namespace) -> int:
 def _darts(args: argparse.Namespace, run: RunDir) -> int:
     import sys
 
+    from nasforge.oneshot.architect import ARCH_LR
     from nasforge.oneshot.methods import get_method
     from nasforge.oneshot.search import SearchConfig, search
 
@@ -296,7 +297,7 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
         settings.update({"--method": config.method, "--tau-max": config.tau_max, "--tau-min": config.tau_min})
     if get_method(config.method).selection:  # only where they matter: older run directories still resume
         settings.update({"--candidates": config.candidates, "--recalib-batches": config.recalib_batches})
-    if args.arch_lr is not None:  # only when given: older run directories still resume
+    if config.a_lr != ARCH_LR:  # only when not the default: older run directories still resume
         settings["--arch-lr"] = config.a_lr
     if config.partial_channels:
         settings.update({"--partial-channels": list(config.partial_channels), "--keep-ops": list(config.keep_ops)})
