@@ -15,7 +15,8 @@ processes sharing RUNS each write the whole table) and writes RUNS/table.md (NB2
 derived cell at a quarter, half and three quarters of the epochs, final mean ± std, rank, minutes per seed),
 RUNS/table.json (every epoch) and, per method, ``--plots``/M.png (default RUNS/plots: NB201 test accuracy of
 the derived cell, mean ± std over the seeds, and the supernet's own one-shot accuracy, over the epochs). A
-seed with fewer epochs than the method's longest (still running) is left out.
+seed with fewer epochs than the method's longest (still running) is left out; a row whose runs have not reached
+the planned epochs says "E of P (running)".
 
 Usage::
 
@@ -123,13 +124,14 @@ def summarize(runs: list[list[dict]]) -> dict:
 QUARTERS = (0.25, 0.5, 0.75)
 
 
-def _row(name: str, s: dict, paper: str) -> str:
+def _row(name: str, s: dict, paper: str, planned_epochs: int) -> str:
     # The curve itself is in the plot and table.json; the table shows it at a quarter, half and three quarters
     # of the run (epoch ceil(q·E), from 1), so runs of different lengths read alike.
     at = [s["true_per_epoch"][max(1, math.ceil(q * s["epochs"])) - 1][0] for q in QUARTERS]
     final, rank = _mean_std(s["final"]), statistics.mean(s["rank_pct"])
+    epochs = f"{s['epochs']}" if s["epochs"] >= planned_epochs else f"{s['epochs']} of {planned_epochs} (running)"
     return (
-        f"| {name} | {s['seeds']} | {s['epochs']} | {' · '.join(f'{a:.2f}' for a in at)} "
+        f"| {name} | {s['seeds']} | {epochs} | {' · '.join(f'{a:.2f}' for a in at)} "
         f"| {final[0]:.2f} ± {final[1]:.2f} | {rank:.1f} | {statistics.mean(s['seconds']) / 60:.1f} | {paper} |"
     )
 
@@ -168,17 +170,20 @@ def report(args: argparse.Namespace) -> None:
         "| min / seed | paper |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    entries = [(m, [run_dir(args.runs, m, s) for s in args.seeds], PAPER[m]) for m in METHODS]
-    entries += [(f"{m}-long", [run_dir(args.runs, m, 0, long=True)], PAPER[m]) for m in ("darts", "gdas")]
+    entries = [(m, [run_dir(args.runs, m, s) for s in args.seeds], PAPER[m], method_epochs(m, args)) for m in METHODS]
+    entries += [
+        (f"{m}-long", [run_dir(args.runs, m, 0, long=True)], PAPER[m], epochs)
+        for m, epochs in (("darts", args.long_epochs), ("gdas", args.gdas_long_epochs))
+    ]
     plots = args.runs / "plots" if args.plots is None else args.plots
-    for name, dirs, paper in entries:
+    for name, dirs, paper, planned_epochs in entries:
         runs = [r for r in (records(d) for d in dirs) if r and r[-1].get("benchmark")]
         if not runs:
             continue
         # A seed still running (fewer epochs than the longest) is left out rather than cutting the others short.
         runs = [r for r in runs if len(r) == max(len(x) for x in runs)]
         table[name] = summarize(runs)
-        lines.append(_row(name, table[name], paper))
+        lines.append(_row(name, table[name], paper, planned_epochs))
         _plot(plots / f"{name}.png", name, table[name])
     args.runs.mkdir(parents=True, exist_ok=True)
     (args.runs / "table.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
