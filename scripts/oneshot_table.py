@@ -2,15 +2,21 @@
 
 Each run is ``nasforge oneshot --method M --space nb201 --dataset cifar10 --C 8 --layers 1 --epochs E
 --batch-size 64 --seed S --fraction F --out RUNS/M-sS`` plus the method's own settings (DrNAS: its progressive
-schedule ``--partial-channels 4,2 --keep-ops 5,3``; SPOS, RSPS, SETN: ``--candidates``, ``--recalib-batches``),
-with ``--resume`` when its checkpoint exists, so an interrupted table continues where it stopped: a finished
-run is skipped, a started one continues after its last epoch. Order: seed 0 of every method, then the long
-single-seed DARTS run (RUNS/darts-long-s0, ``--long-epochs``), then the other seeds. Every epoch's derived
-cell is looked up in the NB201 benchmark by the search itself (``search.jsonl``: ``benchmark``).
+schedule ``--partial-channels 4,2 --keep-ops 5,3``; SPOS, RSPS, SETN: ``--candidates``, ``--recalib-batches``;
+GDAS: ``--gdas-epochs`` instead of ``--epochs`` and ``--arch-lr`` = ``--gdas-arch-lr``, docs/oneshot.md "GDAS on
+a short CPU protocol"), with ``--resume`` when its checkpoint exists, so an interrupted table continues where
+it stopped: a finished run is skipped, a started one continues after its last epoch. Order: seed 0 of every
+method, the long single-seed DARTS run (RUNS/darts-long-s0, ``--long-epochs``), the other seeds, and last the
+long single-seed GDAS run (RUNS/gdas-long-s0, ``--gdas-long-epochs``). Every epoch's derived cell is looked
+up in the NB201 benchmark by the search itself (``search.jsonl``: ``benchmark``).
 
-``--report`` only reads the runs and writes RUNS/table.md, RUNS/table.json and, per method, RUNS/plots/M.png
-(NB201 test accuracy of the derived cell, mean ± std over the seeds, and the supernet's own one-shot
-accuracy, over the epochs).
+``--report`` only reads the runs (every method found in RUNS, whatever ``--methods`` says, so two table
+processes sharing RUNS each write the whole table) and writes RUNS/table.md (NB201 test accuracy of the
+derived cell at a quarter, half and three quarters of the epochs, final mean ± std, rank, minutes per seed),
+RUNS/table.json (every epoch) and, per method, ``--plots``/M.png (default RUNS/plots: NB201 test accuracy of
+the derived cell, mean ± std over the seeds, and the supernet's own one-shot accuracy, over the epochs). A
+seed with fewer epochs than the method's longest (still running) is left out; a row whose runs have not reached
+the planned epochs says "E of P (running)".
 
 Usage::
 
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -41,6 +48,8 @@ PAPER = {  # CIFAR-10 test accuracy: NB201 paper (Dong & Yang 2020, Table 5); Dr
 def method_args(method: str, args: argparse.Namespace) -> list[str]:
     if method == "drnas":
         return ["--partial-channels", args.partial_channels, "--keep-ops", args.keep_ops]
+    if method == "gdas":
+        return ["--arch-lr", str(args.gdas_arch_lr)]
     if method in ("spos", "rsps", "setn"):
         return ["--candidates", str(args.candidates), "--recalib-batches", str(args.recalib_batches)]
     return []
@@ -60,11 +69,19 @@ def records(path: Path) -> list[dict]:
 def planned(args: argparse.Namespace) -> list[tuple[str, int, int, Path]]:
     """(method, seed, epochs, directory) of every run, in the order they run."""
     first, rest = args.seeds[:1], args.seeds[1:]
-    plan = [(m, s, args.epochs, run_dir(args.runs, m, s)) for s in first for m in args.methods]
+    plan = [(m, s, method_epochs(m, args), run_dir(args.runs, m, s)) for s in first for m in args.methods]
     if args.long_epochs > 0 and "darts" in args.methods:
         plan.append(("darts", 0, args.long_epochs, run_dir(args.runs, "darts", 0, long=True)))
-    plan += [(m, s, args.epochs, run_dir(args.runs, m, s)) for s in rest for m in args.methods]
+    plan += [(m, s, method_epochs(m, args), run_dir(args.runs, m, s)) for s in rest for m in args.methods]
+    if args.gdas_long_epochs > 0 and "gdas" in args.methods:  # last: the table's seeds come first
+        plan.append(("gdas", 0, args.gdas_long_epochs, run_dir(args.runs, "gdas", 0, long=True)))
     return plan
+
+
+def method_epochs(method: str, args: argparse.Namespace) -> int:
+    """GDAS trains one path per step, about a third of a DARTS step: it runs ``--gdas-epochs`` (docs/oneshot.md,
+    "GDAS on a short CPU protocol"); every other method ``--epochs``."""
+    return args.gdas_epochs if method == "gdas" else args.epochs
 
 
 def run_all(args: argparse.Namespace) -> None:
@@ -104,12 +121,18 @@ def summarize(runs: list[list[dict]]) -> dict:
     }
 
 
-def _row(name: str, s: dict, paper: str) -> str:
-    curve = ", ".join(f"{m:.2f}±{sd:.2f}" for m, sd in s["true_per_epoch"])
+QUARTERS = (0.25, 0.5, 0.75)
+
+
+def _row(name: str, s: dict, paper: str, planned_epochs: int) -> str:
+    # The curve itself is in the plot and table.json; the table shows it at a quarter, half and three quarters
+    # of the run (epoch ceil(q·E), from 1), so runs of different lengths read alike.
+    at = [s["true_per_epoch"][max(1, math.ceil(q * s["epochs"])) - 1][0] for q in QUARTERS]
     final, rank = _mean_std(s["final"]), statistics.mean(s["rank_pct"])
+    epochs = f"{s['epochs']}" if s["epochs"] >= planned_epochs else f"{s['epochs']} of {planned_epochs} (running)"
     return (
-        f"| {name} | {s['seeds']} | {s['epochs']} | {curve} | {final[0]:.2f} ± {final[1]:.2f} | {rank:.1f} "
-        f"| {statistics.mean(s['seconds']):.0f} | {paper} |"
+        f"| {name} | {s['seeds']} | {epochs} | {' · '.join(f'{a:.2f}' for a in at)} "
+        f"| {final[0]:.2f} ± {final[1]:.2f} | {rank:.1f} | {statistics.mean(s['seconds']) / 60:.1f} | {paper} |"
     )
 
 
@@ -135,25 +158,33 @@ def _plot(path: Path, name: str, s: dict) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def report(args: argparse.Namespace) -> None:
+    """Every method with finished epochs in RUNS (not only ``--methods``: two table processes may share RUNS)."""
     table: dict[str, dict] = {}
     lines = [
-        "| method | seeds | epochs | NB201 test acc per epoch (mean ± std) | final | rank % | wall s | paper |",
+        "| method | seeds | epochs | NB201 test acc at ¼ · ½ · ¾ of the epochs | final (mean ± std) | rank % "
+        "| min / seed | paper |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    entries = [(m, [run_dir(args.runs, m, s) for s in args.seeds], PAPER[m]) for m in args.methods]
-    entries.append(("darts-long", [run_dir(args.runs, "darts", 0, long=True)], PAPER["darts"]))
-    for name, dirs, paper in entries:
+    entries = [(m, [run_dir(args.runs, m, s) for s in args.seeds], PAPER[m], method_epochs(m, args)) for m in METHODS]
+    entries += [
+        (f"{m}-long", [run_dir(args.runs, m, 0, long=True)], PAPER[m], epochs)
+        for m, epochs in (("darts", args.long_epochs), ("gdas", args.gdas_long_epochs))
+    ]
+    plots = args.runs / "plots" if args.plots is None else args.plots
+    for name, dirs, paper, planned_epochs in entries:
         runs = [r for r in (records(d) for d in dirs) if r and r[-1].get("benchmark")]
         if not runs:
             continue
+        # A seed still running (fewer epochs than the longest) is left out rather than cutting the others short.
+        runs = [r for r in runs if len(r) == max(len(x) for x in runs)]
         table[name] = summarize(runs)
-        lines.append(_row(name, table[name], paper))
-        _plot(args.runs / "plots" / f"{name}.png", name, table[name])
+        lines.append(_row(name, table[name], paper, planned_epochs))
+        _plot(plots / f"{name}.png", name, table[name])
     args.runs.mkdir(parents=True, exist_ok=True)
     (args.runs / "table.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (args.runs / "table.json").write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
@@ -166,6 +197,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--gdas-epochs", type=int, default=60, help="GDAS' epochs (a GDAS step costs ~1/3 of DARTS')")
+    parser.add_argument("--gdas-long-epochs", type=int, default=200, help="the single-seed long GDAS run (0: none)")
+    parser.add_argument("--gdas-arch-lr", type=float, default=3e-3, help="GDAS' α lr, scaled to its few steps")
     parser.add_argument("--long-epochs", type=int, default=100, help="the single-seed DARTS collapse run (0: none)")
     parser.add_argument("--C", type=int, default=8)
     parser.add_argument("--N", type=int, default=1)
@@ -175,6 +209,7 @@ def main() -> None:
     parser.add_argument("--partial-channels", default="4,2")
     parser.add_argument("--keep-ops", default="5,3")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--plots", type=Path, default=None, help="where the per-method plots go (default RUNS/plots)")
     parser.add_argument("--report", action="store_true", help="only write the table from the runs so far")
     args = parser.parse_args()
     if not args.report:

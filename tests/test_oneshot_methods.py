@@ -14,6 +14,7 @@ from nasforge.errors import ConfigError
 from nasforge.oneshot.methods import dirichlet_sample, drnas_kl, get_method, gumbel_hard, temperature
 from nasforge.oneshot.mixed import MixedOp, nb201_search_op
 from nasforge.oneshot.search import SearchConfig
+from nasforge.oneshot.supernet import build_supernet
 from nasforge.spaces.nb201 import OPS as NB201_OPS
 
 
@@ -118,6 +119,30 @@ def test_oneshot_gdas_runs_resumes_and_refuses_another_method(tiny_mnist, tmp_pa
     assert main([*base, "--method", "drnas", "--epochs", "1", "--resume"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "gdas" in err and "drnas" in err
+    assert main([*base, "--method", "gdas", "--epochs", "1", "--arch-lr", "0.01", "--resume"]) == 2  # another α lr
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--arch-lr" in err
+
+
+def test_oneshot_arch_lr_reaches_the_architect_and_its_step(tiny_mnist, tmp_path):  # noqa: F811
+    """--arch-lr is the α optimizer's lr: after one Adam step from zero moments every α moves by about the lr
+    (Adam's first step is lr · g/|g|, here also weight decay 1e-3 · α, negligible), so 10x the lr moves α 10x."""
+    moved = {}
+    for lr in (0.001, 0.01):
+        out = tmp_path / f"gdas-{lr}"
+        base = ["oneshot", "--space", "darts-mnist", "--out", str(out), "--data-dir", str(tiny_mnist), "--json"]
+        assert main([*base, *TINY, "--method", "gdas", "--epochs", "1", "--arch-lr", str(lr)]) == 0
+        state = torch.load(out / "checkpoint.pt", weights_only=False)
+        assert state["a_optimizer"]["param_groups"][0]["lr"] == lr
+        assert state["config"]["a_lr"] == lr
+        start = build_supernet("darts-mnist", "mnist", seed=state["config"]["seed"])
+        moved[lr] = float((state["model"]["alpha_normal"] - start.alpha_normal.detach()).abs().max())
+    assert 0 < moved[0.001] <= 0.001 * len(TINY) * 10 and moved[0.01] / moved[0.001] == pytest.approx(10, rel=0.2)
+    # the default given explicitly is the default: the run resumes without the option
+    out = tmp_path / "gdas-default"
+    base = ["oneshot", "--space", "darts-mnist", "--out", str(out), "--data-dir", str(tiny_mnist), "--json"]
+    assert main([*base, *TINY, "--method", "gdas", "--epochs", "1", "--arch-lr", "3e-4"]) == 0
+    assert main([*base, *TINY, "--method", "gdas", "--epochs", "1", "--resume"]) == 0
 
 
 @pytest.mark.parametrize(
@@ -130,6 +155,10 @@ def test_oneshot_gdas_runs_resumes_and_refuses_another_method(tiny_mnist, tmp_pa
         (["--method", "setn", "--space", "darts"], "methods for darts: darts, gdas, drnas"),
         (["--method", "spos", "--space", "nb201", "--candidates", "0"], "--candidates"),
         (["--method", "rsps", "--space", "nb201", "--recalib-batches", "-1"], "--recalib-batches"),
+        (["--method", "gdas", "--arch-lr", "0"], "--arch-lr"),
+        (["--method", "gdas", "--arch-lr", "nan"], "--arch-lr"),
+        (["--method", "gdas", "--arch-lr", "11"], "--arch-lr"),
+        (["--method", "spos", "--space", "nb201", "--arch-lr", "1e-3"], "--arch-lr applies to darts, gdas, drnas"),
     ],
 )
 def test_oneshot_bad_input_is_one_line_exit_2(extra, message, tmp_path, capsys):
@@ -162,6 +191,27 @@ def test_gdas_one_path_cell_computes_only_the_chosen_ops_exactly():
     assert torch.allclose(out, full, atol=1e-6)
     out.sum().backward()
     assert bool((alpha.grad.abs().sum(dim=-1) > 0).all())  # every edge's α gets a gradient
+
+
+def test_gdas_one_path_weight_gradients_are_the_reference_codes():
+    """xautodl's GDAS cell sums ``op(x) · w[o]`` for the sampled op and the bare scalar ``w[k]`` for every other op:
+    dL/dw[o] = ⟨∂L/∂node, o(x)⟩ (0 for none) and dL/dw[k] = Σ ∂L/∂node. By hand for a cell whose node gradients
+    are known: L = ⟨g, node 3⟩ with edges avg_pool, skip, none, none, skip, skip (so ∂L/∂node 1, 2, 3 are all g)."""
+    from nasforge.oneshot.supernet import SearchCell
+
+    cell = SearchCell(1, 3, 4, NB201_OPS, resolve=nb201_search_op, output="last")
+    x = torch.randn(2, 4, 6, 6, generator=torch.Generator().manual_seed(6))
+    g = torch.randn(2, 4, 6, 6, generator=torch.Generator().manual_seed(7))
+    names = ("avg_pool_3x3", "skip_connect", "none", "none", "skip_connect", "skip_connect")
+    picks = [NB201_OPS.index(n) for n in names]
+    w = torch.nn.functional.one_hot(torch.tensor(picks), len(NB201_OPS)).float().requires_grad_(True)
+    (cell([x], w, one_path=True) * g).sum().backward()
+    node1 = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)(x)
+    taken = [(g * node1).sum(), (g * x).sum(), 0.0, 0.0, (g * node1).sum(), (g * x).sum()]  # node 2 = x
+    expected = torch.full((6, len(NB201_OPS)), float(g.sum()))
+    for row, (pick, value) in enumerate(zip(picks, taken, strict=True)):
+        expected[row, pick] = float(value)
+    assert torch.allclose(w.grad, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_gdas_supernet_trains_with_one_path_and_evaluates_its_argmax():

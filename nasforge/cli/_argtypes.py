@@ -156,6 +156,9 @@ cost_epochs = int_range(0, MAX_EPOCHS)
 seconds = finite_float(0, MAX_SECONDS, low_open=True)
 eval_cost_epochs = finite_float(0, MAX_EVAL_COST_EPOCHS)
 learning_rate = finite_float(0, MAX_LEARNING_RATE, low_open=True)
+# Adam moves α by about its lr every step and a softmax is one-hot to float precision well before α differs by
+# 100: an α lr above 10 only saturates the mixing in a step or two.
+arch_learning_rate = finite_float(0, 10, low_open=True)
 cpus = finite_float(0, MAX_RESOURCES, low_open=True)
 gpus = finite_float(0, MAX_RESOURCES)
 grad_clip = finite_float(0, MAX_GRAD_NORM)

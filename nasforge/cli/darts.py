@@ -93,6 +93,10 @@ def _add_search_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--batch-size", type=argtypes.batch_size, default=64)
     p.add_argument(
+        "--arch-lr", type=argtypes.arch_learning_rate, default=None,
+        help="Adam lr of the architecture parameters (default 3e-4, DARTS' and GDAS'); methods that train α only",
+    )  # fmt: skip
+    p.add_argument(
         "--C",
         type=argtypes.channels,
         default=None,
@@ -227,6 +231,7 @@ def cmd_darts(args: argparse.Namespace) -> int:
 def _darts(args: argparse.Namespace, run: RunDir) -> int:
     import sys
 
+    from nasforge.oneshot.architect import ARCH_LR
     from nasforge.oneshot.methods import get_method
     from nasforge.oneshot.search import SearchConfig, search
 
@@ -256,6 +261,7 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
         recalib_batches=args.recalib_batches,
         partial_channels=tuple(args.partial_channels),
         keep_ops=tuple(args.keep_ops),
+        **({} if args.arch_lr is None else {"a_lr": args.arch_lr}),
     )
     from nasforge.train.models import check_input_size
 
@@ -291,6 +297,8 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
         settings.update({"--method": config.method, "--tau-max": config.tau_max, "--tau-min": config.tau_min})
     if get_method(config.method).selection:  # only where they matter: older run directories still resume
         settings.update({"--candidates": config.candidates, "--recalib-batches": config.recalib_batches})
+    if config.a_lr != ARCH_LR:  # only when not the default: older run directories still resume
+        settings["--arch-lr"] = config.a_lr
     if config.partial_channels:
         settings.update({"--partial-channels": list(config.partial_channels), "--keep-ops": list(config.keep_ops)})
     run.begin(settings)  # checks a resumed search's settings, or clears a forced one's old files

@@ -146,6 +146,13 @@ class SearchConfig:
             raise ConfigError(
                 f"method {self.method!r} trains no architecture parameters; --order 2 applies to {trained}"
             )
+        if not (math.isfinite(self.a_lr) and self.a_lr > 0):
+            raise ConfigError(f"the architecture lr must be a finite number > 0, got {self.a_lr!r}")
+        if self.a_lr != ARCH_LR and not get_method(self.method).trains_alpha:
+            trained = ", ".join(name for name, m in METHODS.items() if m.trains_alpha)
+            raise ConfigError(
+                f"method {self.method!r} trains no architecture parameters; --arch-lr applies to {trained}"
+            )
         if self.candidates < 1 or self.recalib_batches < 1:
             raise ConfigError(
                 f"candidates and recalib_batches must be >= 1, got {self.candidates} and {self.recalib_batches}"
