@@ -105,3 +105,32 @@ def test_a_store_without_test_accuracy_is_refused_rather_than_reported_as_nan(ci
     bare = dataclasses.replace(cifar10_tables["cifar10"], test=np.full(15625, np.nan), report=None)
     with pytest.raises(ConfigError, match="no test accuracy for cifar10: compare reports the final incumbent's"):
         compare({"cifar10": bare}, ["rs"], [Setting("cifar10", 12000.0)], range(1), workers=1)
+
+
+def test_a_zero_cost_warm_up_counts_in_the_least_budget(cifar10_tables):
+    from nasforge.errors import ConfigError
+    from nasforge.optimizers.zerocost import ProxyScores
+    from nasforge.search.compare import run_search
+    from nasforge.spaces.nb201 import NUM_ARCHS
+
+    tables = cifar10_tables["cifar10"]
+    scores = np.random.default_rng(0).permutation(NUM_ARCHS).astype(float)
+    zc = ProxyScores("synflow", scores, np.full(NUM_ARCHS, 1.411))  # synflow's measured mean: 1,000 archs 1,411 s
+    costliest = float(np.max(tables.train_time)) * 12
+    # Why: the warm-up's 1,411 s are charged before the first trial, so a 1,000 s budget has none, and a NaN mean.
+    final, n, _ = run_search(tables, "rea+zc", 0, 1000.0, np.linspace(0, 1000, 3), zc=zc)
+    assert n == 0 and math.isnan(final)
+    need = math.ceil((costliest + 1411.0) * 100) / 100
+    for budget in (1000.0, costliest + 1.0, need - 0.01):
+        with pytest.raises(ConfigError, match=rf"a search of [\d.]+ s on cifar10 can end before its first trial: "
+                                              rf"rea\+zc's zero-cost warm-up charges up to 1411 s before it and the "
+                                              rf"costliest arch costs [\d.]+ s \(12 epochs\); give --time-budget >= "
+                                              rf"{need}$"):  # fmt: skip
+            compare(cifar10_tables, ["rs", "rea+zc"], [Setting("cifar10", budget)], range(1), workers=1,
+                    zc={"cifar10": zc})  # fmt: skip
+    # rs alone has no warm-up: the same budget below rea+zc's least is enough for it
+    compare(cifar10_tables, ["rs"], [Setting("cifar10", costliest + 1.0)], range(1), workers=1)
+    result = compare(cifar10_tables, ["rs", "rea+zc"], [Setting("cifar10", need)], range(10), workers=1,
+                     zc={"cifar10": zc})  # fmt: skip
+    for row in result.rows:
+        assert row.n_trials.min() >= 1 and np.isfinite(row.final_test).all()

@@ -287,3 +287,26 @@ def test_compare_objectives_writes_the_rows_and_plots(run_cli, tmp_path) -> None
     assert {"hv_regret_latency_gold_6226.png", "front_latency_gold_6226.png", "budget_gold_6226.png"} <= names
     report = (tmp_path / "c" / "results.md").read_text()
     assert "--objectives valid_acc_12ep:max,latency_gold_6226:min" in report and "| `valid_acc_12ep" in report
+
+
+def test_compare_objectives_gives_a_zc_optimizer_its_proxy_scores(real_data_dir, run_cli, run_cli_fails,
+                                                                   tmp_path) -> None:  # noqa: ANN001
+    from nasforge.benchmarks import load_nb201
+    from nasforge.benchmarks.builder import StoreBuilder
+    from nasforge.spaces.nb201 import NUM_ARCHS
+
+    every = np.arange(NUM_ARCHS)
+    builder = StoreBuilder()
+    builder.set_scalar("cifar100", "zc_flops", every, load_nb201(real_data_dir).query_many(every, "cifar100", "flops"))
+    builder.set_scalar("cifar100", "zc_flops_time", every, np.full(NUM_ARCHS, 0.5))  # a warm-up charges 500 s
+    store = str(builder.write(tmp_path / "zc"))
+    argv = ["compare", "--objectives", "valid_acc_12ep:max,params:min", "--optimizers", "rs,rea+zc", "--zc", "flops",
+            "--zc-store", store, "--seeds", "2", "--datasets", "cifar100", "--processes", "1", "--json"]  # fmt: skip
+    payload = json.loads(run_cli(*argv, "--time-budget", "3000", "--out", str(tmp_path / "c")))
+    rows = {r["optimizer"]: r for r in payload["rows"]}
+    assert rows["rea+zc"]["seeds"] == 2 and rows["rea+zc"]["mean_trials"] >= 1
+    assert "--zc flops --zc-store" in payload["command"]
+    # the warm-up's 500 s count in the least budget: one line naming it, nothing written
+    err = run_cli_fails(*argv, "--time-budget", "800", "--out", str(tmp_path / "d"))
+    assert err.count("\n") == 1 and "rea+zc's zero-cost warm-up charges up to 500 s" in err
+    assert "give --time-budget >= 915.3" in err and not (tmp_path / "d").exists()

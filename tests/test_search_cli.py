@@ -228,3 +228,24 @@ def test_compare_budget_that_can_end_a_search_before_its_first_trial_is_one_line
     one_line_error(capsys, code, err, "a search of 100 s on cifar100 can end before its first trial: the costliest "
                                       "arch costs 415.3 s (12 epochs); give --time-budget >= 415.3")  # fmt: skip
     assert not (tmp_path / "c33").exists()
+
+
+def test_a_budget_below_the_zero_cost_warm_up_is_refused(capsys, real_data_dir, tmp_path):
+    import numpy as np
+
+    from nasforge.benchmarks import load_nb201
+    from nasforge.benchmarks.builder import StoreBuilder
+    from nasforge.spaces.nb201 import NUM_ARCHS
+
+    every = np.arange(NUM_ARCHS)
+    builder = StoreBuilder()
+    builder.set_scalar("cifar10", "zc_flops", every, load_nb201(real_data_dir).query_many(every, "cifar10", "flops"))
+    builder.set_scalar("cifar10", "zc_flops_time", every, np.full(NUM_ARCHS, 0.5))  # a warm-up charges 500 s
+    zc = ("--optimizer", "rea+zc", "--zc", "flops", "--zc-store", str(builder.write(tmp_path / "zc")))
+    # before: 0 trials and exit 0, the clock hiding the 500 s charged
+    code, _, err = search(capsys, real_data_dir, tmp_path / "s", *zc, "--time-budget", "600")
+    one_line_error(capsys, code, err, "rea+zc's zero-cost warm-up charges up to 500 s before it and the costliest "
+                                      "arch costs 207.65 s (12 epochs); give --time-budget >= 707.65")  # fmt: skip
+    assert not (tmp_path / "s").exists()
+    code, out, err = search(capsys, real_data_dir, tmp_path / "t", *zc, "--time-budget", "707.65", "--json")
+    assert code == 0 and json.loads(out)["trials"] >= 1, err

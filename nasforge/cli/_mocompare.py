@@ -24,6 +24,7 @@ def compare_mo(args: argparse.Namespace, run: Any, optimizers: list[str]) -> int
     from nasforge._io import atomic_write_text
     from nasforge.benchmarks import load_nb201
     from nasforge.benchmarks.blackbox import LookupTables
+    from nasforge.cli.search import _zc_scores
     from nasforge.objectives import format_objectives, parse_objectives
     from nasforge.search.mocompare import mo_compare
 
@@ -50,21 +51,23 @@ def compare_mo(args: argparse.Namespace, run: Any, optimizers: list[str]) -> int
     else:
         store = load_nb201(args.data_dir, args.store)
         tables = LookupTables.from_store(store, dataset, None, names)
+    zc = _zc_scores(args, optimizers, [dataset], store).get(dataset)  # the NAME+zc optimizers' proxy scores
     started = time.perf_counter()
     with Progress("compare", total=args.seeds * len(optimizers) * len(sets), unit="searches",
                   min_interval=10.0) as bar:  # fmt: skip
         rows = mo_compare(tables, sets, optimizers, range(args.seeds), budget, workers=args.processes,
-                          progress=bar.update)  # fmt: skip
+                          progress=bar.update, zc=zc)  # fmt: skip
     seconds = time.perf_counter() - started
     argv = ["nasforge", "compare", *(["--space", "nats-sss"] if sss else []), "--optimizers", ",".join(optimizers),
             "--seeds", str(args.seeds), "--datasets", dataset, "--time-budget", f"{budget:g}"]  # fmt: skip
     for s in sets:
         argv += ["--objectives", s]
+    argv += (["--zc", args.zc] if args.zc else []) + (["--zc-store", str(args.zc_store)] if args.zc_store else [])
     argv += ["--out", str(args.out)] + (["--report", str(args.report)] if args.report else [])
     command = shlex.join([*argv, "--force"])
     run.begin()
     out = Path(args.out)
-    plots = _plots(rows, tables, sets, optimizers, out)
+    plots = _plots(rows, tables, sets, optimizers, out, zc)
     for target in [out / "results.md"] + ([Path(args.report)] if args.report else []):
         atomic_write_text(target, _report(rows, sets, optimizers, command, seconds, plots, tables, target))
     payload = {"command": command, "seconds": seconds, "rows": [r.to_dict() for r in rows],
@@ -89,7 +92,8 @@ def markdown_table(rows: list[Any], sets: list[str], optimizers: list[str]) -> s
     return "\n".join(lines)
 
 
-def _plots(rows: list[Any], tables: Any, sets: list[str], optimizers: list[str], out: Path) -> list[Path]:
+def _plots(rows: list[Any], tables: Any, sets: list[str], optimizers: list[str], out: Path,
+           zc: Any = None) -> list[Path]:  # fmt: skip
     from nasforge.objectives import parse_objectives
     from nasforge.pareto import TrueFront
     from nasforge.search.evaluators import clock_unit
@@ -110,7 +114,7 @@ def _plots(rows: list[Any], tables: Any, sets: list[str], optimizers: list[str],
         title = f"{s} on {tables.dataset}, {rows[0].final.size} seeds (mean ± std)"
         paths.append(plot_regret(curves, grid, out / f"hv_regret_{slug}.png", title=title, **axis))
         true = TrueFront.from_columns(tables.columns, objectives)
-        found = {name: run_mo_front(tables, objectives, name, 0, rows[0].time_budget)
+        found = {name: run_mo_front(tables, objectives, name, 0, rows[0].time_budget, zc)
                  for name in optimizers}  # fmt: skip
         paths.append(plot_fronts(true.front[:, ::-1], {k: v[:, ::-1] for k, v in found.items()},
                                  out / f"front_{slug}.png", xlabel=objectives[1].name, ylabel=objectives[0].name,

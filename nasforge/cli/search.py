@@ -196,6 +196,12 @@ def _search(args: argparse.Namespace, run: RunDir) -> int:
                                     lambda: load_nb201(settings.data_dir, settings.store))  # fmt: skip
         optimizer = create_optimizer(settings.optimizer, settings.seed, space=settings.space,
                                      **settings.optimizer_options, **zc)  # fmt: skip
+        if zc and study is None and settings.time_budget is not None:  # the warm-up is charged before trial 1
+            from nasforge.search.compare import check_budget_fits, zc_warmup
+
+            warmup = zc_warmup(settings.optimizer, zc["zc"], settings.optimizer_options)
+            check_budget_fits(evaluator.tables, settings.time_budget, settings.eval_cost_epochs, warmup,
+                              settings.optimizer)  # fmt: skip
         _check_fidelities(optimizer, evaluator)
         # Workers start (and may fail) before anything is written.
         executor = stack.enter_context(_executor(settings, evaluator)) if settings.run_executor else None
@@ -610,7 +616,7 @@ def _compare(args: argparse.Namespace, run: RunDir) -> int:
     else:
         store = load_nb201(args.data_dir, args.store)
         tables = {s.dataset: LookupTables.from_store(store, s.dataset) for s in settings}
-    zc = _zc_scores(args, optimizers, settings, store)
+    zc = _zc_scores(args, optimizers, [s.dataset for s in settings], store)
     started = time.perf_counter()
     total = args.seeds * len(optimizers) * len(settings)
     # Thousands of short searches: off a terminal, a line every 10 s rather than one per search.
@@ -637,8 +643,9 @@ def _compare(args: argparse.Namespace, run: RunDir) -> int:
     return 0
 
 
-def _zc_scores(args: argparse.Namespace, optimizers: list[str], settings: list[Any], store: Any) -> dict[str, Any]:
-    """The ``--zc`` proxy's scores per dataset for the ``NAME+zc`` optimizers (none: an empty dict)."""
+def _zc_scores(args: argparse.Namespace, optimizers: list[str], datasets: list[str], store: Any) -> dict[str, Any]:
+    """The ``--zc`` proxy's scores per dataset of ``datasets`` for the ``NAME+zc`` optimizers (none: an empty
+    dict)."""
     from nasforge.optimizers import is_zc_variant
 
     variants = [name for name in optimizers if is_zc_variant(name)]
@@ -649,9 +656,7 @@ def _zc_scores(args: argparse.Namespace, optimizers: list[str], settings: list[A
     check(args.space == "nb201", f"--optimizers {','.join(variants)}: zero-cost scores exist for nb201 only")
     check(args.zc is not None, f"--optimizers {','.join(variants)} rank archs by a zero-cost proxy: give --zc PROXY "
                                "(e.g. --zc synflow)")  # fmt: skip
-    datasets = dict.fromkeys(s.dataset for s in settings)
-    tables = {d: _proxy_table(args.zc, args.zc_store, d, lambda: store) for d in datasets}
-    return {s.dataset: tables[s.dataset] for s in settings}
+    return {d: _proxy_table(args.zc, args.zc_store, d, lambda: store) for d in dict.fromkeys(datasets)}
 
 
 def _proxy_table(proxy: str, zc_store: str | None, dataset: str, benchmark_store: Any) -> Any:

@@ -85,6 +85,15 @@ def meter_for(optimizer: str, zc: ProxyScores | None, uses: str) -> ZeroCostMete
     return ZeroCostMeter(zc)
 
 
+def warmup_seconds(zc: ProxyScores, pool: int) -> float:
+    """The most a warm-up of ``pool`` archs (:func:`warm_start`) can charge before the first trial: the sum of the
+    ``pool`` costliest archs' seconds (``pool`` x the mean when the seconds are one measured mean)."""
+    if pool <= 0:
+        return 0.0
+    seconds = np.sort(zc.seconds[np.isfinite(zc.seconds)])[::-1]
+    return float(seconds[:pool].sum())
+
+
 def check_pool(pool: int, needed: int, what: str, space_size: int) -> None:
     """:class:`ConfigError` unless ``needed <= pool <= space_size`` (``what`` names the setting ``needed`` is)."""
     if pool > space_size:

@@ -23,6 +23,7 @@ import numpy as np
 from nasforge.benchmarks.blackbox import BenchmarkEvaluator, LookupTables, check_benchmark_dataset
 from nasforge.errors import ConfigError
 from nasforge.optimizers import create_optimizer, is_zc_variant, optimizer_class
+from nasforge.optimizers.zerocost import warmup_seconds
 from nasforge.search.loop import RunLimits, run
 from nasforge.search.storage import MemoryStorage
 from nasforge.search.study import improves
@@ -81,21 +82,53 @@ def first_trial_cost(tables: Any, eval_cost_epochs: float = 0.0) -> float:
     return 1.0
 
 
-def check_budget_fits(tables: Any, time_budget: float, eval_cost_epochs: float = 0.0) -> None:
+def zc_warmup(optimizer: str, zc: Any, options: Mapping[str, Any] | None = None) -> float:
+    """The most ``optimizer`` (with ``options``; a ``NAME+zc`` variant adds its ``zc_preset``) charges for its
+    zero-cost warm-up before its first trial, on ``zc``'s seconds: 0 without a warm-up pool or scores."""
+    options = dict(options or {})
+    if is_zc_variant(optimizer):
+        options = {**optimizer_class(optimizer).zc_preset, **options}
+    pool = int(options.get("zc_pool") or 0)
+    return warmup_seconds(zc, pool) if zc is not None and pool else 0.0
+
+
+def _seconds_up(value: float) -> str:
+    """``value`` rounded up to the hundredth (float noise below it ignored), as a message prints a least budget."""
+    return format_budget(math.ceil(round(value * 100, 6)) / 100, "")
+
+
+def check_budget_fits(tables: Any, time_budget: float, eval_cost_epochs: float = 0.0, warmup: float = 0.0,
+                      warmup_by: str = "") -> None:  # fmt: skip
     """:class:`ConfigError` when a search of ``time_budget`` on ``tables`` could end before its first trial: its
-    seed would have no incumbent, and a table's mean over seeds would be NaN. Shared by :func:`compare` and
-    :func:`nasforge.search.mocompare.mo_compare`."""
-    cost = first_trial_cost(tables, eval_cost_epochs)
+    seed would have no incumbent, and a table's mean over seeds would be NaN. ``warmup``: the zero-cost warm-up
+    seconds optimizer ``warmup_by`` charges before its first trial (:func:`zc_warmup`). Shared by :func:`compare`
+    and :func:`nasforge.search.mocompare.mo_compare`."""
+    trial = first_trial_cost(tables, eval_cost_epochs)
+    cost = trial + warmup
     if time_budget >= cost:
         return
-    need = format_budget(math.ceil(cost * 100) / 100, "")
+    need = _seconds_up(cost)
     budget, dataset = format_budget(time_budget, ""), tables.dataset
-    if not isinstance(tables, LookupTables):
+    if not isinstance(tables, LookupTables) and not warmup:
         raise ConfigError(f"a search of {budget} trials on {dataset} ends before its first trial: a trial costs 1; "
                           "give --time-budget >= 1")  # fmt: skip
     charge = f" + {eval_cost_epochs:g} of validation" if eval_cost_epochs else ""
-    raise ConfigError(f"a search of {budget} s on {dataset} can end before its first trial: the costliest arch costs "
-                      f"{need} s ({min(tables.objective)} epochs{charge}); give --time-budget >= {need}")  # fmt: skip
+    first = (f"the costliest arch costs {_seconds_up(trial)} s "
+             f"({min(tables.objective)} epochs{charge})" if isinstance(tables, LookupTables) else "a trial costs 1")
+    if warmup:
+        first = (f"{warmup_by}'s zero-cost warm-up charges up to {_seconds_up(warmup)} "
+                 f"s before it and {first}")  # fmt: skip
+    raise ConfigError(f"a search of {budget} s on {dataset} can end before its first trial: {first}; "
+                      f"give --time-budget >= {need}")  # fmt: skip
+
+
+def check_zc_budget(tables: Any, time_budget: float, optimizers: Sequence[str], zc: Any,
+                    eval_cost_epochs: float = 0.0) -> None:  # fmt: skip
+    """:func:`check_budget_fits` for every optimizer in ``optimizers``, each with its zero-cost warm-up on ``zc``
+    (the costliest warm-up decides)."""
+    warmups = {name: zc_warmup(name, zc) for name in optimizers}
+    costliest = max(warmups, key=lambda n: warmups[n], default="")
+    check_budget_fits(tables, time_budget, eval_cost_epochs, warmups.get(costliest, 0.0), costliest)
 
 
 @dataclass(frozen=True)
@@ -286,7 +319,8 @@ def compare(
         if is_zc_variant(name) and not all(s.dataset in (zc or {}) for s in settings):
             raise ConfigError(f"{name} needs zero-cost proxy scores for every dataset (compare --zc PROXY)")
     for setting in settings:
-        check_budget_fits(tables[setting.dataset], setting.time_budget, setting.eval_cost_epochs)
+        scores = (zc or {}).get(setting.dataset)
+        check_zc_budget(tables[setting.dataset], setting.time_budget, optimizers, scores, setting.eval_cost_epochs)
         if isinstance(tables[setting.dataset], LookupTables) and tables[setting.dataset].report is None:
             raise ConfigError(f"the benchmark store has no test accuracy for {setting.dataset}: compare reports the "
                               "final incumbent's test accuracy; use a store that holds test_acc")  # fmt: skip

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from nasforge.benchmarks.blackbox import LookupTables
+from nasforge.errors import ConfigError
 from nasforge.objectives import format_objectives, parse_objectives
-from nasforge.optimizers import check_named_objectives, create_optimizer, optimizer_class
+from nasforge.optimizers import check_named_objectives, create_optimizer, is_zc_variant, optimizer_class
 from nasforge.pareto import TrueFront, hypervolume, pareto_mask
-from nasforge.search.compare import check_budget_fits, chunk_size, evaluator_of, run_chunks
+from nasforge.search.compare import check_zc_budget, chunk_size, evaluator_of, run_chunks
 from nasforge.search.study import Study
 from nasforge.trial import Objective
 
@@ -60,16 +61,19 @@ class MORow:
                 "final": self.final.tolist()}  # fmt: skip
 
 
-def _optimizer(name: str, seed: int, space: str, objectives: Sequence[Objective]) -> Any:
+def _optimizer(name: str, seed: int, space: str, objectives: Sequence[Objective], zc: Any = None) -> Any:
     """``name`` seeded with ``seed``; a multi-objective optimizer is told the objectives (the others optimise the
-    first, as the evaluator's scalar)."""
+    first, as the evaluator's scalar), a ``NAME+zc`` variant gets ``zc`` (the proxy's scores)."""
     multi = getattr(optimizer_class(name), "multi_objective", False)
-    return create_optimizer(name, seed, space=space, **({"objectives": format_objectives(objectives)} if multi else {}))
+    options = {"objectives": format_objectives(objectives)} if multi else {}
+    return create_optimizer(name, seed, space=space, **options, **({"zc": zc} if is_zc_variant(name) else {}))
 
 
 def run_mo_search(tables: LookupTables, objectives: Sequence[Objective], optimizer: str, seed: int,
-                  time_budget: float, grid: np.ndarray) -> tuple[float, int, int, np.ndarray]:  # fmt: skip
-    """One search: (final normalised HV regret, trials, trials on the true front, regret on ``grid``)."""
+                  time_budget: float, grid: np.ndarray,
+                  zc: Any = None) -> tuple[float, int, int, np.ndarray]:  # fmt: skip
+    """One search: (final normalised HV regret, trials, trials on the true front, regret on ``grid``); a
+    ``NAME+zc`` optimizer gets ``zc``."""
     true = TrueFront.from_columns(tables.columns, objectives)
     evaluator, space, _ = evaluator_of(tables, objectives=objectives)
     study = Study.in_memory({}, objectives)
@@ -90,7 +94,7 @@ def run_mo_search(tables: LookupTables, objectives: Sequence[Objective], optimiz
         hv = hypervolume(np.array(front) * signs, true.ref, up) if front else 0.0
         regrets.append((true.hypervolume - hv) / true.hypervolume)
 
-    outcome = study.optimize(_optimizer(optimizer, seed, space, objectives), evaluator, time_budget=time_budget,
+    outcome = study.optimize(_optimizer(optimizer, seed, space, objectives, zc), evaluator, time_budget=time_budget,
                              callback=track)  # fmt: skip
     final = regrets[-1] if regrets else 1.0
     found = {t.arch.index for t in study.best_trials()}
@@ -101,18 +105,18 @@ def run_mo_search(tables: LookupTables, objectives: Sequence[Objective], optimiz
 
 
 def run_mo_front(tables: LookupTables, objectives: Sequence[Objective], optimizer: str, seed: int,
-                 time_budget: float) -> np.ndarray:  # fmt: skip
+                 time_budget: float, zc: Any = None) -> np.ndarray:  # fmt: skip
     """The front one search found (its ``best_trials``' objective values, ``(n, d)``), for pictures."""
     evaluator, space, _ = evaluator_of(tables, objectives=objectives)
     study = Study.in_memory({}, objectives)
-    study.optimize(_optimizer(optimizer, seed, space, objectives), evaluator, time_budget=time_budget)
+    study.optimize(_optimizer(optimizer, seed, space, objectives, zc), evaluator, time_budget=time_budget)
     return np.array([[t.result.value(o.name) for o in objectives] for t in study.best_trials()]).reshape(-1, 2)
 
 
-def _run_chunk(task: tuple[LookupTables, str, str, tuple[int, ...], float, np.ndarray]) -> list[tuple]:
-    tables, objectives, optimizer, seeds, budget, grid = task
+def _run_chunk(task: tuple[LookupTables, str, str, tuple[int, ...], float, np.ndarray, Any]) -> list[tuple]:
+    tables, objectives, optimizer, seeds, budget, grid, zc = task
     parsed = parse_objectives(objectives)
-    return [run_mo_search(tables, parsed, optimizer, s, budget, grid) for s in seeds]
+    return [run_mo_search(tables, parsed, optimizer, s, budget, grid, zc) for s in seeds]
 
 
 def mo_compare(
@@ -124,14 +128,19 @@ def mo_compare(
     *,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    zc: Any = None,
 ) -> list[MORow]:
     """Every optimizer on every objective set (``"metric:max,metric:min"``) for every seed, on ``workers``
     processes. ``tables`` (:class:`LookupTables`, or an sss evaluator) must hold every named metric in its
-    ``columns``."""
+    ``columns``. ``zc``: the proxy scores (:class:`~nasforge.optimizers.zerocost.ProxyScores`) its ``NAME+zc``
+    optimizers use."""
     sets = [format_objectives(parse_objectives(s)) for s in objective_sets]
     for name in optimizers:
         check_named_objectives(name)  # unknown names, and multi-fidelity ones, fail before any work starts
-    check_budget_fits(tables, time_budget)  # a seed with no trial would score regret 1 for want of budget
+        if is_zc_variant(name) and zc is None:
+            raise ConfigError(f"{name} needs zero-cost proxy scores (compare --zc PROXY)")
+    # a seed with no trial would score regret 1 for want of budget (a NAME+zc one's warm-up is charged first)
+    check_zc_budget(tables, time_budget, optimizers, zc)
     workers = workers or os.cpu_count() or 1
     seeds = tuple(int(s) for s in seeds)
     chunk = chunk_size(len(seeds), workers)
@@ -140,7 +149,8 @@ def mo_compare(
     for objectives in sets:
         for name in optimizers:
             for start in range(0, len(seeds), chunk):
-                tasks.append((tables, objectives, name, seeds[start : start + chunk], time_budget, grid))
+                scores = zc if is_zc_variant(name) else None
+                tasks.append((tables, objectives, name, seeds[start : start + chunk], time_budget, grid, scores))
                 owners.append((objectives, name))
     results = run_chunks(_run_chunk, tasks, workers, progress)
     rows = []
