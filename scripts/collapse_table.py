@@ -13,27 +13,48 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 from pathlib import Path
 
+from nasforge.cli._argtypes import positive_int
+from nasforge.cli._common import ArgumentParser
+from nasforge.cli.viz import search_space_of
+from nasforge.errors import NasforgeError
 from nasforge.oneshot.collapse import drift, trend
-from nasforge.oneshot.search import RECORDS_NAME, load_genotype
+from nasforge.oneshot.search import RECORDS_NAME
 from nasforge.spaces.registry import get_space
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main() -> int:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])  # bad options: one line, exit 2
     parser.add_argument("run", type=Path, help="log directory of a one-shot search")
-    parser.add_argument("--every", type=int, default=10, help="print every N-th epoch (and the last)")
+    parser.add_argument("--every", type=positive_int, default=10, help="print every N-th epoch (and the last)")
     args = parser.parse_args()
-    records = [json.loads(x) for x in (args.run / RECORDS_NAME).read_text(encoding="utf-8").splitlines() if x.strip()]
-    ops = get_space(load_genotype(args.run)[0]["space"]).ops
+    try:
+        return _table(args.run, args.every)
+    except NasforgeError as exc:
+        print(f"collapse_table: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _table(run: Path, every: int) -> int:
+    path = run / RECORDS_NAME
+    if not path.is_file():
+        print(f"collapse_table: error: {path} not found: give the log directory of a one-shot search "
+              "that finished an epoch", file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        records = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        ops = get_space(search_space_of(run)).ops
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        print(f"collapse_table: error: {run} holds no readable search ({exc}); give another run", file=sys.stderr)
+        return 2
     points = drift(records, ops)
     print(f"| epoch | Σ param-free | Σ skip | {' | '.join(ops)} | free / skip ops in cell | NB201 test % |")
     print("|---" * (len(ops) + 5) + "|")
     for record, p in zip(records, points, strict=True):
-        if p.epoch % args.every and p is not points[-1] and p.epoch != 1:
+        if p.epoch % every and p is not points[-1] and p.epoch != 1:
             continue
         rows = record["alphas"].get("alpha") or record["alphas"]["alpha_normal"]
         per_op = " | ".join(f"{sum(row[o] for row in rows):.3f}" for o in range(len(ops)))
@@ -47,7 +68,8 @@ def main() -> None:
                 f"\n{name}: {t.first:.3f} -> {t.last:.3f}, slope {100 * t.slope:+.3f} per 100 epochs, rising in "
                 f"{100 * t.rising:.0f}% of epochs, longest rise {t.longest_rise} epochs, max at epoch {t.argmax_epoch}"
             )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -189,6 +189,25 @@ def test_viz_writes_valid_pdfs_and_pngs(search_logs, tmp_path):
         assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
+def test_viz_alphas_draws_a_search_without_its_genotype_json(search_logs, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("search.jsonl", "nasforge-run.json"):  # a search whose genotype.json is not there
+        (run / name).write_bytes((search_logs / name).read_bytes())
+    assert main(["viz", "alphas", str(run), "-o", str(tmp_path / "figs"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["epochs"] == 2
+    assert (tmp_path / "figs" / "alphas_normal.png").read_bytes().startswith(b"\x89PNG")
+    (run / "nasforge-run.json").unlink()  # nothing left to name the space: one line naming the right command
+    assert main(["viz", "alphas", str(run), "-o", str(tmp_path / "figs2")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "genotype.json" in err and "nasforge oneshot" in err
+    (run / "search.jsonl").unlink()
+    (run / "search.log").write_text("")  # a search killed in its first epoch
+    assert main(["viz", "alphas", str(run), "-o", str(tmp_path / "figs2")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not finished an epoch" in err and not (tmp_path / "figs2").exists()
+
+
 def test_the_readme_main_job_with_default_channels_draws_and_retrains(tiny_mnist, tmp_path, capsys):
     # README's main job leaves --C at the space's default, which genotype.json records as null.
     logs = tmp_path / "logs"

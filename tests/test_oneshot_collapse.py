@@ -127,3 +127,37 @@ def test_the_drift_drawing_without_benchmark_numbers(tmp_path):
     paths = plot_drift(points, tmp_path / "drift")
     assert [p.name for p in paths] == ["drift.pdf", "drift.png"]
     assert paths[1].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_collapse_table_script_refuses_bad_input_in_one_line(tmp_path, capsys, monkeypatch):
+    import runpy
+    from pathlib import Path
+
+    script = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "collapse_table.py"), run_name="script")
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.argv", ["collapse_table.py", *argv])
+        try:
+            code = script["main"]()
+        except SystemExit as exc:  # argparse's refusals
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    genotype = "|skip_connect~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    records = [{"epoch": e, "alphas": {"alpha": ROWS}, "genotype": genotype} for e in (1, 2, 3)]
+    (logs / "search.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    for argv, message in [
+        ((str(tmp_path / "missing"),), "search.jsonl not found"),
+        ((str(logs),), "genotype.json"),  # no genotype.json and no run record to name the space
+        ((str(logs), "--every", "0"), "--every"),
+        ((str(logs), "--every", "-3"), "--every"),
+    ]:
+        code, out, err = run(*argv)
+        assert code == 2 and out == "" and err.count("\n") == 1 and message in err and "Traceback" not in err
+    (logs / "nasforge-run.json").write_text(json.dumps({"run": "one-shot search", "settings": {"--space": "nb201"}}))
+    code, out, err = run(str(logs), "--every", "2")  # the space from the run record: genotype.json not needed
+    assert code == 0 and err == ""
+    assert [line.split(" | ")[0] for line in out.splitlines()[2:5]] == ["| 1", "| 2", "| 3"]

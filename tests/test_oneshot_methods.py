@@ -122,6 +122,28 @@ def test_oneshot_gdas_runs_resumes_and_refuses_another_method(tiny_mnist, tmp_pa
     assert main([*base, "--method", "gdas", "--epochs", "1", "--arch-lr", "0.01", "--resume"]) == 2  # another α lr
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--arch-lr" in err
+    # DARTS records no --method: the refusal still names the method given, not "(not set)"
+    assert main([*base, "--method", "darts", "--epochs", "1", "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and '--method "gdas" then, "darts" now' in err and "(not set) now;" not in err
+    # without --json the refusal comes before the banner: nothing on stdout
+    assert main([a for a in base if a != "--json"] + ["--method", "gdas", "--epochs", "2", "--resume"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+
+
+def test_oneshot_killed_before_its_first_checkpoint_names_force(tiny_mnist, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "gdas"
+    base = ["oneshot", "--space", "darts-mnist", "--out", str(out), "--data-dir", str(tiny_mnist), "--json", *TINY]
+    assert main([*base, "--method", "gdas", "--epochs", "1"]) == 0
+    for name in ("checkpoint.pt", "search.jsonl", "genotype.json"):  # as a run killed in its first epoch
+        (out / name).unlink()
+    capsys.readouterr()
+    assert main([*base, "--method", "gdas", "--epochs", "1", "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nothing to resume" in err and "--force" in err
+    assert main([*base, "--method", "gdas", "--epochs", "1", "--force"]) == 0  # the named fix works
+    assert (out / "checkpoint.pt").is_file()
 
 
 def test_oneshot_arch_lr_reaches_the_architect_and_its_step(tiny_mnist, tmp_path):  # noqa: F811

@@ -172,12 +172,14 @@ class RunDir:
         self.replaced = replaced
         self.recorded = False  # whether this run wrote the directory's settings record
 
-    def begin(self, settings: Mapping[str, Any] | None = None) -> None:
+    def begin(self, settings: Mapping[str, Any] | None = None, implied: Mapping[str, Any] | None = None) -> None:
         """Call when the run is ready to write: with ``--resume``, checks ``settings`` against the recorded
         ones (a ConfigError naming each difference); otherwise removes the old run's files (``--force``).
-        Then records ``settings`` (labels as the user knows them, e.g. ``"--fraction"``; JSON values)."""
+        Then records ``settings`` (labels as the user knows them, e.g. ``"--fraction"``; JSON values).
+        ``implied`` holds the values of settings left out of the record when at their default (compared and
+        shown for a recorded run that has them, never recorded)."""
         if self.resume:
-            self._check_settings(settings or {})
+            self._check_settings(settings or {}, implied or {})
         for path in self.replaced:
             path.unlink(missing_ok=True)
         self.replaced = []
@@ -188,12 +190,13 @@ class RunDir:
             atomic_write_text(self.path / SETTINGS_NAME, json.dumps(record, indent=1) + "\n")
             self.recorded = True
 
-    def _check_settings(self, settings: Mapping[str, Any]) -> None:
+    def _check_settings(self, settings: Mapping[str, Any], implied: Mapping[str, Any]) -> None:
         record = read_run_record(self.path)
         if record is None:
             return  # a run written before settings were recorded: the library's own checks still apply
         stored = record["settings"]
-        now = _plain(settings)
+        now = {**_plain(implied), **_plain(settings)}
+        now = {k: v for k, v in now.items() if k in settings or k in stored}
         diffs = [
             f"{key} {_show(stored.get(key))} then, {_show(now.get(key))} now"
             for key in [*now, *(k for k in stored if k not in now)]
@@ -271,9 +274,11 @@ def _occupancy(path: Path, kind: RunKind, *, resume: bool, force: bool) -> list[
     existing = kind.existing(path)
     if resume:
         if kind.resume_from is None or not (path / kind.resume_from).is_file():
-            raise ConfigError(
-                f"nothing to resume in {path}: it has no {kind.resume_from}; start a new run without --resume"
-            )
+            # A run stopped before its first checkpoint left files of its own: without --resume it is refused as
+            # occupied, so name the way that works.
+            fix = ("start it again with --force (removes only the run's own files)" if existing
+                   else "start a new run without --resume")  # fmt: skip
+            raise ConfigError(f"nothing to resume in {path}: it has no {kind.resume_from}; {fix}")
         return []
     if existing and not force:
         resume_hint = "continue it with --resume, " if kind.resume_from else ""

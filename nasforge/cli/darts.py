@@ -270,12 +270,6 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
     lookup, warning = _benchmark_lookup(args.space, args.dataset, args.data_dir)
     if warning:
         print(f"nasforge: warning: {warning}", file=sys.stderr)
-    if not args.json:
-        print(
-            f"{config.method.upper()} search: space {args.space}, {dataset.source}, {args.epochs} epoch(s), "
-            f"order {args.order}, logs in {args.out}",
-            flush=True,
-        )
 
     def report(record) -> None:
         bench = ""
@@ -301,7 +295,15 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
         settings["--arch-lr"] = config.a_lr
     if config.partial_channels:
         settings.update({"--partial-channels": list(config.partial_channels), "--keep-ops": list(config.keep_ops)})
-    run.begin(settings)  # checks a resumed search's settings, or clears a forced one's old files
+    # left out for DARTS (older 'nasforge darts' directories still resume), compared against a run that has them
+    implied = {"--method": config.method, "--tau-max": config.tau_max, "--tau-min": config.tau_min}
+    run.begin(settings, implied=implied)  # checks a resumed search's settings, or clears a forced one's old files
+    if not args.json:
+        print(
+            f"{config.method.upper()} search: space {args.space}, {dataset.source}, {args.epochs} epoch(s), "
+            f"order {args.order}, logs in {args.out}",
+            flush=True,
+        )
     result = search(
         config, dataset, out_dir=args.out, resume=args.resume, progress=not args.json, lookup=lookup, on_epoch=report
     )

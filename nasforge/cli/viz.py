@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "weight on parameter-free ops and their count in the derived cell per epoch) and, for NB201 searches, "
         "benchmark.pdf/.png with the derived archs' true accuracy. --json adds the drift per epoch.",
     )
-    a.add_argument("logdir", help="log directory of 'nasforge darts'")
+    a.add_argument("logdir", help="log directory of 'nasforge oneshot' or 'nasforge darts'")
     a.add_argument("-o", "--out", default="figs", metavar="DIR", help="output directory (default: figs)")
     add_json_flag(a)
     a.set_defaults(func=cmd_alphas)
@@ -64,7 +64,7 @@ def cmd_genotype(args: argparse.Namespace) -> int:
 def cmd_alphas(args: argparse.Namespace) -> int:
     from nasforge.errors import StudyError
     from nasforge.oneshot.collapse import drift, trend
-    from nasforge.oneshot.search import RECORDS_NAME, load_genotype
+    from nasforge.oneshot.search import CHECKPOINT_NAME, LOG_NAME, RECORDS_NAME
     from nasforge.oneshot.supernet import space_edge_names
     from nasforge.spaces.registry import get_space
     from nasforge.viz.genotype import plot_alphas, plot_drift
@@ -72,15 +72,19 @@ def cmd_alphas(args: argparse.Namespace) -> int:
     check_output_dir(args.out, "-o")
     path = Path(args.logdir) / RECORDS_NAME
     if not path.is_file():
-        raise StudyError(f"{path} not found: give a log directory written by 'nasforge darts'")
+        if (Path(args.logdir) / CHECKPOINT_NAME).is_file() or (Path(args.logdir) / LOG_NAME).is_file():
+            raise StudyError(f"{path} not found: the search has not finished an epoch yet; draw it after its first")
+        raise StudyError(f"{path} not found: give a log directory written by 'nasforge oneshot' or 'nasforge darts'")
     try:
         records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        space = load_genotype(args.logdir)[0]["space"]
+        space = search_space_of(Path(args.logdir))
         ops = get_space(space).ops
         if not records or any(len(row) != len(ops) for r in records for rows in r["alphas"].values() for row in rows):
             raise ValueError("no epochs or rows of the wrong length")
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        raise StudyError(f"{args.logdir} holds no readable search records ({exc}); rerun 'nasforge darts'") from None
+        raise StudyError(
+            f"{args.logdir} holds no readable search records ({exc}); rerun the search ('nasforge oneshot')"
+        ) from None
     points = drift(records, ops)
     paths = plot_alphas(records, ops, args.out, space_edge_names(space))
     paths += plot_drift(points, Path(args.out) / "drift")
@@ -90,3 +94,18 @@ def cmd_alphas(args: argparse.Namespace) -> int:
         doc["trend"] = {k: asdict(trend(epochs, [getattr(p, k) for p in points])) for k in ("free_mass", "skip_mass")}
     emit(args, doc, lambda: "\n".join(str(p) for p in paths))
     return 0
+
+
+def search_space_of(logdir: Path) -> str:
+    """The space a search in ``logdir`` ran in: from its genotype.json, or, where that is missing (a search
+    stopped early, a file moved away), from the run record the search wrote first (ValueError if neither)."""
+    from nasforge.cli._outputs import read_run_record
+    from nasforge.oneshot.search import GENOTYPE_NAME, load_genotype
+
+    if (logdir / GENOTYPE_NAME).is_file():
+        return load_genotype(logdir)[0]["space"]
+    record = read_run_record(logdir)
+    space = None if record is None else record["settings"].get("--space")
+    if not isinstance(space, str):
+        raise ValueError(f"neither {GENOTYPE_NAME} nor a run record naming the space")
+    return space
