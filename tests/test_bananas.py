@@ -218,6 +218,28 @@ def test_compare_zc_store_given_as_its_manifest_asks_for_the_directory(capsys, r
     assert (store / "manifest.json").read_text() == "{}" and not (tmp_path / "c").exists()
 
 
+def test_a_missing_or_non_store_zc_store_names_the_zero_cost_store_and_how_to_make_one(
+    capsys, real_data_dir, tmp_path
+):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for command, zc_store, proxy, what in (
+        ("search", tmp_path / "absent", "synflow", "does not exist"),
+        ("compare", tmp_path / "absent", "flops", "does not exist"),
+        ("search", empty, "flops", "has no manifest.json"),
+    ):
+        extra = ("--optimizer", "rea+zc") if command == "search" else ("--optimizers", "rea+zc", "--seeds", "2")
+        code, _, err = cli(capsys, command, "--data-dir", str(real_data_dir), *extra, "--zc", proxy,
+                           "--zc-store", str(zc_store), "--time-budget", "20000",
+                           "--out", str(tmp_path / "o"))  # fmt: skip
+        assert code == 2 and err.count("\n") == 1, err
+        # before: "... it is not a benchmark store; build one with 'nasforge bench import ...'"
+        assert f"--zc-store {zc_store} {what}: it is not a zero-cost store" in err and "bench import" not in err
+        assert f"'nasforge zc score --dataset cifar10 --proxies {proxy} --archs all --out {zc_store}'" in err
+        assert ("perf/zc_exact_store.py" in err) == (proxy == "flops")  # it copies the flops only
+    assert not (tmp_path / "o").exists() and not (tmp_path / "absent").exists() and not any(empty.iterdir())
+
+
 def test_compare_zc_variant_without_a_proxy_is_one_line(capsys, real_data_dir, tmp_path):
     code, _, err = cli(capsys, "compare", "--data-dir", str(real_data_dir), "--optimizers", "bananas+zc",
                        "--seeds", "2", "--datasets", "cifar10", "--time-budget", "2000",

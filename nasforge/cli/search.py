@@ -665,6 +665,7 @@ def _proxy_table(proxy: str, zc_store: str | None, dataset: str, benchmark_store
     store or metric that does not exist is one line naming the command that makes it."""
     from nasforge.benchmarks import open_store
     from nasforge.benchmarks.blackbox import proxy_scores
+    from nasforge.benchmarks.store import MANIFEST
     from nasforge.zerocost import PROXIES
 
     check(proxy in PROXIES, f"--zc {proxy}: unknown zero-cost proxy; known: {', '.join(PROXIES)}")
@@ -678,6 +679,12 @@ def _proxy_table(proxy: str, zc_store: str | None, dataset: str, benchmark_store
         return proxy_scores(store, dataset, proxy)
     check(not Path(zc_store).is_file(),
           f"--zc-store {zc_store} is a file; give the store directory ({Path(zc_store).parent})")  # fmt: skip
+    # open_store's own message would send a user to 'nasforge bench import', which makes no zero-cost scores.
+    what = "does not exist" if not Path(zc_store).exists() else f"has no {MANIFEST}"
+    exact = f"; for flops, 'python perf/zc_exact_store.py --out {zc_store}' copies them" if proxy == "flops" else ""
+    check((Path(zc_store) / MANIFEST).is_file(),
+          f"--zc-store {zc_store} {what}: it is not a zero-cost store; make one with 'nasforge zc score --dataset "
+          f"{dataset} --proxies {proxy} --archs all --out {zc_store}'{exact}")  # fmt: skip
     return proxy_scores(open_store(zc_store), dataset, proxy)
 
 
