@@ -3,6 +3,7 @@ nothing, bad input is one line with exit 2."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _benchmark_fixtures import write_nb201_csv
+from _benchmark_fixtures import CSV_ARCHS, csv_cell, write_nb201_csv
 from _cli import run
 
 from nasforge.benchmarks.store import open_store
@@ -138,3 +139,51 @@ def test_correlate_reports_rank_correlations_with_the_store_target(store, tmp_pa
     assert row["spearman"] == pytest.approx(stats.spearmanr(params, acc).statistic)
     assert row["kendall"] == pytest.approx(stats.kendalltau(params, acc).statistic)
     assert row["archs"] == 3 and row["cpu_s_per_arch"] >= 0
+
+
+def _zc_exact_store_main():
+    path = Path(__file__).resolve().parents[1] / "perf" / "zc_exact_store.py"
+    spec = importlib.util.spec_from_file_location("zc_exact_store", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def test_zc_exact_store_copies_flops_replaces_only_its_own_store_and_checks_a_partial_one(
+    store, tmp_path, capsys, monkeypatch
+):
+    from nasforge.benchmarks.builder import StoreBuilder
+
+    monkeypatch.setenv("NASFORGE_STORE", str(store))
+    main = _zc_exact_store_main()
+    out = tmp_path / "exact"
+    assert main(["--out", str(out)]) == 0
+    flops = {prefix: [float(csv_cell(row, f"{prefix}_flops_M")) for row in range(3)] for prefix in ("c10", "c100")}
+    with open_store(out) as s:
+        assert s.query_many(np.array(CSV_ARCHS), "cifar10", "zc_flops") == pytest.approx(flops["c10"])
+        assert s.query_many(np.array(CSV_ARCHS), "cifar100", "zc_flops") == pytest.approx(flops["c100"])
+        assert s.metrics("cifar10") == ("zc_flops",)
+        (entry,) = s.provenance
+        assert "params" not in entry["copied_from"]  # only flops is copied
+    capsys.readouterr()
+    # An existing --out: before, a traceback whose hint named an --overwrite the script lacked.
+    assert main(["--out", str(out)]) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "already exists; add --overwrite" in err
+    assert main(["--out", str(out), "--overwrite"]) == 0
+    manifest = (store / "manifest.json").read_bytes()
+    assert main(["--out", str(store), "--overwrite"]) == 2  # never a store it did not write
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "is not a store this script wrote" in err
+    assert (store / "manifest.json").read_bytes() == manifest
+    # --check against a cifar10-only store: before, a traceback at cifar100; now the datasets it scored are compared
+    builder = StoreBuilder()
+    builder.set_scalar("cifar10", "zc_flops", np.array(CSV_ARCHS[:2]), np.array(flops["c10"][:2]) + [0.0, 2.5])
+    partial = builder.write(tmp_path / "partial")
+    assert main(["--out", str(tmp_path / "checked"), "--check", str(partial)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "cifar10 flops: 2 scored archs, largest difference 2.5"
+    assert lines[1] == f"cifar100 flops: not scored in {partial}, not checked"
+    assert main(["--out", str(tmp_path / "unchecked"), "--check", str(tmp_path)]) == 2  # not a store
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "is not a store" in err and not (tmp_path / "unchecked").exists()
