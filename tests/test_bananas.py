@@ -295,6 +295,9 @@ def test_search_runs_a_zc_variant_charges_its_proxy_once_and_resumes_to_the_same
     assert clean["clock_s"] == pytest.approx(sum(12 * train_time[a.index] for a in archs) + 1000 * 0.5)
     flops = bench.query_many(every, "cifar10-valid", "flops")
     assert [flops[a.index] for a in archs[:10]] == sorted((flops[a.index] for a in archs[:10]), reverse=True)
+    # study show names the proxy the run ranked by (before: "rea on cifar10 (benchmark), seed 3" and nothing else)
+    code, shown, _ = cli(capsys, "study", "show", str(tmp_path / "clean"))
+    assert code == 0 and f"seed 3, zero-cost proxy flops from {zc_store}; 25 trials" in shown.splitlines()[0]
     # killed during trial 11: the resume replays the warm-up without charging it again
     search(tmp_path / "cut", *argv)
     with sqlite3.connect(tmp_path / "cut" / "study.db") as db:

@@ -603,7 +603,15 @@ def test_cli_sss_clock_counts_trials_in_text_json_and_plots(tiny_store: Path, tm
     code, out, err = run(capsys, "search", "--space", "nats-sss", "--store", str(tiny_store), "--out",
                          str(tmp_path / "s"), "--optimizer", "rs", "--time-budget", "7")  # fmt: skip
     assert code == 0, err
-    assert "7 trials (0 failed), clock 7 trials, stopped by time_budget" in out
+    assert "7 trials (0 failed), clock 7 trials, stopped by the budget in trials (--time-budget)" in out
+    # study show counts the same clock and costs in trials (before: "clock 7 s" and a cost_s column)
+    code, out, err = run(capsys, "study", "show", str(tmp_path / "s"))
+    assert code == 0, err
+    head, columns = out.splitlines()[:2]
+    assert head.endswith("7 trials (7 complete, 0 failed, 0 unfinished), clock 7 trials") and "cost_s" not in columns
+    assert columns.split()[4] == "cost_trials"
+    code, out, err = run(capsys, "study", "show", str(tmp_path / "s"), "--json")
+    assert (json.loads(out)["clock_s"], json.loads(out)["clock_unit"]) == (7.0, "trials")
     assert labels["plot_incumbent"].startswith("trials")
     code, out, err = _search(capsys, tiny_store, tmp_path / "j", "--optimizer", "rs", "--time-budget", "7")
     assert (json.loads(out)["clock_s"], json.loads(out)["clock_unit"]) == (7.0, "trials")
@@ -621,6 +629,17 @@ def test_cli_sss_clock_counts_trials_in_text_json_and_plots(tiny_store: Path, tm
     code, out, err = run(capsys, "compare", "--space", "nats-sss", "--optimizers", "rs", "--seeds", "1", "--datasets",
                          "cifar10", "--time-budget", "0.5", "--store", str(tiny_store), "--out", str(tmp_path / "z"))
     assert code == 2 and "a search of 0.5 trials on cifar10 ends before its first trial: a trial costs 1" in err
+    # search shares compare's check (before: 0 trials, exit 0, "no incumbent")
+    code, out, err = _search(capsys, tiny_store, tmp_path / "z", "--time-budget", "0.5")
+    assert code == 2 and out == "" and "a search of 0.5 trials on cifar10 ends before its first trial" in err
+    # a fraction of a trial is refused, not rounded (before: 1.5 accepted, a report of 1 or 2 trials)
+    for argv in (("search", "--space", "nats-sss", "--no-plots"), ("compare", "--space", "nats-sss", "--seeds", "1",
+                                                                   "--optimizers", "rs", "--datasets", "cifar10")):
+        code, out, err = run(capsys, *argv, "--time-budget", "1.5", "--store", str(tiny_store),
+                             "--out", str(tmp_path / "z"))  # fmt: skip
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert "--time-budget 1.5 on cifar10: a nats-sss budget counts trials (each costs 1); give a whole" in err
+    assert not (tmp_path / "z").exists()
 
 
 # --- multi-objective on sss: exact fronts, search and compare with objectives; bad input across sss paths ----------

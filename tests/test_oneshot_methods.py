@@ -173,6 +173,8 @@ def test_oneshot_arch_lr_reaches_the_architect_and_its_step(tiny_mnist, tmp_path
         (["--method", "enas"], "valid methods: darts, gdas, drnas"),
         (["--method", "gdas", "--tau-max", "0"], "--tau-max"),
         (["--method", "gdas", "--tau-min", "-1"], "--tau-min"),
+        (["--method", "gdas", "--tau-max", "1", "--tau-min", "5"],
+         "--tau-min 5.0 must lie in (0, --tau-max 1.0]: GDAS anneals from --tau-max down to --tau-min; e.g. "),
         (["--method", "gdas", "--epochs", "0"], "--epochs"),
         (["--method", "setn", "--space", "darts"], "methods for darts: darts, gdas, drnas"),
         (["--method", "spos", "--space", "nb201", "--candidates", "0"], "--candidates"),

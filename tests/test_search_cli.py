@@ -230,6 +230,20 @@ def test_compare_budget_that_can_end_a_search_before_its_first_trial_is_one_line
     assert not (tmp_path / "c33").exists()
 
 
+def test_search_refuses_a_budget_below_its_first_trial_as_compare_does(capsys, real_data_dir, tmp_path):
+    # NB201's costliest arch trains 12 epochs on cifar10-valid in 207.65 s (compare's message above); a search of
+    # 100 s could end with no trial (before: it ran, and wrote a study whose summary said "no incumbent")
+    for extra, budget in (((), "100"), (("--eval-cost-epochs", "1"), "207.7")):
+        code, out, err = search(capsys, real_data_dir, tmp_path / "s", "--optimizer", "rea", "--time-budget", budget,
+                                *extra)  # fmt: skip
+        one_line_error(capsys, code, err, f"a search of {budget} s on cifar10 can end before its first trial: the "
+                                          "costliest arch costs ")  # fmt: skip
+        assert out == "" and not (tmp_path / "s").exists()
+    code, out, err = search(capsys, real_data_dir, tmp_path / "s", "--optimizer", "rea", "--time-budget", "207.65",
+                            "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["trials"] >= 1, err
+
+
 def test_a_budget_below_the_zero_cost_warm_up_is_refused(capsys, real_data_dir, tmp_path):
     import numpy as np
 

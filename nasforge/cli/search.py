@@ -196,12 +196,14 @@ def _search(args: argparse.Namespace, run: RunDir) -> int:
                                     lambda: load_nb201(settings.data_dir, settings.store))  # fmt: skip
         optimizer = create_optimizer(settings.optimizer, settings.seed, space=settings.space,
                                      **settings.optimizer_options, **zc)  # fmt: skip
-        if zc and study is None and settings.time_budget is not None:  # the warm-up is charged before trial 1
+        if study is None and settings.time_budget is not None and not settings.train:
+            # compare's least budget: a search that can end before its first trial would record no incumbent
+            # (a zero-cost warm-up is charged before trial 1; a nats-sss budget counts whole trials).
             from nasforge.search.compare import check_budget_fits, zc_warmup
 
-            warmup = zc_warmup(settings.optimizer, zc["zc"], settings.optimizer_options)
-            check_budget_fits(evaluator.tables, settings.time_budget, settings.eval_cost_epochs, warmup,
-                              settings.optimizer)  # fmt: skip
+            warmup = zc_warmup(settings.optimizer, zc["zc"], settings.optimizer_options) if zc else 0.0
+            check_budget_fits(getattr(evaluator, "tables", evaluator), settings.time_budget,
+                              settings.eval_cost_epochs, warmup, settings.optimizer)  # fmt: skip
         _check_fidelities(optimizer, evaluator)
         # Workers start (and may fail) before anything is written.
         executor = stack.enter_context(_executor(settings, evaluator)) if settings.run_executor else None
@@ -502,9 +504,12 @@ def _front_text(front: dict[str, Any]) -> str:
 
 
 def _summary_text(s: dict[str, Any]) -> str:
+    stopped = s["stopped"]
+    if stopped == "time_budget" and s["clock_unit"] != "s":  # nats-sss: its budget is no time
+        stopped = f"the budget in {s['clock_unit']} (--time-budget)"
     lines = [
         f"{s['optimizer']} on {s['dataset']} ({s['mode']}): {s['trials']} trials ({s['failed']} failed), "
-        f"clock {s['clock_s']:,.0f} {s['clock_unit']}, stopped by {s['stopped']}"
+        f"clock {s['clock_s']:,.0f} {s['clock_unit']}, stopped by {stopped}"
     ]
     if s["workers"] > 1 or s["retried"]:
         lines.append(f"{s['workers']} workers ({s.get('executor', 'local')}); {s['retried']} trials retried after "

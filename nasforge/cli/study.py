@@ -43,7 +43,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         payload = {
             "run": str(run),
             "config": study.config,
-            "clock_s": study.clock,
+            "clock_s": study.clock,  # in clock_unit: seconds, or trials on nats-sss (the key predates the space)
+            "clock_unit": _clock_unit(study.config),
             "counts": _counts(trials, unfinished),
             "trials": [_clean(t.to_dict()) for t in trials],
             "unfinished": [_unfinished(a) for a in unfinished],
@@ -53,6 +54,15 @@ def cmd_show(args: argparse.Namespace) -> int:
         }
     emit(args, payload, lambda: _text(payload))
     return 0
+
+
+def _clock_unit(config: dict[str, Any]) -> str:
+    """What the study's costs and clock count: seconds, or the unit the nats-sss evaluator declares (trials)."""
+    from nasforge.benchmarks.nats_sss import SPACE_NAME, SSSBenchmarkEvaluator
+    from nasforge.search.evaluators import clock_unit
+
+    evaluator = config.get("evaluator", {})
+    return clock_unit(SSSBenchmarkEvaluator) if evaluator.get("benchmark") == SPACE_NAME else "s"
 
 
 def _best(trial: Any, objectives: Any) -> dict[str, Any]:
@@ -99,16 +109,21 @@ def _text(p: dict[str, Any]) -> str:
     config = p["config"]
     optimizer = config.get("optimizer", {})
     evaluator = config.get("evaluator", {})
-    c = p["counts"]
+    c, unit = p["counts"], p["clock_unit"]
+    proxy = ""  # a zero-cost-aware optimizer (rea+zc is recorded as rea with its zc_pool) ranks archs by one
+    if optimizer.get("zc_proxy"):
+        store = f" from {config['zc_store']}" if config.get("zc_store") else ""
+        proxy = f", zero-cost proxy {optimizer['zc_proxy']}{store}"
     head = (f"study {p['run']}: {optimizer.get('name', '?')} on {evaluator.get('dataset', '?')} "
-            f"({evaluator.get('kind', '?')}), seed {config.get('seed')}; {len(p['trials'])} trials "
+            f"({evaluator.get('kind', '?')}), seed {config.get('seed')}{proxy}; {len(p['trials'])} trials "
             f"({c['COMPLETE']} complete, {c['FAIL']} failed, {c['UNFINISHED']} unfinished), "
-            f"clock {p['clock_s']:,.0f} s")  # fmt: skip
-    lines = [head, f"{'#':>4}  {'state':<10} {'fid':>4} {'objective':>9} {'cost_s':>10} {'att':>3}  {'index':>5}  arch"]
+            f"clock {p['clock_s']:,.0f} {unit}")  # fmt: skip
+    lines = [head, f"{'#':>4}  {'state':<10} {'fid':>4} {'objective':>9} {'cost_' + unit:>11} {'att':>3}  "
+                   f"{'index':>5}  arch"]  # fmt: skip
     for t in p["trials"]:
         lines.append(
             f"{t['number']:>4}  {t['state']:<10} {t['fidelity']:>4} {_number(t['objective'], 5):>9} "
-            f"{_number(t['cost'], 5):>10} {t['attempts']:>3}  {t['index']:>5}  {t['arch']}"
+            f"{_number(t['cost'], 5):>11} {t['attempts']:>3}  {t['index']:>5}  {t['arch']}"
         )
         details = ", ".join(f"{k} {_number(v)}" for k, v in sorted(t["metrics"].items()))
         if t["error"]:
@@ -116,7 +131,7 @@ def _text(p: dict[str, Any]) -> str:
         if details:
             lines.append(f"{'':>6}{details}")
     for a in p["unfinished"]:
-        lines.append(f"{'-':>4}  {'UNFINISHED':<10} {a['fidelity']:>4} {'-':>9} {'-':>10} {'-':>3}  {a['index']:>5}  "
+        lines.append(f"{'-':>4}  {'UNFINISHED':<10} {a['fidelity']:>4} {'-':>9} {'-':>11} {'-':>3}  {a['index']:>5}  "
                      f"{a['arch']}  (ask {a['ask_number']}, worker {a['worker']})")  # fmt: skip
     inc = p["incumbent"]
     if inc is None:

@@ -34,7 +34,15 @@ import torch.nn.functional as F
 from nasforge._io import atomic_write_text, is_int
 from nasforge.data import BatchLoader, ImageDataset, Normalizer, train_valid_split
 from nasforge.data.specs import DATASETS as DATASET_SPECS
-from nasforge.errors import ArchError, ConfigError, NasforgeError, StudyError, TrainingDivergedError, first_line
+from nasforge.errors import (
+    ArchError,
+    ConfigError,
+    NasforgeError,
+    SettingError,
+    StudyError,
+    TrainingDivergedError,
+    first_line,
+)
 from nasforge.oneshot.architect import ARCH_BETAS, ARCH_LR, ARCH_WEIGHT_DECAY, Architect
 from nasforge.oneshot.methods import METHODS, get_method, temperature
 from nasforge.oneshot.selection import best, candidates_for, one_hot, recalibrate_bn
@@ -123,10 +131,9 @@ class SearchConfig:
     def __post_init__(self) -> None:
         get_method(self.method, self.space)  # unknown, or not for this space: ConfigError naming the valid ones
         if not (math.isfinite(self.tau_max) and math.isfinite(self.tau_min) and 0 < self.tau_min <= self.tau_max):
-            raise ConfigError(
-                f"temperatures must satisfy 0 < tau_min <= tau_max, got tau_max {self.tau_max!r}, "
-                f"tau_min {self.tau_min!r}"
-            )
+            # A SettingError: the CLI names its options (--tau-min), the library its fields (tau_min).
+            raise SettingError("tau_min", f"{self.tau_min!r} must lie in (0, {{tau_max}} {self.tau_max!r}]: GDAS "
+                               "anneals from {tau_max} down to {tau_min}; e.g. {tau_max} 10 {tau_min} 0.1")  # fmt: skip
         if self.space == "nb201" and self.stem_multiplier not in (None, 1):  # NB201's macro builds its own stem
             raise ConfigError(
                 f"stem_multiplier applies to the DARTS cell spaces; NB201's stem is fixed at C channels, got "

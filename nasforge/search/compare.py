@@ -101,11 +101,15 @@ def check_budget_fits(tables: Any, time_budget: float, eval_cost_epochs: float =
                       warmup_by: str = "") -> None:  # fmt: skip
     """:class:`ConfigError` when a search of ``time_budget`` on ``tables`` could end before its first trial: its
     seed would have no incumbent, and a table's mean over seeds would be NaN. ``warmup``: the zero-cost warm-up
-    seconds optimizer ``warmup_by`` charges before its first trial (:func:`zc_warmup`). Shared by :func:`compare`
-    and :func:`nasforge.search.mocompare.mo_compare`."""
+    seconds optimizer ``warmup_by`` charges before its first trial (:func:`zc_warmup`). A nats-sss budget counts
+    trials: a fraction of one is refused too, not rounded. Shared by :func:`compare`,
+    :func:`nasforge.search.mocompare.mo_compare` and ``nasforge search`` on the benchmark."""
     trial = first_trial_cost(tables, eval_cost_epochs)
     cost = trial + warmup
     if time_budget >= cost:
+        if not isinstance(tables, LookupTables) and not float(time_budget).is_integer():
+            raise ConfigError(f"--time-budget {format_budget(time_budget, '')} on {tables.dataset}: a nats-sss budget "
+                              f"counts trials (each costs 1); give a whole number, e.g. {math.floor(time_budget)}")
         return
     need = _seconds_up(cost)
     budget, dataset = format_budget(time_budget, ""), tables.dataset
