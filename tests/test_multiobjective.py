@@ -199,6 +199,28 @@ def test_pareto_cli_front_and_budget_match_the_raw_tables(real_data_dir, run_cli
     assert payload["budgets"][0]["test_acc"] == pytest.approx(within[0])
 
 
+def test_pareto_budgets_bound_the_cost_objective_in_either_order_and_name_the_least_budget(
+    real_data_dir, run_cli, run_cli_fails  # noqa: ANN001
+) -> None:
+    lat, acc = _help_and_final(real_data_dir)
+    within = max((acc[i], i) for i in acc if lat[i] <= 14.0)
+    fastest = min(lat.values())
+    for objectives in ("test_acc:max,latency_gold_6226:min", "latency_gold_6226:min,test_acc:max"):
+        # before, the reversed order bounded test_acc from below (>= 14 %) and reported the fastest such arch
+        budgets = json.loads(run_cli("pareto", "--benchmark", "cifar100", "--objectives", objectives,
+                                     "--budgets=1,14", "--json"))["budgets"]  # fmt: skip
+        assert budgets[1]["metric"] == "latency_gold_6226" and budgets[1]["index"] == within[1]
+        assert budgets[1]["test_acc"] == pytest.approx(within[0])
+        # no arch runs in 1 ms: the answer names the least budget that any arch meets (before: "no arch" alone)
+        assert budgets[0]["index"] is None and budgets[0]["least_budget"] == pytest.approx(fastest)
+    text = run_cli("pareto", "--benchmark", "cifar100", "--objectives", "latency_gold_6226:min,test_acc:max",
+                   "--budgets=1")  # fmt: skip
+    assert f"budget latency_gold_6226 1: no arch within it; the least budget any arch meets is {fastest:.10g}" in text
+    err = run_cli_fails("pareto", "--benchmark", "cifar100", "--objectives", "test_acc:max,valid_acc:max",
+                        "--budgets=50")  # fmt: skip
+    assert err.count("\n") == 1 and "--budgets bounds a cost objective (one to minimise" in err
+
+
 def test_search_prints_its_front_against_the_true_front(real_data_dir, run_cli, tmp_path) -> None:  # noqa: ANN001
     out = run_cli("search", "--optimizer", "morea", "--benchmark", "cifar100", "--objectives",
                   "test_acc:max,latency_gold_6226:min", "--constraint", "latency_gold_6226<=14", "--n-iter", "60",

@@ -1,7 +1,7 @@
 """``nasforge pareto``: the exact Pareto front of any objective set over a whole space (NB201's 15,625 archs, or
 ``--space nats-sss``: NATS-Bench's 32,768 channel configurations), its hypervolume (and the reference point used),
-and, with ``--budgets``, the best feasible value of the first objective under each bound on the second (e.g. the
-best CIFAR-100 accuracy within 14 ms on a Gold 6226).
+and, with ``--budgets``, the best feasible value of one objective under each bound on the other, the cost (the one
+to minimise; e.g. the best CIFAR-100 accuracy within 14 ms on a Gold 6226).
 
 nasforge pareto --benchmark cifar100 --objectives valid_acc:max,latency_gold_6226:min
 nasforge pareto --objectives valid_acc:max,latency_pixel3:min,params:min --constraint "latency_raspi4<=5" --json
@@ -37,8 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "value of each objective over the feasible archs)")  # fmt: skip
     # A budget bounds a cost (latency, params, FLOPs: all positive); 0 or less would select nothing.
     p.add_argument("--budgets", type=argtypes.comma_list(argtypes.metric_bound), default=None, metavar="B[,B...]",
-                   help="with 2 objectives: the best first objective among archs whose second is within each "
-                        "budget (positive numbers in the second's units; write --budgets=B,... )")  # fmt: skip
+                   help="with 2 objectives: the best of one among archs whose cost (the :min one; the "
+                        "second if both are) is within each budget (positive, in its units; write "
+                        "--budgets=B,...)")  # fmt: skip
     p.add_argument("--store", default=None, metavar="DIR", help="benchmark store directory")
     add_data_dir(p)
     add_json_flag(p)
@@ -67,6 +68,10 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     ref = _numbers(args.ref, "--ref")
     budgets = args.budgets
     check(budgets is None or len(objectives) == 2, "--budgets needs exactly 2 objectives (value, budgeted metric)")
+    if budgets is not None:  # a budget bounds a cost: the :min objective (the second when both are)
+        check(any(o.direction.value == "minimize" for o in objectives),
+              f"--budgets bounds a cost objective (one to minimise, e.g. latency_gold_6226:min); {args.objectives} "
+              "maximises both: make one :min, or drop --budgets")  # fmt: skip
     names = tuple(dict.fromkeys([o.name for o in objectives] + [c.metric for c in constraints]))
     if args.space == "nats-sss":
         from nasforge.benchmarks.nats_sss import SEARCH_DATASETS, sss_columns
@@ -105,6 +110,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     }  # fmt: skip
     if budgets is not None:
         payload["budgets"] = [_best_within(true, b, args.space) for b in budgets]
+        payload["budgeted"] = payload["budgets"][0]["metric"]
     emit(args, payload, lambda: _text(payload))
     return 0
 
@@ -117,16 +123,22 @@ def _arch(space: str, index: int) -> str:
 
 
 def _best_within(true: Any, budget: float, space: str) -> dict[str, Any]:
-    """The best first objective among archs whose second objective is within ``budget`` (on its side)."""
-    (first, second), pts = true.objectives, true.points
-    ok = np.isfinite(pts).all(axis=1)
-    ok &= (pts[:, 1] <= budget) if not true.maximize[1] else (pts[:, 1] >= budget)
+    """The best value objective among archs whose cost objective is within ``budget`` (at most it). The cost is
+    the objective to minimise: the second, or the first when only the first is (``latency:min,test_acc:max``).
+    No arch within it: ``index`` None and ``least_budget``, the smallest cost any feasible arch has."""
+    cost = 1 if not true.maximize[1] else 0
+    value = 1 - cost
+    budgeted, valued = true.objectives[cost], true.objectives[value]
+    pts = true.points
+    feasible = np.isfinite(pts).all(axis=1)
+    ok = feasible & (pts[:, cost] <= budget)
     if not ok.any():
-        return {"budget": budget, "index": None}
-    values = np.where(ok, pts[:, 0], np.nan)
-    index = int(np.nanargmax(values) if true.maximize[0] else np.nanargmin(values))
-    return {"budget": budget, "index": index, "arch": _arch(space, index), first.name: float(pts[index, 0]),
-            second.name: float(pts[index, 1])}  # fmt: skip
+        return {"budget": budget, "metric": budgeted.name, "index": None,
+                "least_budget": float(pts[feasible, cost].min())}  # fmt: skip
+    values = np.where(ok, pts[:, value], np.nan)
+    index = int(np.nanargmax(values) if true.maximize[value] else np.nanargmin(values))
+    return {"budget": budget, "metric": budgeted.name, "index": index, "arch": _arch(space, index),
+            valued.name: float(pts[index, value]), budgeted.name: float(pts[index, cost])}  # fmt: skip
 
 
 def _text(p: dict[str, Any]) -> str:
@@ -139,9 +151,12 @@ def _text(p: dict[str, Any]) -> str:
     for q in p["front"]:
         lines.append(f"{q['index']:>6}  " + "  ".join(f"{q[n]:>16.4f}" for n in names) + f"  {q['arch']}")
     for b in p.get("budgets", []):
+        cost = b["metric"]
+        value = names[0] if cost == names[1] else names[1]
         if b["index"] is None:
-            lines.append(f"budget {names[1]} {b['budget']:g}: no arch")
+            lines.append(f"budget {cost} {b['budget']:g}: no arch within it; the least budget any arch meets is "
+                         f"{b['least_budget']:.10g}")  # fmt: skip
         else:
-            lines.append(f"budget {names[1]} {b['budget']:g}: best {names[0]} {b[names[0]]:.2f} ({names[1]} "
-                         f"{b[names[1]]:.4g}; index {b['index']})")  # fmt: skip
+            lines.append(f"budget {cost} {b['budget']:g}: best {value} {b[value]:.2f} ({cost} {b[cost]:.4g}; index "
+                         f"{b['index']})")  # fmt: skip
     return "\n".join(lines)
