@@ -3,10 +3,12 @@
 nasforge dashboard runs/rea                     # http://127.0.0.1:8080, until Ctrl-C
 nasforge dashboard runs/rea --port 0 --json     # a free port; the URL as JSON on the first line
 
-The mirror is ``RUN/optuna.journal`` (an Optuna journal file), written by this command only: nasforge's own
-``study.db`` is read through the study's read API, never opened by Optuna. While the dashboard runs it
-re-reads the study every ``--interval`` seconds, so a search still running in RUN shows its new trials (and,
-with several workers, the ones in flight as RUNNING). Needs the ``optuna`` extra.
+The mirror is ``RUN/optuna.journal`` (an Optuna journal file), written by ``nasforge search`` as its trials
+finish (``integrations.optuna.live_mirror``, when the ``optuna`` extra is installed) and brought up to date by
+this command (``StudyMirror.sync``): both write it from ``study.db`` through the study's read API; Optuna never
+opens ``study.db``. While the dashboard runs it re-reads the study every ``--interval`` seconds, so a search
+still running in RUN shows its new trials (and, with several workers, the ones in flight as RUNNING). Needs the
+``optuna`` extra.
 """
 
 from __future__ import annotations
