@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 from _cli import run
@@ -127,21 +126,28 @@ def test_nonpositive_budget_is_rejected(tmp_path, budget):
 
 
 def test_kill_9_mid_search_then_resume_ends_with_the_uninterrupted_trials(real_data_dir, tmp_path):
+    import fcntl
+
     base = [sys.executable, "-m", "nasforge.cli.main", "search", "--data-dir", str(real_data_dir), "--no-plots",
             "--optimizer", "rea", "--n-iter", "400", "--seed", "5"]  # fmt: skip
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([*base, "--out", str(killed)], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    deadline, count = time.monotonic() + 60, 0
-    while count < 40 and time.monotonic() < deadline:
-        time.sleep(0.005)
-        try:
-            # read-only: a plain connect would create an empty study.db in the run directory before the search does
-            with sqlite3.connect(f"file:{killed / 'study.db'}?mode=ro", uri=True, timeout=5) as db:
-                count = db.execute("SELECT count(*) FROM trials").fetchone()[0]
-        except sqlite3.OperationalError:
-            pass
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    # The kill follows an event, the search's progress line of trial 40 (one per trial off a terminal), not a poll.
+    # Its stderr is a pipe of one page: a search more than ~40 unread lines ahead blocks in its next write, so
+    # however late this process runs, the kill lands before trial 400 (a poll of study.db raced on a busy machine).
+    read_end, write_end = os.pipe()
+    if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux
+        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    proc = subprocess.Popen([*base, "--out", str(killed)], stderr=write_end, stdout=subprocess.DEVNULL)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as progress:
+        seen = b""
+        while b"rea search: 40/400 trials" not in seen:
+            seen = progress.readline()
+            if not seen:  # the search ended (or failed) without reaching trial 40
+                break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert b"rea search: 40/400 trials" in seen, "the search ended before its 40th trial"
     with sqlite3.connect(killed / "study.db") as db:
         at_kill = db.execute("SELECT count(*) FROM trials").fetchone()[0]
     assert 40 <= at_kill < 400

@@ -81,22 +81,43 @@ def test_score_bad_input_is_one_line_exit_2(store, tmp_path, capsys, argv, messa
     assert not (tmp_path / "store.zc-journal.jsonl").exists()
 
 
+# The scoring run stops itself (SIGSTOP) when it builds its third network: two archs are in the journal and the
+# third is being scored. The kill then lands mid-run however late this process gets the CPU; a poll of the journal
+# followed by a kill raced on a busy machine (8 quick archs could all finish in between).
+STOP_AT_THE_THIRD_ARCH = """
+import os, signal, sys
+import nasforge.zerocost as zc
+from nasforge.cli.main import main
+real, built = zc.nb201_network, []
+def nb201_network(*args, **kwargs):
+    built.append(args)
+    if len(built) == 3:
+        os.kill(os.getpid(), signal.SIGSTOP)
+    return real(*args, **kwargs)
+zc.nb201_network = nb201_network
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_kill_9_then_resume_loses_nothing(store, tmp_path):
     indices = [0, 1, 2, 3, 4, 5, 6, 7]
     archs = archs_file(tmp_path, indices)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
-    argv = [sys.executable, "-m", "nasforge.cli.main", "zc", "score", "--dataset", "cifar10", "--proxies",
-            "params,l2_norm", "--archs", str(archs), "--out", str(store)]  # fmt: skip
+    command = ["zc", "score", "--dataset", "cifar10", "--proxies", "params,l2_norm", "--archs", str(archs),
+               "--out", str(store)]  # fmt: skip
+    argv = [sys.executable, "-m", "nasforge.cli.main", *command]
     journal = tmp_path / "store.zc-journal.jsonl"
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-c", STOP_AT_THE_THIRD_ARCH, *command], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if journal.exists() and journal.read_text().count("\n") >= 3:  # header + 2 archs
-            break
+    while (state := os.waitpid(proc.pid, os.WNOHANG | os.WUNTRACED))[0] == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
+    stopped = state[0] == proc.pid and os.WIFSTOPPED(state[1])
+    if stopped or state[0] == 0:  # not if it exited: waitpid has reaped it, its PID may be another's by now
+        proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert journal.exists(), "the run finished before it could be killed"
+    assert stopped, "the run did not reach its third arch"
+    assert journal.read_text().count("\n") == 3  # the header and two archs
     refused = subprocess.run(argv, env=env, capture_output=True, text=True)
     assert refused.returncode == 2 and "--resume" in refused.stderr
     done = subprocess.run([*argv, "--resume"], env=env, capture_output=True, text=True)
