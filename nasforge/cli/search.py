@@ -59,8 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"number of trials (default {DEFAULT_BENCHMARK_ITERATIONS}; {DEFAULT_TRAIN_ITERATIONS} with "
                         "--train; with --time-budget alone: unlimited)")  # fmt: skip
     p.add_argument("--time-budget", type=argtypes.seconds, default=None, metavar="SECONDS",
-                   help="stop when the (simulated) clock reaches this many seconds (--space nats-sss: trials, "
-                        "each costs 1)")  # fmt: skip
+                   help="stop when the (simulated) clock reaches this many seconds (--space nats-sss: a whole "
+                        "number of trials, each costs 1)")  # fmt: skip
     p.add_argument("--seed", type=argtypes.seed, default=None,
                    help="seed of the optimizer (and of the data split with --train) (default 0)")  # fmt: skip
     p.add_argument("--out", required=True, metavar="DIR", help="run directory (study.db, plots)")
