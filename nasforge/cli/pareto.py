@@ -62,6 +62,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     from nasforge.benchmarks.blackbox import check_benchmark_dataset, check_satisfiable, metric_columns
     from nasforge.objectives import parse_constraints, parse_objectives
     from nasforge.pareto import TrueFront
+    from nasforge.trial import Direction
 
     objectives = parse_objectives(args.objectives)
     constraints = parse_constraints(args.constraints)
@@ -69,7 +70,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     budgets = args.budgets
     check(budgets is None or len(objectives) == 2, "--budgets needs exactly 2 objectives (value, budgeted metric)")
     if budgets is not None:  # a budget bounds a cost: the :min objective (the second when both are)
-        check(any(o.direction.value == "minimize" for o in objectives),
+        check(any(o.direction is Direction.MINIMIZE for o in objectives),
               f"--budgets bounds a cost objective (one to minimise, e.g. latency_gold_6226:min); {args.objectives} "
               "maximises both: make one :min, or drop --budgets")  # fmt: skip
     names = tuple(dict.fromkeys([o.name for o in objectives] + [c.metric for c in constraints]))
