@@ -28,6 +28,7 @@ from torch import nn
 
 from nasforge.errors import ArchError
 from nasforge.spaces.darts_model import FactorizedReduce, make_op
+from nasforge.spaces.nb201_model import AvgPool3x3
 
 # --- the fused weighted sum -----------------------------------------------------------------------------------
 
@@ -102,13 +103,14 @@ def mnist_search_op(name: str, stride: int) -> SearchOp:
 
 
 def nb201_search_op(name: str, stride: int) -> SearchOp:
-    """The search-time form of an NB201 op (NB201's pooling has no BatchNorm)."""
+    """The search-time form of an NB201 op (NB201's pooling has no BatchNorm; :class:`AvgPool3x3` is its fast
+    CPU form)."""
     if stride != 1:
         raise ArchError("NB201 cell ops never change the resolution (stride 1)")
     kinds = {
         "none": SearchOp("zero"),
         "skip_connect": SearchOp("shared", lambda C: nn.Identity()),
-        "avg_pool_3x3": SearchOp("shared", lambda C: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)),
+        "avg_pool_3x3": SearchOp("shared", lambda C: AvgPool3x3()),
         "nor_conv_1x1": SearchOp("conv", kernel=1),
         "nor_conv_3x3": SearchOp("conv", kernel=3),
     }
