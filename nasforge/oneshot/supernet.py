@@ -189,6 +189,7 @@ class Supernet(nn.Module):
     tau: float = 1.0  # the method's temperature (GDAS), set per epoch by the search loop
     sample_gen: torch.Generator | None = None  # where sampling methods draw (CPU generator)
     arch_phase: bool = False  # set by the architect during its α step (SETN mixes all ops there)
+    weights_only: bool = False  # set by the weight step: its forward mixes with α detached (no α gradient)
     fixed: torch.Tensor | None = None  # one-hot rows of a candidate being scored: overrides the method
     selected: NB201Arch | None = None  # the selecting methods' (SPOS, RSPS, SETN) last selection
     partial: int = 1  # DrNAS' progressive schedule: the partial-channel K of the current stage (1: all channels)
@@ -197,7 +198,10 @@ class Supernet(nn.Module):
     def mixing(self, alpha: torch.Tensor) -> torch.Tensor:
         """The per-edge op weights (edges × ops) of a forward pass: a fixed candidate's one-hot rows if one is
         set, else the method's sample while training (its α-step mixing in the α step), its deterministic
-        weights in evaluation."""
+        weights in evaluation. With :attr:`weights_only` set, α enters detached: the same weights, but no graph
+        to α, so a one-path cell carries no α terms (GDAS) and a mixed node computes no α gradient (DARTS)."""
+        if self.weights_only:
+            alpha = alpha.detach()
         if self.fixed is not None:
             return self.fixed.to(alpha)
         if not self.training:
