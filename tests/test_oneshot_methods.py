@@ -253,6 +253,37 @@ def test_gdas_supernet_trains_with_one_path_and_evaluates_its_argmax():
         assert torch.allclose(one_path, net(x), atol=1e-4)  # softmax of ±60 is one-hot to float precision
 
 
+def test_one_path_sum_equals_the_plain_products_and_sums():
+    """GDAS' fused node against ``Σ w_k · t_k + rest`` written out: value, the gradients to every input (a hard
+    weight of exactly 1 and a soft one, NHWC and NCHW tensors), and a double backward through it."""
+    from nasforge.oneshot.mixed import one_path_sum
+
+    gen = torch.Generator().manual_seed(4)
+    t = [torch.randn(2, 3, 4, 5, generator=gen) for _ in range(3)]
+    t[0] = t[0].contiguous(memory_format=torch.channels_last)
+    g = torch.randn(2, 3, 4, 5, generator=gen)
+    values = ([1.0, 1.0, 1.0], 0.0), ([1.0, 0.5, -2.0], 0.25)
+    for coefficients, rest_value in values:
+        results = []
+        for fused in (True, False):
+            w = torch.tensor(coefficients, requires_grad=True)
+            rest = torch.tensor(rest_value, requires_grad=True)
+            ts = [x.clone().requires_grad_() for x in t]
+            out = one_path_sum(w, rest, ts) if fused else w[0] * ts[0] + w[1] * ts[1] + w[2] * ts[2] + rest
+            grads = torch.autograd.grad((out * g).sum(), [w, rest, *ts], create_graph=True)
+            second = torch.autograd.grad(grads[3].sum(), w)[0]  # d/dw of Σ ∂L/∂t_1 = Σ g, on w[1] only
+            results.append((out.detach(), *(x.detach() for x in grads), second))
+        for fast, plain in zip(*results, strict=True):
+            assert torch.allclose(fast, plain, rtol=1e-6, atol=1e-6)
+    # by hand: ∂L/∂w_k = ⟨g, t_k⟩, ∂L/∂rest = Σ g
+    w, rest = torch.ones(3, requires_grad=True), torch.zeros((), requires_grad=True)
+    (one_path_sum(w, rest, t) * g).sum().backward()
+    assert torch.allclose(w.grad, torch.stack([(g * x).sum() for x in t]), rtol=1e-5)
+    assert torch.allclose(rest.grad, g.sum())
+    with pytest.raises(ValueError, match="one weight per tensor"):
+        one_path_sum(torch.ones(2), torch.zeros(()), t)
+
+
 @pytest.mark.parametrize("method", ["darts", "gdas", "drnas", "spos"])
 def test_weight_step_without_alpha_graph_gives_the_plain_weight_gradients(method):
     """The weight step's forward mixes with α detached (no α terms, no α gradient): its weight gradients must equal
