@@ -8,7 +8,9 @@ with a Python ``sum(w * op(x))`` (GDAS too: hard Gumbel weights times all ops), 
 ``loss.backward()`` for both updates. The single-path methods' baseline is their papers' code (xautodl's
 RSPS/SETN cells): the sampled op of each edge called from its edge's op list, ``sum`` over the edges; SPOS
 and RSPS have no α step, SETN's α step mixes every op (its ``'joint'`` mode). Variants alternate step by
-step in one process so that load from other processes hits all alike; the table reports medians.
+step in one process so that load from other processes hits all alike; the table reports medians of wall time
+and of the process' CPU time (with ``--threads 1`` on a shared machine the CPU time leaves out the time other
+processes held the core; with more threads it also counts OpenMP workers spinning at barriers).
 
 Targets (issue 18): GDAS's step >= 3x cheaper than nasforge's DARTS step; each method >= 1.5x faster than
 its baseline.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -42,6 +45,7 @@ TARGETS = {"gdas_vs_darts": 3.0, "speedup": 1.5}
 BATCH = 64
 METHOD_NAMES = ("darts", "gdas", "drnas", "spos", "rsps", "setn")
 SINGLE_PATH = ("spos", "rsps", "setn")  # weight step on a uniformly drawn path
+KEYS = ("nasforge", "baseline", "nasforge_cpu", "baseline_cpu")
 
 # --- the baseline: the papers' code structure ----------------------------------------------------------------
 
@@ -164,26 +168,44 @@ def main() -> None:
             baseline_step(base, b_w, b_a, batch(), batch())
 
         steps[name] = (ours, theirs)
-    times: dict[str, dict[str, list[float]]] = {n: {"nasforge": [], "baseline": []} for n in METHOD_NAMES}
+    # Wall time, and the process' CPU time: with one thread on a shared machine the CPU time leaves out the
+    # time other processes held the core (with two threads it also counts OpenMP workers spinning at barriers).
+    times: dict[str, dict[str, list[float]]] = {n: {k: [] for k in KEYS} for n in METHOD_NAMES}
     for n in METHOD_NAMES:  # warm-up
         steps[n][0]()
         steps[n][1]()
     for _ in range(args.steps):
         for n in METHOD_NAMES:
             for key, fn in zip(("nasforge", "baseline"), steps[n], strict=True):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 fn()
                 times[n][key].append(1000 * (time.perf_counter() - t0))
+                times[n][f"{key}_cpu"].append(1000 * (time.process_time() - c0))
     rows = {}
     for n in METHOD_NAMES:
-        ours_ms, base_ms = statistics.median(times[n]["nasforge"]), statistics.median(times[n]["baseline"])
-        rows[n] = {"nasforge_ms": ours_ms, "baseline_ms": base_ms, "speedup": base_ms / ours_ms}
+        ms = {k: statistics.median(v) for k, v in times[n].items()}
+        rows[n] = {
+            "nasforge_ms": ms["nasforge"],
+            "baseline_ms": ms["baseline"],
+            "speedup": ms["baseline"] / ms["nasforge"],
+            "nasforge_cpu_ms": ms["nasforge_cpu"],
+            "baseline_cpu_ms": ms["baseline_cpu"],
+            "cpu_speedup": ms["baseline_cpu"] / ms["nasforge_cpu"],
+        }
     gdas_vs_darts = rows["darts"]["nasforge_ms"] / rows["gdas"]["nasforge_ms"]
+    gdas_vs_darts_cpu = rows["darts"]["nasforge_cpu_ms"] / rows["gdas"]["nasforge_cpu_ms"]
     print(f"NB201 supernet C={args.C} N={args.N}, batch {BATCH}, {args.threads} threads, {args.steps} steps (median)")
-    print(f"{'method':8} {'nasforge ms':>12} {'baseline ms':>12} {'speedup':>8}")
+    header = ("nasforge ms", 12), ("baseline ms", 12), ("speedup", 8), ("cpu ms", 8), ("base cpu", 9), ("cpu x", 7)
+    print(f"{'method':8}" + "".join(f" {name:>{width}}" for name, width in header))
     for n, r in rows.items():
-        print(f"{n:8} {r['nasforge_ms']:12.1f} {r['baseline_ms']:12.1f} {r['speedup']:7.2f}x")
-    print(f"GDAS step vs DARTS step (nasforge): {gdas_vs_darts:.2f}x cheaper (target >= {TARGETS['gdas_vs_darts']}x)")
+        print(
+            f"{n:8} {r['nasforge_ms']:12.1f} {r['baseline_ms']:12.1f} {r['speedup']:7.2f}x "
+            f"{r['nasforge_cpu_ms']:8.1f} {r['baseline_cpu_ms']:9.1f} {r['cpu_speedup']:6.2f}x"
+        )
+    print(
+        f"GDAS step vs DARTS step (nasforge): {gdas_vs_darts:.2f}x cheaper, CPU time {gdas_vs_darts_cpu:.2f}x "
+        f"(target >= {TARGETS['gdas_vs_darts']}x)"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "settings": {"C": args.C, "N": args.N, "batch": BATCH, "threads": args.threads, "steps": args.steps},
@@ -191,6 +213,8 @@ def main() -> None:
         "targets": TARGETS,
         "methods": rows,
         "gdas_vs_darts": gdas_vs_darts,
+        "gdas_vs_darts_cpu": gdas_vs_darts_cpu,
+        "load_average": list(os.getloadavg()),
     }
     RESULTS.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 

@@ -18,6 +18,7 @@ from nasforge.spaces.nb201_model import (
     CategoricalOp,
     NB201Cell,
     NB201Network,
+    avg_pool_3x3,
     count_flops,
     count_params,
     network_costs,
@@ -81,6 +82,28 @@ def test_conv_ops_are_relu_conv_bn(name: str, kernel: int) -> None:
     assert conv.bias is None and conv.kernel_size == (kernel, kernel) and conv.stride == (1, 1)
     assert bn.affine and bn.track_running_stats
     assert sum(p.numel() for p in CategoricalOp(name, 8).parameters()) == 8 * 8 * kernel * kernel + 2 * 8
+
+
+def test_fast_avg_pool_is_nb201s_pool_by_hand_and_against_torch() -> None:
+    # 1..9 on a 3x3 grid: corners average 4 values, border cells 6, the centre 9 (padding not counted).
+    x = torch.arange(1.0, 10.0).reshape(1, 1, 3, 3).requires_grad_()
+    out = avg_pool_3x3(x)
+    assert out.detach().flatten().tolist() == [3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0]
+    out.sum().backward()
+    # d(sum)/dx[0, 0]: x[0, 0] lies in the windows of (0,0), (0,1), (1,0), (1,1), of sizes 4, 6, 6, 9
+    assert x.grad[0, 0, 0, 0].item() == pytest.approx(1 / 4 + 2 / 6 + 1 / 9)
+    pool = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    gen = torch.Generator().manual_seed(0)
+    for shape in ((2, 3, 1, 1), (2, 4, 2, 5), (3, 8, 7, 6), (2, 16, 16, 16)):
+        for layout in (torch.contiguous_format, torch.channels_last):
+            a = torch.randn(shape, generator=gen).contiguous(memory_format=layout).requires_grad_()
+            b = a.detach().clone().requires_grad_()
+            g = torch.randn(shape, generator=gen)
+            fast, plain = avg_pool_3x3(a), pool(b)
+            assert torch.allclose(fast, plain, rtol=1e-6, atol=1e-6)
+            (fast * g).sum().backward()
+            (plain * g).sum().backward()
+            assert torch.allclose(a.grad, b.grad, rtol=1e-5, atol=1e-6)
 
 
 def test_skip_none_and_pool_semantics() -> None:

@@ -255,6 +255,73 @@ def test_gdas_supernet_trains_with_one_path_and_evaluates_its_argmax():
         assert torch.allclose(one_path, net(x), atol=1e-4)  # softmax of ±60 is one-hot to float precision
 
 
+def test_one_path_sum_equals_the_plain_products_and_sums():
+    """GDAS' fused node against ``Σ w_k · t_k + rest`` written out: value, the gradients to every input (a hard
+    weight of exactly 1 and a soft one, NHWC and NCHW tensors), and a double backward through it."""
+    from nasforge.oneshot.mixed import one_path_sum
+
+    gen = torch.Generator().manual_seed(4)
+    t = [torch.randn(2, 3, 4, 5, generator=gen) for _ in range(3)]
+    t[0] = t[0].contiguous(memory_format=torch.channels_last)
+    g = torch.randn(2, 3, 4, 5, generator=gen)
+    values = ([1.0, 1.0, 1.0], 0.0), ([1.0, 0.5, -2.0], 0.25)
+    for coefficients, rest_value in values:
+        results = []
+        for fused in (True, False):
+            w = torch.tensor(coefficients, requires_grad=True)
+            rest = torch.tensor(rest_value, requires_grad=True)
+            ts = [x.clone().requires_grad_() for x in t]
+            out = one_path_sum(w, rest, ts) if fused else w[0] * ts[0] + w[1] * ts[1] + w[2] * ts[2] + rest
+            grads = torch.autograd.grad((out * g).sum(), [w, rest, *ts], create_graph=True)
+            second = torch.autograd.grad(grads[3].sum(), w)[0]  # d/dw of Σ ∂L/∂t_1 = Σ g, on w[1] only
+            results.append((out.detach(), *(x.detach() for x in grads), second))
+        for fast, plain in zip(*results, strict=True):
+            assert torch.allclose(fast, plain, rtol=1e-6, atol=1e-6)
+    # by hand: ∂L/∂w_k = ⟨g, t_k⟩, ∂L/∂rest = Σ g
+    w, rest = torch.ones(3, requires_grad=True), torch.zeros((), requires_grad=True)
+    (one_path_sum(w, rest, t) * g).sum().backward()
+    assert torch.allclose(w.grad, torch.stack([(g * x).sum() for x in t]), rtol=1e-5)
+    assert torch.allclose(rest.grad, g.sum())
+    with pytest.raises(ValueError, match="one weight per tensor"):
+        one_path_sum(torch.ones(2), torch.zeros(()), t)
+
+
+@pytest.mark.parametrize("method", ["darts", "gdas", "drnas", "spos"])
+def test_weight_step_without_alpha_graph_gives_the_plain_weight_gradients(method):
+    """The weight step's forward mixes with α detached (no α terms, no α gradient): its weight gradients must equal
+    those of the plain forward with α attached, from the same sample, and α's gradient is left as it was."""
+    from nasforge.oneshot.methods import METHODS
+    from nasforge.oneshot.search import weight_step
+
+    x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    y = torch.tensor([0, 1, 2, 3])
+    grads = []
+    for weights_only in (False, True):
+        net = build_supernet("nb201", "cifar10", C=4, layers=1, seed=0)
+        net.method, net.tau, net.sample_gen = METHODS[method], 2.0, torch.Generator().manual_seed(3)
+        net.weights_only = weights_only
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        weights = net.weight_parameters()
+        grads.append(torch.autograd.grad(loss, weights, allow_unused=True))
+        assert net.alpha.grad is None
+    for plain, fast in zip(*grads, strict=True):
+        assert (plain is None) == (fast is None)
+        if plain is not None:
+            assert torch.allclose(plain, fast, rtol=1e-5, atol=1e-6)  # sums in another order: rounding
+    assert sum(g is not None for g in grads[1]) > 5  # the sampled path's weights did get gradients
+    # weight_step itself: the weights move, α and its gradient from the α step stay as they were
+    net = build_supernet("nb201", "cifar10", C=4, layers=1, seed=0)
+    net.method, net.tau, net.sample_gen = METHODS[method], 2.0, torch.Generator().manual_seed(3)
+    net.alpha.grad = torch.ones_like(net.alpha)
+    alpha = net.alpha.detach().clone()
+    optimizer = torch.optim.SGD(net.weight_parameters(), lr=0.1)
+    before = net.classifier.weight.detach().clone()
+    weight_step(net, optimizer, (x, y), 5.0)
+    assert not net.weights_only and torch.equal(net.alpha.detach(), alpha)
+    assert torch.equal(net.alpha.grad, torch.ones_like(alpha))
+    assert not torch.equal(net.classifier.weight.detach(), before)
+
+
 @pytest.mark.parametrize("method", ["gdas", "drnas"])
 def test_second_order_search_runs_with_each_method(method, tiny_mnist, tmp_path, capsys):  # noqa: F811
     import json

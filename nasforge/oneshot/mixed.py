@@ -28,6 +28,7 @@ from torch import nn
 
 from nasforge.errors import ArchError
 from nasforge.spaces.darts_model import FactorizedReduce, make_op
+from nasforge.spaces.nb201_model import AvgPool3x3
 
 # --- the fused weighted sum -----------------------------------------------------------------------------------
 
@@ -58,6 +59,57 @@ def weighted_sum(weights: torch.Tensor, tensors: Sequence[torch.Tensor]) -> torc
     if weights.shape != (len(tensors),):
         raise ValueError(f"need one weight per tensor, got weights of shape {tuple(weights.shape)} for {len(tensors)}")
     return _WeightedSum.apply(weights, *tensors)
+
+
+class _OnePathSum(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weights: torch.Tensor, rest: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        coefficients = weights.tolist()
+        out = torch.mul(tensors[0], coefficients[0])
+        for w, t in zip(coefficients[1:], tensors[1:], strict=True):
+            out.add_(t, alpha=w)
+        out.add_(float(rest))  # GDAS' unsampled weights: 0 in value, here for their gradient
+        ctx.save_for_backward(weights, *tensors)
+        ctx.coefficients = coefficients
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        weights, *tensors = ctx.saved_tensors
+        grad_weights = torch.stack([_inner(grad, t) for t in tensors]) if ctx.needs_input_grad[0] else None
+        grad_rest = grad.sum() if ctx.needs_input_grad[1] else None
+        grads = []
+        for k, need in enumerate(ctx.needs_input_grad[2:]):
+            if not need:
+                grads.append(None)
+            elif ctx.coefficients[k] == 1.0 and not torch.is_grad_enabled():
+                grads.append(grad)  # the sampled op's weight is exactly 1: no product to compute
+            else:  # a tensor coefficient keeps a double backward (create_graph) exact
+                grads.append(grad * weights[k])
+        return (grad_weights, grad_rest, *grads)
+
+
+def _inner(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """⟨a, b⟩ of two same-shape tensors: one dot product over their memory when both are dense in the same layout
+    (no product temporary), else ``(a * b).sum()``."""
+    dense = a.is_contiguous() or (a.dim() == 4 and a.is_contiguous(memory_format=torch.channels_last))
+    if dense and a.stride() == b.stride() and not torch.is_grad_enabled():
+        flat = (a.numel(),), (1,)
+        return torch.dot(a.as_strided(*flat), b.as_strided(*flat))
+    return (a * b).sum()
+
+
+def one_path_sum(weights: torch.Tensor, rest: torch.Tensor, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """GDAS' node: Σ_k weights[k] · tensors[k] + rest, in one output buffer, differentiable in all three.
+
+    ``weights``: the sampled op's weight of each computed edge (exactly 1 for a hard sample: its backward then
+    passes the node's gradient on without a product); ``rest``: a scalar, the node's unsampled weights summed
+    (exactly 0 for a hard sample; its gradient is the sum of the node's gradient, as GDAS' code gives it).
+    Raises ``ValueError`` for a weight count other than ``len(tensors)`` or no tensors.
+    """
+    if not tensors or weights.shape != (len(tensors),):
+        raise ValueError(f"need one weight per tensor, got weights of shape {tuple(weights.shape)} for {len(tensors)}")
+    return _OnePathSum.apply(weights, rest, *tensors)
 
 
 # --- how each op is computed in a supernet --------------------------------------------------------------------
@@ -102,13 +154,14 @@ def mnist_search_op(name: str, stride: int) -> SearchOp:
 
 
 def nb201_search_op(name: str, stride: int) -> SearchOp:
-    """The search-time form of an NB201 op (NB201's pooling has no BatchNorm)."""
+    """The search-time form of an NB201 op (NB201's pooling has no BatchNorm; :class:`AvgPool3x3` is its fast
+    CPU form)."""
     if stride != 1:
         raise ArchError("NB201 cell ops never change the resolution (stride 1)")
     kinds = {
         "none": SearchOp("zero"),
         "skip_connect": SearchOp("shared", lambda C: nn.Identity()),
-        "avg_pool_3x3": SearchOp("shared", lambda C: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)),
+        "avg_pool_3x3": SearchOp("shared", lambda C: AvgPool3x3()),
         "nor_conv_1x1": SearchOp("conv", kernel=1),
         "nor_conv_3x3": SearchOp("conv", kernel=3),
     }

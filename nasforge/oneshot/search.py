@@ -540,7 +540,12 @@ def weight_step(
     """One SGD step of the weights on a training batch (α untouched; gradient norm clipped at ``grad_clip``
     unless it is 0); returns the loss and the logits."""
     x, y = batch
-    logits = model(x)
+    # The weight gradients never need α's graph: without it the forward and backward skip α's terms.
+    model.weights_only = True
+    try:
+        logits = model(x)
+    finally:
+        model.weights_only = False
     loss = F.cross_entropy(logits, y)
     weights = model.weight_parameters()
     # Gradients for the weights only: α needs none here, and the optimizer never sees it. A one-path method

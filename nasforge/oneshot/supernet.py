@@ -29,6 +29,7 @@ from nasforge.oneshot.mixed import (
     darts_search_op,
     mnist_search_op,
     nb201_search_op,
+    one_path_sum,
     weighted_sum,
 )
 from nasforge.spaces.darts import Genotype, derive_genotype
@@ -103,23 +104,31 @@ class SearchCell(nn.Module):
         """GDAS' forward: node j = Σ_edges w[e, o_e] · o_e(x) + Σ_edges Σ_{o ≠ o_e} w[e, o], with o_e the argmax
         of row e. The second sum is exactly 0 in value (one-hot rows) but passes the gradient to every other α
         of the edge, as GDAS' own code (``hardwts[i]`` for the ops not taken). Weights without a gradient (a
-        uniform path of SPOS / RSPS, a fixed candidate) carry no α term: node j is then Σ_edges o_e(x)."""
+        uniform path of SPOS / RSPS, a fixed candidate) carry no α term: node j is then Σ_edges o_e(x). With α
+        terms a node is one :func:`~nasforge.oneshot.mixed.one_path_sum` (one buffer, no products by 1)."""
         chosen = weights.detach().argmax(dim=-1).tolist()
         carry = weights.requires_grad
+        if carry:  # per edge: the sampled op's weight, and the sum of the others' (0 in value)
+            picked = weights.gather(1, torch.tensor(chosen, device=weights.device)[:, None])[:, 0]
+            unsampled = weights.sum(dim=-1) - picked
         states = list(inputs)
         terms: list[list[torch.Tensor]] = [[] for _ in range(self.steps)]
-        rest: list[list[torch.Tensor]] = [[] for _ in range(self.steps)]
+        term_rows: list[list[int]] = [[] for _ in range(self.steps)]  # the α row of each term
+        in_rows: list[list[int]] = [[] for _ in range(self.steps)]  # the α rows of every edge into the node
 
         def node(j: int) -> torch.Tensor:
+            if terms[j] and carry:
+                return one_path_sum(picked[term_rows[j]], unsampled[in_rows[j]].sum(), terms[j])
             if terms[j]:
-                out = terms[j][0]
-                for t in terms[j][1:]:
-                    out = out + t
-            else:  # every edge into the node chose `none`
-                n, _, h, w = inputs[0].shape
-                h, w = (h // 2, w // 2) if self.reduction else (h, w)
-                out = inputs[0].new_zeros(n, self.C, h, w).contiguous(memory_format=CHANNELS_LAST)
-            return out + torch.stack(rest[j]).sum() if carry else out
+                out = terms[j][0] if len(terms[j]) == 1 else terms[j][0] + terms[j][1]
+                for t in terms[j][2:]:
+                    out += t  # in place on the node's own new buffer: one allocation per node
+                return out
+            # every edge into the node chose `none`
+            n, _, h, w = inputs[0].shape
+            h, w = (h // 2, w // 2) if self.reduction else (h, w)
+            out = inputs[0].new_zeros(n, self.C, h, w).contiguous(memory_format=CHANNELS_LAST)
+            return out + unsampled[in_rows[j]].sum() if carry else out
 
         for src, fan in enumerate(self.fans):
             if src >= self.n_inputs:
@@ -127,11 +136,11 @@ class SearchCell(nn.Module):
             first = max(0, src - self.n_inputs + 1)
             rows = [edge_row(self.n_inputs, j, src) for j in range(first, self.steps)]
             picks = [chosen[r] for r in rows]
-            for j, r, o, y in zip(range(first, self.steps), rows, picks, fan.sampled(states[src], picks), strict=True):
+            for j, r, y in zip(range(first, self.steps), rows, fan.sampled(states[src], picks), strict=True):
                 if y is not None:
-                    terms[j].append(y * weights[r, o] if carry else y)
-                if carry:
-                    rest[j].append(weights[r].sum() - weights[r, o])
+                    terms[j].append(y)
+                    term_rows[j].append(r)
+                in_rows[j].append(r)
         states.append(node(self.steps - 1))
         return torch.cat(states[self.n_inputs :], dim=1) if self.output == "concat" else states[-1]
 
@@ -189,6 +198,7 @@ class Supernet(nn.Module):
     tau: float = 1.0  # the method's temperature (GDAS), set per epoch by the search loop
     sample_gen: torch.Generator | None = None  # where sampling methods draw (CPU generator)
     arch_phase: bool = False  # set by the architect during its α step (SETN mixes all ops there)
+    weights_only: bool = False  # set by the weight step: its forward mixes with α detached (no α gradient)
     fixed: torch.Tensor | None = None  # one-hot rows of a candidate being scored: overrides the method
     selected: NB201Arch | None = None  # the selecting methods' (SPOS, RSPS, SETN) last selection
     partial: int = 1  # DrNAS' progressive schedule: the partial-channel K of the current stage (1: all channels)
@@ -197,7 +207,10 @@ class Supernet(nn.Module):
     def mixing(self, alpha: torch.Tensor) -> torch.Tensor:
         """The per-edge op weights (edges × ops) of a forward pass: a fixed candidate's one-hot rows if one is
         set, else the method's sample while training (its α-step mixing in the α step), its deterministic
-        weights in evaluation."""
+        weights in evaluation. With :attr:`weights_only` set, α enters detached: the same weights, but no graph
+        to α, so a one-path cell carries no α terms (GDAS) and a mixed node computes no α gradient (DARTS)."""
+        if self.weights_only:
+            alpha = alpha.detach()
         if self.fixed is not None:
             return self.fixed.to(alpha)
         if not self.training:
@@ -371,7 +384,8 @@ class NB201Supernet(Supernet):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = self.mixing(self.alpha)
-        x = self.stem(x).contiguous(memory_format=CHANNELS_LAST)
+        # The image in NHWC before the stem: its conv and BatchNorm are faster so than converting after them.
+        x = self.stem(x.contiguous(memory_format=CHANNELS_LAST))
         for cell in self.cells:
             x = cell([x], weights, self.one_path(), self.partial) if isinstance(cell, SearchCell) else cell(x)
         return self.classifier(self.lastact(x).mean(dim=(2, 3)))
