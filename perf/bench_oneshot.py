@@ -15,8 +15,8 @@ processes held the core; with more threads it also counts OpenMP workers spinnin
 Targets (issue 18): GDAS's step >= 3x cheaper than nasforge's DARTS step; each method >= 1.5x faster than
 its baseline.
 
-Usage: ``python perf/bench_oneshot.py [--steps 10] [--C 8] [--N 1] [--threads 2]``; prints a table and
-writes perf/results/oneshot.json.
+Usage: ``python perf/bench_oneshot.py [--steps 10] [--C 8] [--N 1] [--threads 2] [--out FILE]``; prints a table and
+writes perf/results/oneshot.json (or ``--out``).
 """
 
 from __future__ import annotations
@@ -139,6 +139,7 @@ def main() -> None:
     parser.add_argument("--C", type=int, default=8)
     parser.add_argument("--N", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON (default perf/results/oneshot.json)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(0)
@@ -206,7 +207,7 @@ def main() -> None:
         f"GDAS step vs DARTS step (nasforge): {gdas_vs_darts:.2f}x cheaper, CPU time {gdas_vs_darts_cpu:.2f}x "
         f"(target >= {TARGETS['gdas_vs_darts']}x)"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "settings": {"C": args.C, "N": args.N, "batch": BATCH, "threads": args.threads, "steps": args.steps},
         "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__},
@@ -216,7 +217,7 @@ def main() -> None:
         "gdas_vs_darts_cpu": gdas_vs_darts_cpu,
         "load_average": list(os.getloadavg()),
     }
-    RESULTS.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    args.out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
