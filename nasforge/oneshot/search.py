@@ -493,9 +493,13 @@ def _epoch(run: _Run, epoch: int, progress: bool, lookup: Lookup | None) -> Sear
     if config.partial_channels:
         stage = config.stage_at(epoch)
         model.partial = config.partial_channels[stage]
-        if epoch == 0 or stage != config.stage_at(epoch - 1):  # a stage's start: DrNAS prunes its ops
+        if epoch == 0 or stage != config.stage_at(epoch - 1):  # a stage's start: DrNAS prunes, then widens
             if config.keep_ops[stage] < len(model.ops):
                 model.prune(config.keep_ops[stage])
+            if stage and config.partial_channels[stage] < config.partial_channels[stage - 1]:
+                widen_gen = torch.Generator().manual_seed(config.seed + 5 + 7919 * stage)  # resume-safe: per stage
+                model.widen(config.partial_channels[stage - 1], config.partial_channels[stage], widen_gen,
+                            run.w_optimizer)  # fmt: skip
     model.train()
     loss_sum = arch_sum = 0.0
     correct = seen = 0
