@@ -14,11 +14,12 @@ up in the NB201 benchmark by the search itself (``search.jsonl``: ``benchmark``)
 ``--report`` only reads the runs (every method found in RUNS, whatever ``--methods`` says, so two table
 processes sharing RUNS each write the whole table) and writes RUNS/table.md (NB201 test accuracy of the
 derived cell at a quarter, half and three quarters of the epochs, final mean ± std, rank, minutes per seed),
-RUNS/table.json (every epoch; the DrNAS runs made before the warm-up, RUNS/nowarmup-drnas-sS, as the row
-``drnas-nowarmup`` where present) and, per method, ``--plots``/M.png (default RUNS/plots: NB201 test accuracy of
-the derived cell, mean ± std over the seeds, and the supernet's own one-shot accuracy, over the epochs). A
-seed with fewer epochs than the method's longest (still running) is left out; a row whose runs have not reached
-the planned epochs says "E of P (running)".
+RUNS/table.json (every epoch; where present, DrNAS' earlier variants RUNS/nowarmup-drnas-sS and
+RUNS/freshwiden-drnas-sS as the rows ``drnas-nowarmup`` and ``drnas-freshwiden``) and, per method,
+``--plots``/M.png (default RUNS/plots: NB201 test accuracy of the derived cell, mean ± std over the seeds,
+and the supernet's own one-shot accuracy, over the epochs). A seed with fewer epochs than the method's
+longest (still running) is left out; a row whose runs have not reached the planned epochs says "E of P
+(running)".
 
 Usage::
 
@@ -180,9 +181,12 @@ def report(args: argparse.Namespace) -> None:
         (f"{m}-long", [run_dir(args.runs, m, 0, long=True)], PAPER[m], epochs)
         for m, epochs in (("darts", args.long_epochs), ("gdas", args.gdas_long_epochs))
     ]
-    # DrNAS as first run, without α warm-up (kept for comparison, never rerun by this script)
-    entries.append(("drnas-nowarmup", [args.runs / f"nowarmup-drnas-s{s}" for s in args.seeds], PAPER["drnas"],
-                    args.epochs))  # fmt: skip
+    # DrNAS' earlier variants, kept for comparison (never run by this script): without α warm-up, and with warm-up
+    # but fresh init of the widened channels instead of Net2Wider (docs/oneshot.md)
+    entries += [
+        (f"drnas-{variant}", [args.runs / f"{variant}-drnas-s{s}" for s in args.seeds], PAPER["drnas"], args.epochs)
+        for variant in ("nowarmup", "freshwiden")
+    ]
     plots = args.runs / "plots" if args.plots is None else args.plots
     for name, dirs, paper, planned_epochs in entries:
         runs = [r for r in (records(d) for d in dirs) if r and r[-1].get("benchmark")]
