@@ -97,7 +97,7 @@ def _add_search_arguments(p: argparse.ArgumentParser) -> None:
         help="Adam lr of the architecture parameters (default 3e-4, DARTS' and GDAS'); methods that train α only",
     )  # fmt: skip
     p.add_argument(
-        "--warmup-epochs", type=argtypes.int_range(0), default=0, metavar="W",
+        "--warmup-epochs", type=argtypes.int_range(0, argtypes.MAX_EPOCHS), default=0, metavar="W",
         help="α is not stepped in the first W epochs of each stage (of the run without --partial-channels); "
         "the weights train as usual (default 0; DrNAS' NB201 code: 10 of each 50-epoch stage)",
     )  # fmt: skip
