@@ -2,7 +2,8 @@
 
 Each run is ``nasforge oneshot --method M --space nb201 --dataset cifar10 --C 8 --layers 1 --epochs E
 --batch-size 64 --seed S --fraction F --out RUNS/M-sS`` plus the method's own settings (DrNAS: its progressive
-schedule ``--partial-channels 4,2 --keep-ops 5,3``; SPOS, RSPS, SETN: ``--candidates``, ``--recalib-batches``;
+schedule ``--partial-channels 4,2 --keep-ops 5,3`` and α warm-up ``--warmup-epochs 2``, DrNAS' 10 of each 50-epoch
+stage scaled to the table's 10-epoch stages; SPOS, RSPS, SETN: ``--candidates``, ``--recalib-batches``;
 GDAS: ``--gdas-epochs`` instead of ``--epochs`` and ``--arch-lr`` = ``--gdas-arch-lr``, docs/oneshot.md "GDAS on
 a short CPU protocol"), with ``--resume`` when its checkpoint exists, so an interrupted table continues where
 it stopped: a finished run is skipped, a started one continues after its last epoch. Order: seed 0 of every
@@ -13,10 +14,12 @@ up in the NB201 benchmark by the search itself (``search.jsonl``: ``benchmark``)
 ``--report`` only reads the runs (every method found in RUNS, whatever ``--methods`` says, so two table
 processes sharing RUNS each write the whole table) and writes RUNS/table.md (NB201 test accuracy of the
 derived cell at a quarter, half and three quarters of the epochs, final mean ± std, rank, minutes per seed),
-RUNS/table.json (every epoch) and, per method, ``--plots``/M.png (default RUNS/plots: NB201 test accuracy of
-the derived cell, mean ± std over the seeds, and the supernet's own one-shot accuracy, over the epochs). A
-seed with fewer epochs than the method's longest (still running) is left out; a row whose runs have not reached
-the planned epochs says "E of P (running)".
+RUNS/table.json (every epoch; where present, DrNAS' earlier variants RUNS/nowarmup-drnas-sS and
+RUNS/freshwiden-drnas-sS as the rows ``drnas-nowarmup`` and ``drnas-freshwiden``) and, per method,
+``--plots``/M.png (default RUNS/plots: NB201 test accuracy of the derived cell, mean ± std over the seeds,
+and the supernet's own one-shot accuracy, over the epochs). A seed with fewer epochs than the method's
+longest (still running) is left out; a row whose runs have not reached the planned epochs says "E of P
+(running)".
 
 Usage::
 
@@ -47,7 +50,10 @@ PAPER = {  # CIFAR-10 test accuracy: NB201 paper (Dong & Yang 2020, Table 5); Dr
 
 def method_args(method: str, args: argparse.Namespace) -> list[str]:
     if method == "drnas":
-        return ["--partial-channels", args.partial_channels, "--keep-ops", args.keep_ops]
+        return [
+            "--partial-channels", args.partial_channels, "--keep-ops", args.keep_ops,
+            "--warmup-epochs", str(args.drnas_warmup_epochs),
+        ]  # fmt: skip
     if method == "gdas":
         return ["--arch-lr", str(args.gdas_arch_lr)]
     if method in ("spos", "rsps", "setn"):
@@ -175,6 +181,12 @@ def report(args: argparse.Namespace) -> None:
         (f"{m}-long", [run_dir(args.runs, m, 0, long=True)], PAPER[m], epochs)
         for m, epochs in (("darts", args.long_epochs), ("gdas", args.gdas_long_epochs))
     ]
+    # DrNAS' earlier variants, kept for comparison (never run by this script): without α warm-up, and with warm-up
+    # but fresh init of the widened channels instead of Net2Wider (docs/oneshot.md)
+    entries += [
+        (f"drnas-{variant}", [args.runs / f"{variant}-drnas-s{s}" for s in args.seeds], PAPER["drnas"], args.epochs)
+        for variant in ("nowarmup", "freshwiden")
+    ]
     plots = args.runs / "plots" if args.plots is None else args.plots
     for name, dirs, paper, planned_epochs in entries:
         runs = [r for r in (records(d) for d in dirs) if r and r[-1].get("benchmark")]
@@ -208,6 +220,10 @@ def main() -> None:
     parser.add_argument("--recalib-batches", type=int, default=4)
     parser.add_argument("--partial-channels", default="4,2")
     parser.add_argument("--keep-ops", default="5,3")
+    parser.add_argument(
+        "--drnas-warmup-epochs", type=int, default=2,
+        help="DrNAS' α warm-up per stage (DrNAS: 10 of each 50 epochs; 2 of the table's 10)",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--plots", type=Path, default=None, help="where the per-method plots go (default RUNS/plots)")
     parser.add_argument("--report", action="store_true", help="only write the table from the runs so far")

@@ -12,7 +12,7 @@ from test_darts_cli import TINY, tiny_mnist  # noqa: F401  (the tiny MNIST fixtu
 from nasforge.cli.main import main
 from nasforge.errors import ConfigError
 from nasforge.oneshot.methods import METHODS
-from nasforge.oneshot.mixed import channel_shuffle, nb201_search_op
+from nasforge.oneshot.mixed import MixedEdges, channel_shuffle, nb201_search_op
 from nasforge.oneshot.search import SearchConfig
 from nasforge.oneshot.supernet import SearchCell, build_supernet
 from nasforge.spaces.nb201 import OPS as NB201_OPS
@@ -148,3 +148,65 @@ def test_progressive_drnas_prunes_at_the_stage_start_and_resumes(tiny_mnist, tmp
     resumed = search(config, images, out_dir=tmp_path / "b", progress=False, resume=True).records
     assert [r.genotype for r in resumed] == [first["genotype"], second["genotype"]]
     assert resumed[1].alphas == pytest.approx(second["alphas"])
+
+
+def test_widen_replicates_channels_as_net2wider():
+    """K 4 -> 2 on C = 8 (ops of 2 -> 4 channels): with the input's new channels zero, each widened conv outputs the
+    old conv's 2 channels exactly, then 2 copies of them (BatchNorm in eval mode with its copied statistics); the
+    weight's trained block and the rows beyond the op are untouched, and the momentum buffer follows the copies."""
+    gen = torch.Generator().manual_seed(3)
+    fan = MixedEdges(8, 1, NB201_OPS, 2, nb201_search_op)
+    buffers = {}
+    for conv, bn in fan.convs.values():
+        bn.running_mean.copy_(torch.randn(16, generator=gen))
+        bn.running_var.copy_(torch.rand(16, generator=gen) + 0.5)
+        buffers[conv.weight] = torch.randn(conv.weight.shape, generator=gen)
+    fan.eval()
+    x = torch.randn(3, 8, 5, 5, generator=gen)
+    before = fan.partial(x, 4)
+    old = {name: (conv.weight.detach().clone(), buffers[conv.weight].clone()) for name, (conv, _) in fan.convs.items()}
+    fan.widen(2, 4, torch.Generator().manual_seed(0), buffers.get)
+    x[:, 2:4] = 0  # the channels the widened op reads for the first time
+    after = fan.partial(x, 2)
+    for name, (conv, _) in fan.convs.items():
+        k = fan.live_ops.index(NB201_OPS.index(name))
+        weight, buffer = conv.weight.detach(), buffers[conv.weight]
+        for e in range(2):
+            a, b = after[e][k], before[e][k]
+            torch.testing.assert_close(a[:, :2], b)
+            rows = e * 8
+            assert torch.equal(weight[rows : rows + 2, :2], old[name][0][rows : rows + 2, :2])
+            assert torch.equal(weight[rows + 4 : rows + 8], old[name][0][rows + 4 : rows + 8])
+            for m in (2, 3):
+                (source,) = [r for r in (0, 1) if torch.allclose(a[:, m], b[:, r])]  # a copy of exactly one
+                assert torch.equal(weight[rows + m, :4], weight[rows + source, :4])
+                assert torch.equal(buffer[rows + m, :4], buffer[rows + source, :4])
+                # its columns 2, 3 are copies of columns 0, 1 (the same in the weight and its momentum)
+                for t, o in ((weight, old[name][0]), (buffer, old[name][1])):
+                    cols = [[c for c in (0, 1) if torch.equal(t[rows + r, m], o[rows + r, c])] for r in (0, 1)]
+                    assert all(cols) and set(cols[0]) & set(cols[1])
+
+
+def test_progressive_search_widens_at_the_stage_boundary(tiny_mnist, tmp_path):  # noqa: F811
+    """K 2 -> 1 on C = 4 with a weight lr of 1e-9 (the weights all but frozen): after stage 2's first epoch each edge's
+    conv rows 2, 3 are copies of its rows 0, 1 (to 1e-6), where fresh initial rows would differ by ~0.1."""
+    from nasforge.data import load_dataset
+    from nasforge.oneshot.search import search
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # on a loaded machine more threads only wait on each other
+    try:
+        config = SearchConfig(
+            space="nb201", dataset="mnist", method="drnas", epochs=2, batch_size=16, C=4, layers=1,
+            partial_channels=(2, 1), keep_ops=(5, 5), w_lr=1e-9, lr_schedule="constant",
+        )  # fmt: skip
+        search(config, load_dataset("mnist", "train", tiny_mnist), out_dir=tmp_path, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    for key in ("cells.0.fans.0.convs.nor_conv_3x3.0.weight", "cells.0.fans.1.convs.nor_conv_1x1.0.weight"):
+        weight = state["model"][key]
+        for e in range(weight.shape[0] // 4):
+            rows = weight[4 * e : 4 * e + 4, :4]
+            for m in (2, 3):
+                assert any(torch.allclose(rows[m], rows[r], rtol=0, atol=1e-6) for r in (0, 1)), (key, e, m)

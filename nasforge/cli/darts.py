@@ -97,6 +97,11 @@ def _add_search_arguments(p: argparse.ArgumentParser) -> None:
         help="Adam lr of the architecture parameters (default 3e-4, DARTS' and GDAS'); methods that train α only",
     )  # fmt: skip
     p.add_argument(
+        "--warmup-epochs", type=argtypes.int_range(0, argtypes.MAX_EPOCHS), default=0, metavar="W",
+        help="α is not stepped in the first W epochs of each stage (of the run without --partial-channels); "
+        "the weights train as usual (default 0; DrNAS' NB201 code: 10 of each 50-epoch stage)",
+    )  # fmt: skip
+    p.add_argument(
         "--C",
         type=argtypes.channels,
         default=None,
@@ -261,6 +266,7 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
         recalib_batches=args.recalib_batches,
         partial_channels=tuple(args.partial_channels),
         keep_ops=tuple(args.keep_ops),
+        warmup_epochs=args.warmup_epochs,
         **({} if args.arch_lr is None else {"a_lr": args.arch_lr}),
     )
     from nasforge.train.models import check_input_size
@@ -293,6 +299,8 @@ def _darts(args: argparse.Namespace, run: RunDir) -> int:
         settings.update({"--candidates": config.candidates, "--recalib-batches": config.recalib_batches})
     if config.a_lr != ARCH_LR:  # only when not the default: older run directories still resume
         settings["--arch-lr"] = config.a_lr
+    if config.warmup_epochs:  # likewise
+        settings["--warmup-epochs"] = config.warmup_epochs
     if config.partial_channels:
         settings.update({"--partial-channels": list(config.partial_channels), "--keep-ops": list(config.keep_ops)})
     # left out for DARTS (older 'nasforge darts' directories still resume), compared against a run that has them

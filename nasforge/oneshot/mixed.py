@@ -262,8 +262,8 @@ class MixedEdges(nn.Module):
         """PC-DARTS' partial channels (DrNAS' progressive schedule): like ``forward`` on the first ``C // k``
         channels of ``x`` only, with ``C // k``-channel ops. A fused conv uses the leading ``C // k`` × ``C // k``
         block of its edge's weight (and the leading ``C // k`` of its edge's BatchNorm statistics), so a
-        smaller ``k`` later widens the same ops: the trained block is kept, the new rows and columns start
-        from their initialization. Shared ops must act per channel (NB201's identity and pooling do)."""
+        smaller ``k`` later widens the same ops: the trained block is kept, and :meth:`widen` fills the new rows
+        and columns with copies as DrNAS does. Shared ops must act per channel (NB201's identity and pooling do)."""
         c = self.C // k
         xs = x[:, :c]
         outputs: dict[str, list[torch.Tensor]] = {}
@@ -284,6 +284,32 @@ class MixedEdges(nn.Module):
         if self.per_edge:
             raise ArchError("partial channels need ops that are shared or fused convs (the NB201 ops)")
         return [[outputs[self.ops[i]][e] for i in self.live_ops] for e in range(self.n_edges)]
+
+    def widen(
+        self, old: int, new: int, generator: torch.Generator, momentum: Callable[[torch.Tensor], torch.Tensor | None]
+    ) -> None:
+        """Net2Wider as DrNAS widens its partial-channel ops (``net2wider.py``, the ops' ``wider``): each edge's
+        conv grows from its leading ``old`` × ``old`` block to ``new`` × ``new`` by copying, first input columns
+        (new column ``old + m`` := column ``cols[m]``), then output rows of the column-widened block (new row
+        ``old + m`` := row ``rows[m]``), ``cols`` and ``rows`` drawn uniformly from ``0..old-1`` (``generator``),
+        the weights not rescaled; the BatchNorm statistics and the SGD momentum buffer (``momentum(weight)``,
+        None if it has none yet) follow the same copies. So on an input whose channels ``old..new-1`` are zero
+        the widened op outputs the old op's channels followed by copies of channels ``rows``."""
+        if not 0 < old < new <= self.C:
+            raise ArchError(f"widening goes from fewer to more of the {self.C} channels, got {old} -> {new}")
+        for conv, bn in self.convs.values():
+            buffer = momentum(conv.weight)
+            tensors = [conv.weight] if buffer is None else [conv.weight, buffer]
+            for e in range(self.n_edges):
+                base = e * self.C
+                cols = torch.randint(old, (new - old,), generator=generator)
+                rows = base + torch.randint(old, (new - old,), generator=generator)
+                with torch.no_grad():
+                    for t in tensors:
+                        t[base : base + old, old:new] = t[base : base + old, cols]
+                        t[base + old : base + new, :new] = t[rows, :new]
+                    for stat in (bn.running_mean, bn.running_var):
+                        stat[base + old : base + new] = stat[rows]
 
     def edge_op_modules(self, edge: int, name: str) -> list[tuple[nn.Module, slice | None]]:
         """The modules holding op ``name``'s weights on outgoing edge ``edge``, in construction order.

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -94,6 +95,10 @@ class SearchConfig:
     stage per entry, stage s running partial channel connections with K = ``partial_channels[s]`` and, from
     its start, only the ``keep_ops[s]`` ops of each edge with the largest α (DrNAS' NB201 run: K 4 then 2,
     keeping 5 then 3 ops). Empty: no schedule.
+
+    ``warmup_epochs`` W: α is not stepped in the first W epochs of each stage (the whole run is one stage without
+    the progressive schedule) while the weights train as usual; DrNAS' NB201 code waits 10 epochs of each 50.
+    Methods that train α only, and W must leave every stage at least one epoch of α steps.
     """
 
     space: str = "darts-mnist"
@@ -127,6 +132,7 @@ class SearchConfig:
     recalib_batches: int = 4
     partial_channels: tuple[int, ...] = ()
     keep_ops: tuple[int, ...] = ()
+    warmup_epochs: int = 0
 
     def __post_init__(self) -> None:
         get_method(self.method, self.space)  # unknown, or not for this space: ConfigError naming the valid ones
@@ -166,6 +172,7 @@ class SearchConfig:
             )
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError(f"epochs and batch size must be >= 1, got {self.epochs} and {self.batch_size}")
+        self._check_warmup()
         for name, valid in (("lr_schedule", LR_SCHEDULES), ("split", SPLITS), ("valid_sampling", VALID_SAMPLINGS)):
             if getattr(self, name) not in valid:
                 raise ConfigError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
@@ -196,9 +203,33 @@ class SearchConfig:
         if any(not 1 <= n <= n_ops for n in keeps) or list(keeps) != sorted(keeps, reverse=True):
             raise ConfigError(f"--keep-ops must be non-increasing numbers of ops from 1 to {n_ops}, got {list(keeps)}")
 
+    def _check_warmup(self) -> None:
+        W = self.warmup_epochs
+        if not is_int(W) or W < 0:
+            raise ConfigError(f"--warmup-epochs must be an integer >= 0 (0: α trains from the start), got {W!r}")
+        if W and not get_method(self.method).trains_alpha:
+            trained = ", ".join(name for name, m in METHODS.items() if m.trains_alpha)
+            raise ConfigError(
+                f"method {self.method!r} trains no architecture parameters; --warmup-epochs applies to {trained}"
+            )
+        shortest = min(Counter(self.stage_at(e) for e in range(self.epochs)).values(), default=0)
+        if W and W >= shortest:
+            what = "the run" if not self.partial_channels else "its shortest progressive stage"
+            raise ConfigError(
+                f"--warmup-epochs {W} leaves no epoch of α training: {what} has {shortest} epoch(s); "
+                f"use at most {shortest - 1}"
+            )
+
     def stage_at(self, epoch: int) -> int:
         """The progressive schedule's stage of epoch ``epoch`` (from 0): the epochs split evenly."""
         return epoch * len(self.partial_channels) // self.epochs
+
+    def trains_alpha_at(self, epoch: int) -> bool:
+        """Whether α is stepped in epoch ``epoch`` (from 0): the method trains α and the epoch is past the first
+        ``warmup_epochs`` of its stage (DrNAS' ``if epoch >= 10``, ``epoch`` counted within the stage)."""
+        stage = self.stage_at(epoch)
+        start = next(e for e in range(epoch + 1) if self.stage_at(e) == stage)
+        return get_method(self.method).trains_alpha and epoch - start >= self.warmup_epochs
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -469,16 +500,22 @@ def _epoch(run: _Run, epoch: int, progress: bool, lookup: Lookup | None) -> Sear
     if config.partial_channels:
         stage = config.stage_at(epoch)
         model.partial = config.partial_channels[stage]
-        if epoch == 0 or stage != config.stage_at(epoch - 1):  # a stage's start: DrNAS prunes its ops
+        if epoch == 0 or stage != config.stage_at(epoch - 1):  # a stage's start: DrNAS prunes, then widens
             if config.keep_ops[stage] < len(model.ops):
                 model.prune(config.keep_ops[stage])
+            if stage and config.partial_channels[stage] < config.partial_channels[stage - 1]:
+                widen_gen = torch.Generator().manual_seed(config.seed + 5 + 7919 * stage)  # resume-safe: per stage
+                model.widen(config.partial_channels[stage - 1], config.partial_channels[stage], widen_gen,
+                            run.w_optimizer)  # fmt: skip
     model.train()
     loss_sum = arch_sum = 0.0
     correct = seen = 0
     steps = 0
+    # SPOS and RSPS train weights only, and no method steps α in a warm-up epoch (arch_loss stays 0)
+    step_alpha = config.trains_alpha_at(epoch)
     for x, y in batch_bar(run.train_loader, progress, f"search {epoch + 1}/{config.epochs}"):
         x, y = x.to(device), y.to(device)
-        if model.method.trains_alpha:  # SPOS and RSPS train weights only (arch_loss stays 0)
+        if step_alpha:
             xv, yv = (t.to(device) for t in next(run.valid_batches))
             arch_sum += run.architect.step((xv, yv), (x, y), run.w_optimizer)
         value, logits = weight_step(model, run.w_optimizer, (x, y), config.grad_clip)

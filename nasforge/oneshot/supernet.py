@@ -390,6 +390,19 @@ class NB201Supernet(Supernet):
             x = cell([x], weights, self.one_path(), self.partial) if isinstance(cell, SearchCell) else cell(x)
         return self.classifier(self.lastact(x).mean(dim=(2, 3)))
 
+    def widen(self, old_k: int, new_k: int, generator: torch.Generator, optimizer: torch.optim.Optimizer) -> None:
+        """DrNAS' ``wider`` at a progressive stage boundary: every cell's partial-channel convs go from C/``old_k``
+        to C/``new_k`` channels by Net2Wider's copies (:meth:`MixedEdges.widen`), with their BatchNorm statistics
+        and the momentum buffers of ``optimizer`` (SGD)."""
+
+        def momentum(weight: torch.Tensor) -> torch.Tensor | None:
+            return optimizer.state.get(weight, {}).get("momentum_buffer")
+
+        for cell in self.cells:
+            if isinstance(cell, SearchCell):
+                for fan in cell.fans:
+                    fan.widen(cell.C // old_k, cell.C // new_k, generator, momentum)
+
     def derive(self) -> NB201Arch:
         """The argmax op of every edge (``none`` included, as NB201's DARTS baseline derives it); for the
         selecting methods the last selected cell."""
