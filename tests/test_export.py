@@ -200,8 +200,10 @@ def test_summary_counts_agree_with_torch_flop_counter_and_time_the_file(
     assert payload["output"] is None and {p.name for p in tmp_path.iterdir()} == {"imgs", "cache"}
     net = NB201Network(NB201Arch.parse(ALL_LIVE), num_classes=3, C=4, N=1).eval()
     counter = FlopCounterMode(display=False)
+    # On the meta device: shapes only, and the 3x3 pool runs as torch's pool (on CPU nasforge computes it as a
+    # depthwise conv of ones, which the counter would count as convolution FLOPs; NB201 counts a pool as none).
     with torch.no_grad(), counter:
-        net(torch.zeros(1, 3, 12, 12))
+        net.to("meta")(torch.zeros(1, 3, 12, 12, device="meta"))
     # torch counts 2 FLOPs per multiply-accumulate of convs and the classifier; NB201 adds the classifier's bias.
     assert summary["macs"] == counter.get_total_flops() // 2 + 3
     assert summary["macs_source"] == "NB201Network.flops"
@@ -312,3 +314,17 @@ def test_summary_without_output_reports_the_size_output_writes(tmp_path: Path) -
         assert done.returncode == 0, done.stderr
         sizes.append(json.loads(done.stdout)["summary"]["file_bytes"])
     assert sizes[0] == sizes[1] == (tmp_path / "m.pt").stat().st_size
+
+
+def test_counted_macs_counts_the_nb201_pool_as_none_like_nb201s_own_counter() -> None:
+    """The generic counter (used where a space has no counter of its own) agrees with NB201's own count on a cell
+    with a 3x3 pool: nasforge computes that pool as a depthwise conv on CPU, which must not count as MACs."""
+    from nasforge.spaces.nb201 import NB201Arch
+    from nasforge.spaces.nb201_model import NB201Network
+    from nasforge.train.export import counted_macs
+
+    net = NB201Network(NB201Arch.parse(ALL_LIVE), num_classes=3, C=4, N=1)
+    before = [p.clone() for p in net.parameters()]
+    # NB201's counter adds the classifier's bias (3 outputs), which torch's counter leaves out
+    assert counted_macs(net, (3, 12, 12)) == net.flops(12) - 3
+    assert all(p.device.type == "cpu" and torch.equal(p, b) for p, b in zip(net.parameters(), before))
