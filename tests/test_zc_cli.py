@@ -144,6 +144,11 @@ def test_predictors_evaluate_bad_input_and_missing_zc_metric(store, capsys):
     code, _, err = run(capsys, "predictors", "evaluate", "--model", "rf", "--encoding", "onehot", "--dataset",
                        "cifar10", "--target", "test_acc", "--store", str(store))  # fmt: skip
     assert code == 2 and "more than the pool of 3" in err
+    # the default --target (valid_acc, which cifar10 lacks) is named as the default, with the option that works
+    code, out, err = run(capsys, "predictors", "evaluate", "--model", "rf", "--encoding", "onehot", "--dataset",
+                         "cifar10", "--store", str(store))  # fmt: skip
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "the default --target valid_acc is not in cifar10's metrics; pass --target test_acc" in err
 
 
 def test_correlate_reports_rank_correlations_with_the_store_target(store, tmp_path, capsys):
