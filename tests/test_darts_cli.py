@@ -148,6 +148,24 @@ def test_an_occupied_out_dir_needs_resume_or_force(tiny_mnist, search_logs, tmp_
     assert (run / "notes.txt").read_text() == "mine"  # only the search's own files are replaced
 
 
+def test_a_run_killed_before_its_first_checkpoint_points_to_force_only(tiny_mnist, tmp_path, capsys):
+    # What a darts run killed during its first epoch leaves: no checkpoint.pt, so --resume cannot continue it.
+    run = tmp_path / "logs"
+    run.mkdir()
+    (run / "log.txt").write_text("")
+    (run / "search.log").write_text("")
+    (run / "nasforge-run.json").write_text(json.dumps({"run": "one-shot search", "settings": {}}))
+    (run / ".nasforge.lock").write_text("999999\n")  # stale: its process is gone
+    base = ["darts", "--epochs", "1", "--out", str(run), "--data-dir", str(tiny_mnist), *TINY]
+    assert main(base) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already holds a one-shot search" in err
+    assert "no checkpoint.pt" in err and "--force" in err and "--resume" not in err
+    assert main([*base, "--resume"]) == 2  # and --resume, for its part, names --force too
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nothing to resume" in err and "--force" in err
+
+
 def test_resume_without_a_checkpoint_is_one_line_exit_2(tiny_mnist, tmp_path, capsys):
     assert main(["darts", "--out", str(tmp_path), "--data-dir", str(tiny_mnist), "--resume", *TINY]) == 2
     err = capsys.readouterr().err.strip()

@@ -531,6 +531,19 @@ def test_cli_search_stores_sss_archs_and_resumes(tiny_store: Path, tmp_path: Pat
     assert summary["incumbent"]["arch"] == str(best.arch) and summary["objective"] == "valid_acc_90ep_s777"
 
 
+def test_cli_search_resume_refusals_read_as_typed(tiny_store: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    out = tmp_path / "s"
+    assert _search(capsys, tiny_store, out, "--optimizer", "rs", "--time-budget", "20")[0] == 0
+    code, _, err = _search(capsys, tiny_store, out, "--optimizer", "rs", "--time-budget", "30", "--resume")
+    assert code == 2 and err.count("\n") == 1
+    assert "(--time-budget 30 given, 20 stored)" in err  # whole trials, not 30.0 / 20.0
+    # an existing run (made with --no-plots: no plots, maybe an Optuna mirror) is named by its study.db
+    code, _, err = _search(capsys, tiny_store, out, "--optimizer", "rs", "--time-budget", "20")
+    assert code == 2 and err.count("\n") == 1
+    assert "already holds a search (study.db); continue it with --resume" in err
+
+
 @pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason="the optuna extra is not installed")
 def test_cli_search_mirrors_sss_trials_for_the_dashboard(tiny_store: Path, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip

@@ -183,6 +183,10 @@ def test_oneshot_arch_lr_reaches_the_architect_and_its_step(tiny_mnist, tmp_path
         (["--method", "gdas", "--arch-lr", "nan"], "--arch-lr"),
         (["--method", "gdas", "--arch-lr", "11"], "--arch-lr"),
         (["--method", "spos", "--space", "nb201", "--arch-lr", "1e-3"], "--arch-lr applies to darts, gdas, drnas"),
+        # the temperature is GDAS' alone: elsewhere it was once accepted and ignored
+        (["--method", "drnas", "--tau-min", "0.5"], "--tau-min applies to gdas only"),
+        (["--method", "setn", "--space", "nb201", "--tau-max", "3"], "--tau-max applies to gdas only"),
+        (["--method", "darts", "--tau-min", "20"], "--tau-min applies to gdas only"),
     ],
 )
 def test_oneshot_bad_input_is_one_line_exit_2(extra, message, tmp_path, capsys):

@@ -223,7 +223,7 @@ def test_search_force_keeps_foreign_files(capsys, tmp_path, real_data_dir):
     base = ["search", "--data-dir", str(real_data_dir), "--out", str(out), "--n-iter", "3", "--json"]
     assert cli(capsys, base)[0] == 0
     code, _, err = cli(capsys, base)
-    one_line(code, err, "already holds a search (incumbent.png)", "--resume", "--force")
+    one_line(code, err, "already holds a search (study.db)", "--resume", "--force")
     code, stdout, _ = cli(capsys, [*base, "--force", "--n-iter", "2"])
     assert code == 0 and json.loads(stdout)["trials"] == 2
     assert (out / "notes.md").read_text() == "mine"

@@ -133,6 +133,20 @@ def test_kill_9_then_resume_loses_nothing(store, tmp_path):
         assert s.query_many(np.array(indices), "cifar10", "zc_l2_norm") == pytest.approx(l2, rel=1e-12)
 
 
+def test_a_store_not_merged_yet_points_to_zc_score_resume(tmp_path, capsys):
+    # what a 'zc score --out NEW' killed before its first merge leaves: the journal beside a store not made yet
+    missing = tmp_path / "scores"
+    (tmp_path / "scores.zc-journal.jsonl").write_text('{"kind": "nasforge-zc-journal"}\n')
+    query = ["bench", "query", "6111", "--dataset", "cifar10", "--metric", "zc_synflow", "--store", str(missing)]
+    code, out, err = run(capsys, *query)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "scores.zc-journal.jsonl" in err and "zc score" in err and "--resume" in err and "bench import" not in err
+    assert not missing.exists()  # nothing created
+    (tmp_path / "scores.zc-journal.jsonl").unlink()  # without the journal: the plain refusal
+    code, _, err = run(capsys, *query)
+    assert code == 2 and "not a benchmark store; build one with 'nasforge bench import" in err
+
+
 def test_predictors_evaluate_bad_input_and_missing_zc_metric(store, capsys):
     code, _, err = run(
         capsys, "predictors", "evaluate", "--model", "svm", "--encoding", "onehot", "--store", str(store)
@@ -144,6 +158,11 @@ def test_predictors_evaluate_bad_input_and_missing_zc_metric(store, capsys):
     code, _, err = run(capsys, "predictors", "evaluate", "--model", "rf", "--encoding", "onehot", "--dataset",
                        "cifar10", "--target", "test_acc", "--store", str(store))  # fmt: skip
     assert code == 2 and "more than the pool of 3" in err
+    # the default --target (valid_acc, which cifar10 lacks) is named as the default, with the option that works
+    code, out, err = run(capsys, "predictors", "evaluate", "--model", "rf", "--encoding", "onehot", "--dataset",
+                         "cifar10", "--store", str(store))  # fmt: skip
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "the default --target valid_acc is not in cifar10's metrics; pass --target test_acc" in err
 
 
 def test_correlate_reports_rank_correlations_with_the_store_target(store, tmp_path, capsys):

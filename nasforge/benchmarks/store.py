@@ -827,10 +827,21 @@ def open_store(path: str | os.PathLike, *, checksums: Checksums = "lazy") -> Ben
     return BenchmarkStore(path, checksums=checksums)
 
 
+# The journal 'nasforge zc score' keeps beside a store (nasforge.zerocost.stream), named here so that opening a store
+# that is not there yet can point to the run that would make it.
+ZC_JOURNAL_SUFFIX = ".zc-journal.jsonl"
+
+
 def _read_manifest(path: Path) -> dict[str, Any]:
     file = path / MANIFEST
     if not file.is_file():
         what = "does not exist" if not path.exists() else f"has no {MANIFEST}"
+        journal = path.with_name(path.name + ZC_JOURNAL_SUFFIX)
+        if journal.is_file():  # a 'zc score --out PATH' stopped before its first merge into the store
+            raise BenchmarkError(
+                f"{path} {what} yet: a 'nasforge zc score' into it stopped before its first merge ({journal.name} "
+                "beside it holds its scores); finish it by rerunning that 'nasforge zc score ...' with --resume"
+            )
         raise BenchmarkError(f"{path} {what}: it is not a benchmark store; build one with 'nasforge bench import ...'")
     try:
         manifest = json.loads(file.read_text("utf-8"))

@@ -281,10 +281,19 @@ def _occupancy(path: Path, kind: RunKind, *, resume: bool, force: bool) -> list[
             raise ConfigError(f"nothing to resume in {path}: it has no {kind.resume_from}; {fix}")
         return []
     if existing and not force:
-        resume_hint = "continue it with --resume, " if kind.resume_from else ""
+        resumable = kind.resume_from is not None and (path / kind.resume_from).is_file()
+        # Name the file a resume reads where there is one (a search's study.db, not its Optuna mirror), and offer
+        # --resume only then: a run stopped before its first checkpoint can only be started again.
+        if resumable:
+            shown, fix = kind.resume_from, "continue it with --resume, replace it with --force"
+        elif kind.resume_from:
+            shown = existing[0].name
+            fix = f"it has no {kind.resume_from} to resume from; start it again with --force"
+        else:
+            shown, fix = existing[0].name, "replace it with --force"
         raise ConfigError(
-            f"{path} already holds a {kind.name} ({existing[0].name}); {resume_hint}replace it with --force "
-            "(removes only the run's own files), or choose another --out"
+            f"{path} already holds a {kind.name} ({shown}); {fix} (removes only the run's own files), "
+            "or choose another --out"
         )
     return existing
 

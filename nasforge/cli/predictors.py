@@ -16,6 +16,8 @@ from nasforge.cli import _argtypes as argtypes
 from nasforge.cli._common import add_data_dir, add_json_flag, emit
 from nasforge.errors import ConfigError, ProxyError
 
+DEFAULT_TARGET = "valid_acc"  # the protocol's target (docs/zerocost.md), on the datasets that have it
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from nasforge.predictors.encodings import ENCODINGS
@@ -26,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub.required = True
     p = sub.add_parser("evaluate", help="Spearman on held-out archs for growing training sets")
     p.add_argument("--dataset", default="cifar10-valid", help="store dataset (cifar10-valid, cifar10, cifar100, ...)")
-    p.add_argument("--target", default="valid_acc", help="store metric to predict (default valid_acc)")
+    p.add_argument("--target", default=None, help=f"store metric to predict (default {DEFAULT_TARGET})")
     p.add_argument("--model", required=True, help=f"one of {', '.join(MODELS)}")
     p.add_argument("--encoding", required=True, help=f"one of {', '.join(ENCODINGS)}")
     p.add_argument("--zc", default=None, metavar="naslib|STORE",
@@ -90,13 +92,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     table = zc_table(args.zc, zc_key if args.zc == "naslib" else args.dataset, args.proxies, args.data_dir) \
         if args.zc else None  # fmt: skip
     Predictor(args.model, args.encoding, zc=table)  # unknown model/encoding, or zc without --zc: before any work
+    target = args.target or DEFAULT_TARGET
     with load_nb201(args.data_dir, args.store) as store:
-        targets = store.query_many(np.arange(store.num_archs), args.dataset, args.target, missing="nan")
+        if args.target is None and args.dataset in store.datasets and target not in store.metrics(args.dataset):
+            _refuse_default_target(store, args.dataset)
+        targets = store.query_many(np.arange(store.num_archs), args.dataset, target, missing="nan")
     result = evaluate(targets, settings, table)
-    result.update(dataset=args.dataset, target=args.target, zc=args.zc,
+    result.update(dataset=args.dataset, target=target, zc=args.zc,
                   proxies=list(table.proxies) if table else [])  # fmt: skip
     emit(args, result, lambda: _table(result))
     return 0
+
+
+def _refuse_default_target(store: Any, dataset: str) -> None:
+    """The user never typed the default target: name it, and the options that work (cifar10 has no valid_acc)."""
+    metrics = store.metrics(dataset)
+    usable = "test_acc" if "test_acc" in metrics else sorted(metrics)[0]
+    other = f" (or use --dataset {dataset}-valid)" if f"{dataset}-valid" in store.datasets else ""
+    raise ConfigError(f"the default --target {DEFAULT_TARGET} is not in {dataset}'s metrics; "
+                      f"pass --target {usable}{other}")  # fmt: skip
 
 
 def _table(r: dict[str, Any]) -> str:

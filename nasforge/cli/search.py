@@ -166,6 +166,12 @@ def _flag(setting: str) -> str:
     return "--" + setting.replace("_", "-")  # as nasforge.cli.main spells a SettingError's settings
 
 
+def _shown(value: Any) -> Any:
+    """A setting's value as the user would type it: a whole number without ".0" (a nats-sss --time-budget counts
+    whole trials; 30 seconds reads as well as 30.0)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     with claim_run_dir(args.out, SEARCH_RUN, resume=args.resume, force=args.force) as run:
         return _search(args, run)
@@ -271,7 +277,7 @@ def _settings(args: argparse.Namespace, stored_config: dict[str, Any] | None) ->
         except ConfigError as exc:
             raise ConfigError(f"the study in {args.out} does not record the settings of a nasforge search ({exc}); "
                               "start a new run with --force") from None  # fmt: skip
-        conflicts = [f"{_flag(k)} {v} given, {stored[k]} stored" for k, v in given.items()
+        conflicts = [f"{_flag(k)} {_shown(v)} given, {_shown(stored[k])} stored" for k, v in given.items()
                      if k in stored and v != stored[k]]  # fmt: skip
         if conflicts:
             raise ConfigError(

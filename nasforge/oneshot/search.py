@@ -136,6 +136,12 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         get_method(self.method, self.space)  # unknown, or not for this space: ConfigError naming the valid ones
+        if not get_method(self.method).uses_temperature:  # a temperature another method would silently ignore
+            users = ", ".join(name for name, m in METHODS.items() if m.uses_temperature)
+            for name in ("tau_max", "tau_min"):
+                if getattr(self, name) != SearchConfig.__dataclass_fields__[name].default:
+                    raise SettingError(name, f"applies to {users} only (its Gumbel-softmax temperature); method "
+                                       f"{self.method!r} has none: leave out {{{name}}}")  # fmt: skip
         if not (math.isfinite(self.tau_max) and math.isfinite(self.tau_min) and 0 < self.tau_min <= self.tau_max):
             # A SettingError: the CLI names its options (--tau-min), the library its fields (tau_min).
             raise SettingError("tau_min", f"{self.tau_min!r} must lie in (0, {{tau_max}} {self.tau_max!r}]: GDAS "

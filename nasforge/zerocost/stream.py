@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from nasforge.benchmarks.store import ZC_JOURNAL_SUFFIX as JOURNAL_SUFFIX
 from nasforge.errors import ConfigError, ProxyError
 
-JOURNAL_SUFFIX = ".zc-journal.jsonl"
 JOURNAL_KIND = "nasforge-zc-journal"
 PROVENANCE = "zc-score"
 
