@@ -44,3 +44,15 @@ def data_dir(tmp_path: Path) -> Path:
     write_nb201_csv(nb201 / "nb201_final.csv.gz")
     write_nats_file(nb201 / "curves" / "raw")
     return tmp_path / "data"
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test, restored after. The suite's models are tiny: a second OpenMP thread gains
+    nothing and, on a busy 2-core machine, spin-waits for a descheduled sibling (tests run ~10x slower)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

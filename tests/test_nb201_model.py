@@ -29,13 +29,7 @@ PREFIX = {"cifar10": "c10", "cifar100": "c100", "ImageNet16-120": "in16"}
 ALL_NONE = NB201Arch(("none",) * 6)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP spin-waiting, which is very slow on a busy 2-core machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _randomize_batchnorm(module: nn.Module, gen: torch.Generator) -> None:

@@ -187,22 +187,18 @@ def test_widen_replicates_channels_as_net2wider():
                     assert all(cols) and set(cols[0]) & set(cols[1])
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_progressive_search_widens_at_the_stage_boundary(tiny_mnist, tmp_path):  # noqa: F811
     """K 2 -> 1 on C = 4 with a weight lr of 1e-9 (the weights all but frozen): after stage 2's first epoch each edge's
     conv rows 2, 3 are copies of its rows 0, 1 (to 1e-6), where fresh initial rows would differ by ~0.1."""
     from nasforge.data import load_dataset
     from nasforge.oneshot.search import search
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # on a loaded machine more threads only wait on each other
-    try:
-        config = SearchConfig(
-            space="nb201", dataset="mnist", method="drnas", epochs=2, batch_size=16, C=4, layers=1,
-            partial_channels=(2, 1), keep_ops=(5, 5), w_lr=1e-9, lr_schedule="constant",
-        )  # fmt: skip
-        search(config, load_dataset("mnist", "train", tiny_mnist), out_dir=tmp_path, progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    config = SearchConfig(
+        space="nb201", dataset="mnist", method="drnas", epochs=2, batch_size=16, C=4, layers=1,
+        partial_channels=(2, 1), keep_ops=(5, 5), w_lr=1e-9, lr_schedule="constant",
+    )  # fmt: skip
+    search(config, load_dataset("mnist", "train", tiny_mnist), out_dir=tmp_path, progress=False)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     for key in ("cells.0.fans.0.convs.nor_conv_3x3.0.weight", "cells.0.fans.1.convs.nor_conv_1x1.0.weight"):
         weight = state["model"][key]

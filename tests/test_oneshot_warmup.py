@@ -12,14 +12,7 @@ from nasforge.errors import ConfigError
 from nasforge.oneshot.search import SearchConfig, search
 from nasforge.oneshot.supernet import build_supernet
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread, as the CLI tests' --threads 1: on a loaded machine more threads only wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 BASE = {"space": "nb201", "dataset": "mnist", "method": "drnas", "batch_size": 16, "C": 4, "layers": 1}

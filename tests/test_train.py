@@ -44,14 +44,7 @@ def comparable(records) -> list[tuple]:
 CONFIG = TrainConfig(epochs=3, batch_size=32, lr=0.1, seed=7)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Two OpenMP threads on a 2-core machine that is busy with other work spin-wait and run ~10× slower than
-    # one; these small models gain nothing from a second thread, so each test pins one and restores the setting.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_same_seed_same_numbers_and_learning_happens() -> None:
