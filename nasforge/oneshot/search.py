@@ -161,17 +161,11 @@ class SearchConfig:
         if self.order not in (1, 2):
             raise ConfigError(f"order must be 1 (first-order) or 2 (second-order), got {self.order}")
         if self.order == 2 and not get_method(self.method).trains_alpha:
-            trained = ", ".join(name for name, m in METHODS.items() if m.trains_alpha)
-            raise ConfigError(
-                f"method {self.method!r} trains no architecture parameters; --order 2 applies to {trained}"
-            )
+            raise self._alpha_only("--order 2")
         if not (math.isfinite(self.a_lr) and self.a_lr > 0):
             raise ConfigError(f"the architecture lr must be a finite number > 0, got {self.a_lr!r}")
         if self.a_lr != ARCH_LR and not get_method(self.method).trains_alpha:
-            trained = ", ".join(name for name, m in METHODS.items() if m.trains_alpha)
-            raise ConfigError(
-                f"method {self.method!r} trains no architecture parameters; --arch-lr applies to {trained}"
-            )
+            raise self._alpha_only("--arch-lr")
         if self.candidates < 1 or self.recalib_batches < 1:
             raise ConfigError(
                 f"candidates and recalib_batches must be >= 1, got {self.candidates} and {self.recalib_batches}"
@@ -209,15 +203,17 @@ class SearchConfig:
         if any(not 1 <= n <= n_ops for n in keeps) or list(keeps) != sorted(keeps, reverse=True):
             raise ConfigError(f"--keep-ops must be non-increasing numbers of ops from 1 to {n_ops}, got {list(keeps)}")
 
+    def _alpha_only(self, option: str) -> ConfigError:
+        """The refusal of ``option``, a setting of the α training, for a method that trains no α (SPOS, RSPS)."""
+        trained = ", ".join(name for name, m in METHODS.items() if m.trains_alpha)
+        return ConfigError(f"method {self.method!r} trains no architecture parameters; {option} applies to {trained}")
+
     def _check_warmup(self) -> None:
         W = self.warmup_epochs
         if not is_int(W) or W < 0:
             raise ConfigError(f"--warmup-epochs must be an integer >= 0 (0: α trains from the start), got {W!r}")
         if W and not get_method(self.method).trains_alpha:
-            trained = ", ".join(name for name, m in METHODS.items() if m.trains_alpha)
-            raise ConfigError(
-                f"method {self.method!r} trains no architecture parameters; --warmup-epochs applies to {trained}"
-            )
+            raise self._alpha_only("--warmup-epochs")
         shortest = min(Counter(self.stage_at(e) for e in range(self.epochs)).values(), default=0)
         if W and W >= shortest:
             what = "the run" if not self.partial_channels else "its shortest progressive stage"
